@@ -1,0 +1,100 @@
+"""Changes: small immutable values that a plan is made of, in one deterministic order."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from types import MappingProxyType
+from typing import Any, Mapping
+
+from .model import freeze, thaw
+
+
+class Action(str, Enum):
+    """What a change does. The same words appear in code, plan text and plan JSON."""
+
+    ADOPT_USER = "adopt_user"
+    CREATE_USER = "create_user"
+    UPDATE_USER = "update_user"
+    REACTIVATE_USER = "reactivate_user"
+    UNBAN_USER = "unban_user"
+    BAN_USER = "ban_user"
+    REMOVE_BLOCK = "remove_block"
+    ADD_BLOCK = "add_block"
+    SET_WHITELIST_MODE = "set_whitelist_mode"
+    REMOVE_WHITELIST = "remove_whitelist"
+    ADD_WHITELIST = "add_whitelist"
+    EXPIRE_TOKENS = "expire_tokens"
+    DEACTIVATE_USER = "deactivate_user"
+    DELETE_USER = "delete_user"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+# Why this order: users must exist (created, adopted, reactivated) before any relation
+# names them; removals of blocks and whitelist entries go before additions so that a
+# per-user cap is never hit half-way; relations are settled before users are
+# deactivated, because several platforms drop a deactivated user's relations or refuse
+# to change them; deactivation comes before permanent deletion.
+ORDER: tuple[Action, ...] = tuple(Action)
+_RANK = {action: rank for rank, action in enumerate(ORDER)}
+
+#: Actions that take something away from a user; output makes them stand out.
+DESTRUCTIVE = frozenset({Action.DEACTIVATE_USER, Action.DELETE_USER, Action.UNBAN_USER})
+
+
+@dataclass(frozen=True)
+class Change:
+    """One change to one user (and, for blocks and whitelist entries, one ``target``).
+
+    ``before`` and ``after`` hold only what changes: for ``update_user`` the changed
+    fields, for relations the presence of the relation.
+    """
+
+    action: Action
+    uid: str
+    target: str | None = None
+    before: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    after: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    note: str | None = None
+    """A short explanation shown with the change (adoption, ban renewal, ...)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "before", freeze(self.before))
+        object.__setattr__(self, "after", freeze(self.after))
+
+    @property
+    def sort_key(self) -> tuple[int, str, str]:
+        return (_RANK[self.action], self.uid, self.target or "")
+
+    @property
+    def key(self) -> str:
+        """A stable identity: one change per action, uid and target in a plan."""
+        return f"{self.action.value}:{self.uid}" + (f":{self.target}" if self.target else "")
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"action": self.action.value, "uid": self.uid}
+        if self.target is not None:
+            data["target"] = self.target
+        data["before"] = thaw(self.before)
+        data["after"] = thaw(self.after)
+        if self.note:
+            data["note"] = self.note
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Change:
+        return cls(
+            action=Action(data["action"]),
+            uid=data["uid"],
+            target=data.get("target"),
+            before=data.get("before", {}),
+            after=data.get("after", {}),
+            note=data.get("note"),
+        )
+
+
+def ordered(changes: list[Change]) -> tuple[Change, ...]:
+    """The one place changes are sorted (see ``ORDER`` for why)."""
+    return tuple(sorted(changes, key=lambda change: change.sort_key))

@@ -1,0 +1,208 @@
+"""The provider-neutral model: one `State` type for both `desired` and `live`.
+
+A field set to ``None`` means "not managed" on the desired side (the manifest left
+the key out) and "not known" on the live side (the provider did not read it, or
+cannot). An empty value (``()``, ``{}``) means "none". The planner relies on that
+difference: absent means unmanaged, empty means none.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from types import MappingProxyType
+from typing import Any, Literal, Mapping
+
+UID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+"""The uid syntax every provider accepts: letters, digits, '_' and '-'."""
+
+DEFAULT_OWNER = "chatroster"
+
+#: Profile keys with a meaning on every platform that hosts profiles. Extra
+#: vendor fields live under ``ext`` (Nexconn: ``ext_*`` keys, string values).
+PROFILE_KEYS = ("email", "birthday", "gender", "location", "level", "role", "unique_id", "ext")
+
+#: User fields that hold scalars or plain JSON data, in the order they are shown.
+USER_FIELDS = (
+    "name",
+    "avatar",
+    "link",
+    "role",
+    "status_message",
+    "metadata",
+    "tags",
+    "profile",
+)
+
+PruneMode = Literal["none", "deactivate", "delete"]
+Mode = Literal["sync", "seed"]
+
+
+def utc(value: datetime) -> datetime:
+    """The same instant in UTC, to the second (every platform stores seconds at best)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc).replace(microsecond=0)
+
+
+def freeze(value: Any) -> Any:
+    """A read-only copy of JSON-like data, so that states and changes stay immutable."""
+    if isinstance(value, Mapping):
+        return MappingProxyType({key: freeze(item) for key, item in value.items()})
+    if isinstance(value, (list, tuple)):
+        return tuple(freeze(item) for item in value)
+    return value
+
+
+def thaw(value: Any) -> Any:
+    """Plain ``dict``/``list`` data again, for JSON and YAML output."""
+    if isinstance(value, Mapping):
+        return {key: thaw(item) for key, item in value.items()}
+    if isinstance(value, tuple):
+        return [thaw(item) for item in value]
+    return value
+
+
+@dataclass(frozen=True)
+class User:
+    """One user, desired or live. ``None`` fields are unmanaged (desired) or unknown (live)."""
+
+    uid: str
+    name: str | None = None
+    avatar: str | None = None
+    link: str | None = None
+    role: str | None = None
+    status_message: str | None = None
+    metadata: Mapping[str, Any] | None = None
+    tags: tuple[str, ...] | None = None
+    """Kept sorted: tag order carries no meaning on any platform."""
+    profile: Mapping[str, Any] | None = None
+    active: bool | None = None
+    blocklist: frozenset[str] | None = None
+    """Exactly the uids this user blocks."""
+    whitelist: frozenset[str] | None = None
+    """Whitelist entries; only meaningful while ``whitelist_mode`` is on."""
+    whitelist_mode: bool | None = None
+    tokens_valid_after: datetime | None = None
+    owner: str | None = None
+    """Live only: the ownership marker kept on the platform (``None``: unowned)."""
+
+    def __post_init__(self) -> None:
+        # Normalise once here so that equality means "same meaning" everywhere.
+        if self.tags is not None:
+            object.__setattr__(self, "tags", tuple(sorted(set(self.tags))))
+        for name in ("metadata", "profile"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, MappingProxyType):
+                object.__setattr__(self, name, freeze(value))
+        for name in ("blocklist", "whitelist"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, frozenset):
+                object.__setattr__(self, name, frozenset(value))
+        if self.tokens_valid_after is not None:
+            object.__setattr__(self, "tokens_valid_after", utc(self.tokens_valid_after))
+
+    def fields(self) -> dict[str, Any]:
+        """The user's profile fields (``USER_FIELDS``) as a plain mapping, ``None`` included."""
+        return {name: getattr(self, name) for name in USER_FIELDS}
+
+    def evolve(self, **changes: Any) -> User:
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class Ban:
+    """An app-level ban of ``uid`` until ``until`` (``None``: forever)."""
+
+    uid: str
+    until: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if self.until is not None:
+            object.__setattr__(self, "until", utc(self.until))
+
+
+@dataclass(frozen=True)
+class State:
+    """Users and bans of one app. The same type holds ``desired`` and ``live``.
+
+    ``bans`` is ``None`` on the desired side when the manifest has no ``bans`` section
+    (bans unmanaged); on the live side it holds every ban the provider read.
+    """
+
+    users: Mapping[str, User] = field(default_factory=dict)
+    bans: Mapping[str, Ban] | None = None
+
+
+@dataclass(frozen=True)
+class Limit:
+    """A safety limit: an absolute count, or a percentage of the users this owner owns."""
+
+    count: int | None = None
+    percent: float | None = None
+
+    def allows(self, n: int, owned: int) -> bool:
+        return n <= self.threshold(owned)
+
+    def threshold(self, owned: int) -> int:
+        if self.percent is not None:
+            return int(owned * self.percent / 100)
+        return self.count if self.count is not None else 0
+
+    def __str__(self) -> str:
+        return f"{self.percent:g}%" if self.percent is not None else str(self.count)
+
+    @classmethod
+    def parse(cls, value: int | str) -> Limit:
+        """``10`` or ``"25%"``; the schema has already checked the shape."""
+        if isinstance(value, str) and value.endswith("%"):
+            return cls(percent=float(value[:-1]))
+        return cls(count=int(value))
+
+
+@dataclass(frozen=True)
+class Policy:
+    mode: Mode = "sync"
+    prune: PruneMode = "none"
+    max_deactivate: Limit = Limit(percent=25)
+    max_delete: Limit = Limit(count=0)
+    max_unban: Limit = Limit(percent=25)
+    max_update: Limit = Limit(percent=50)
+    protected: frozenset[str] = frozenset()
+    personal_metadata: frozenset[str] = frozenset()
+    """Metadata keys whose values are masked in printed output."""
+
+
+@dataclass(frozen=True)
+class ProviderConfig:
+    """The manifest's ``provider`` section after ``${VAR}`` substitution.
+
+    ``settings`` holds the type-specific keys (path, url, region, app_key, ...);
+    ``secrets`` names the keys whose values must never be printed.
+    """
+
+    type: str = "local"
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    base_dir: str = "."
+    """The directory of the manifest file that declared the provider (relative paths)."""
+
+    SECRET_KEYS = frozenset({"app_secret", "api_key", "app_key"})
+
+    def public(self) -> dict[str, Any]:
+        """The settings that are safe to print or record in a plan (no secrets)."""
+        return {k: v for k, v in self.settings.items() if k not in self.SECRET_KEYS}
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A validated manifest: the desired state plus how to reach and manage the platform."""
+
+    desired: State
+    provider: ProviderConfig = ProviderConfig()
+    owner: str = DEFAULT_OWNER
+    policy: Policy = Policy()
+    sources: tuple[str, ...] = ()
+    """The files it was read from, in order."""
+    digest: str = ""
+    """sha256 of the sources' bytes, so a saved plan can tell the manifest changed."""

@@ -1,0 +1,139 @@
+"""The provider protocol: a thin translator between the neutral model and one platform.
+
+A provider reads live state for a `Scope` and carries out changes handed to it by the
+applier's one dispatch table (`chatroster.apply.DISPATCH`). It holds no diff logic.
+Each write method takes a batch of changes of one action, in plan order, and either
+returns (all done) or raises `PartialFailure` naming the changes that failed.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Mapping, Sequence
+
+from ..changes import Change
+from ..errors import ProviderError
+from ..model import USER_FIELDS, UID_PATTERN, State
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a platform can do; validate and plan consult it, never a provider's name."""
+
+    user_fields: frozenset[str] = frozenset(USER_FIELDS)
+    deactivate: bool = True
+    delete: bool = True
+    bans: bool = True
+    max_ban: timedelta | None = None
+    """Longest ban one call can set (Nexconn: 30 days); longer bans are renewed."""
+    blocklist: bool = True
+    whitelist: bool = True
+    expire_tokens: bool = True
+    list_users: bool = True
+    """Whether every user can be listed (pruning of users the manifest no longer names)."""
+    uid_pattern: re.Pattern[str] = UID_PATTERN
+    uid_rule: str = "letters, digits, '_' and '-', at most 64 characters"
+    alternatives: Mapping[str, str] = field(default_factory=dict)
+    """For a missing capability, what to use instead (shown in validation errors)."""
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What live state a plan needs, so providers read no more than that."""
+
+    uids: frozenset[str]
+    """Users the manifest declares."""
+    owner: str
+    blocklists: frozenset[str] = frozenset()
+    """Users whose blocklist the manifest manages."""
+    whitelists: frozenset[str] = frozenset()
+    """Users whose whitelist (mode or entries) the manifest manages."""
+    owned: bool = False
+    """Also read users owned by ``owner`` that the manifest does not declare (pruning)."""
+    bans: bool = False
+    """Read bans (the manifest has a ``bans`` section)."""
+    extra_uids: frozenset[str] = frozenset()
+    """Other uids whose existence matters (ban and block targets not declared as users)."""
+
+
+class PartialFailure(ProviderError):
+    """Some changes of a batch failed; ``failed`` maps each change's key to the reason."""
+
+    def __init__(self, failed: Mapping[str, str]) -> None:
+        self.failed = dict(failed)
+        super().__init__(f"{len(self.failed)} change(s) failed")
+
+
+class Provider(ABC):
+    """Base class of every provider. Write methods are named for the plan's actions."""
+
+    type: str = ""
+    capabilities: Capabilities = Capabilities()
+    batch_size: int = 500
+    """How many changes the applier hands over at once (progress is reported per batch)."""
+
+    @abstractmethod
+    def identity(self) -> dict[str, Any]:
+        """Which platform and app this is, for plans: never a secret."""
+
+    @abstractmethod
+    def read(self, scope: Scope) -> State:
+        """Live state for ``scope``: users (with ``owner``), bans, managed relations."""
+
+    def close(self) -> None:
+        """Release connections and files."""
+
+    def __enter__(self) -> Provider:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # One method per action; the applier's dispatch table names them.
+    def create_users(self, changes: Sequence[Change]) -> None:
+        raise self._unsupported("create_user")
+
+    def adopt_users(self, changes: Sequence[Change]) -> None:
+        raise self._unsupported("adopt_user")
+
+    def update_users(self, changes: Sequence[Change]) -> None:
+        raise self._unsupported("update_user")
+
+    def reactivate_users(self, changes: Sequence[Change]) -> None:
+        raise self._unsupported("reactivate_user")
+
+    def deactivate_users(self, changes: Sequence[Change]) -> None:
+        raise self._unsupported("deactivate_user")
+
+    def delete_users(self, changes: Sequence[Change]) -> None:
+        raise self._unsupported("delete_user")
+
+    def ban_users(self, changes: Sequence[Change]) -> None:
+        raise self._unsupported("ban_user")
+
+    def unban_users(self, changes: Sequence[Change]) -> None:
+        raise self._unsupported("unban_user")
+
+    def add_blocks(self, changes: Sequence[Change]) -> None:
+        raise self._unsupported("add_block")
+
+    def remove_blocks(self, changes: Sequence[Change]) -> None:
+        raise self._unsupported("remove_block")
+
+    def set_whitelist_modes(self, changes: Sequence[Change]) -> None:
+        raise self._unsupported("set_whitelist_mode")
+
+    def add_whitelist(self, changes: Sequence[Change]) -> None:
+        raise self._unsupported("add_whitelist")
+
+    def remove_whitelist(self, changes: Sequence[Change]) -> None:
+        raise self._unsupported("remove_whitelist")
+
+    def expire_tokens(self, changes: Sequence[Change]) -> None:
+        raise self._unsupported("expire_tokens")
+
+    def _unsupported(self, action: str) -> ProviderError:
+        return ProviderError(f"[{self.type}] {action} is not supported by this platform")
