@@ -1,0 +1,32 @@
+"""Settings of one emulator process, shared by the server and both vendor modules."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DEFAULT_APP_KEY = "emulator-app-key"
+DEFAULT_APP_SECRET = "emulator-app-secret"
+DEFAULT_APP_ID = "emulator-app"
+DEFAULT_API_KEY = "emulator-api-key"
+
+
+@dataclass(frozen=True)
+class EmulatorConfig:
+    host: str = "127.0.0.1"
+    port: int = 0
+    """0 picks a free port (printed at start-up)."""
+    app_key: str = DEFAULT_APP_KEY
+    app_secret: str = DEFAULT_APP_SECRET
+    app_id: str = DEFAULT_APP_ID
+    api_key: str = DEFAULT_API_KEY
+    nexconn_rate: float | None = None
+    """Requests per second per App-Key; None: no limit (the default)."""
+    cometchat_rate: int | None = None
+    """Requests per minute per rate class; None: no limit (the default)."""
+    fault_rate: float = 0.0
+    """Fraction of requests that fail (500/503, 429, hang, dropped connection)."""
+    fault_seed: int = 0
+    fault_kinds: tuple[str, ...] = ("error", "throttle", "hang", "drop")
+    hang_seconds: float = 30.0
+    timestamp_tolerance_ms: int = 5 * 60 * 1000
+    """How old a Nexconn Timestamp may be before the signature is refused as stale."""

@@ -1,0 +1,469 @@
+"""The embedded platform's store: one SQLite file that holds the meaning.
+
+The local provider writes to it directly; `chatroster emulator` serves the same file
+over the Nexconn and CometChat HTTP APIs, whose modules only translate. Every write
+runs inside `transaction()`, so a crash never leaves half a change.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+
+from .model import Ban, User, thaw
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS users (
+    uid TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    avatar TEXT,
+    link TEXT,
+    role TEXT,
+    status_message TEXT,
+    metadata TEXT,            -- JSON object, NULL when never set
+    tags TEXT NOT NULL DEFAULT '[]',
+    profile TEXT,             -- JSON object (hosted profile, ext fields under "ext")
+    profile_version INTEGER NOT NULL DEFAULT 0,
+    active INTEGER NOT NULL DEFAULT 1,
+    deactivated_at INTEGER,   -- unix seconds
+    whitelist_mode INTEGER NOT NULL DEFAULT 0,
+    tokens_valid_after INTEGER,
+    owner TEXT,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS users_owner ON users(owner);
+CREATE TABLE IF NOT EXISTS bans (
+    uid TEXT PRIMARY KEY,
+    until INTEGER,            -- unix seconds; NULL: forever
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS blocks (
+    uid TEXT NOT NULL, target TEXT NOT NULL, created_at INTEGER NOT NULL,
+    PRIMARY KEY (uid, target)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS whitelist (
+    uid TEXT NOT NULL, target TEXT NOT NULL, created_at INTEGER NOT NULL,
+    PRIMARY KEY (uid, target)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS tokens (
+    token TEXT PRIMARY KEY, uid TEXT NOT NULL, created_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS tokens_uid ON tokens(uid);
+CREATE TABLE IF NOT EXISTS roles (
+    role TEXT PRIMARY KEY, name TEXT NOT NULL, description TEXT, metadata TEXT,
+    created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL
+);
+"""
+
+#: Columns of ``users`` that map one to one onto `User` fields of the same name.
+_PLAIN = ("name", "avatar", "link", "role", "status_message")
+_JSON = ("metadata", "profile")
+
+Clock = Callable[[], float]
+
+
+class StoreError(Exception):
+    """The file is not a chatroster store, or is from a newer version."""
+
+
+def _to_epoch(value: datetime | None) -> int | None:
+    return None if value is None else int(value.timestamp())
+
+
+def _from_epoch(value: int | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(value, tz=timezone.utc)
+
+
+def _dump(value: Any) -> str | None:
+    return None if value is None else json.dumps(thaw(value), sort_keys=True, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class UserPage:
+    """A page of users and the total that matched, for the vendors' list endpoints."""
+
+    users: list[User]
+    total: int
+
+
+class Store:
+    """A chatroster SQLite store. Safe to share between threads; writes are serialised."""
+
+    def __init__(self, path: str | Path, *, clock: Clock = time.time) -> None:
+        self.path = Path(path)
+        self.clock = clock
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(
+            str(self.path), isolation_level=None, check_same_thread=False, timeout=30
+        )
+        self._db.row_factory = sqlite3.Row
+        self._migrate()
+
+    def _migrate(self) -> None:
+        try:
+            with self._lock:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=NORMAL")
+                self._db.executescript(_SCHEMA)  # idempotent; executescript commits itself
+            with self.transaction():
+                row = self._db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+                if row is None:
+                    self._db.execute(
+                        "INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),)
+                    )
+                elif int(row["value"]) > SCHEMA_VERSION:
+                    raise StoreError(
+                        f"{self.path} was written by a newer chatroster "
+                        f"(store version {row['value']}); upgrade chatroster"
+                    )
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            raise StoreError(f"{self.path} is not a chatroster store: {exc}") from None
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def now(self) -> int:
+        return int(self.clock())
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """All-or-nothing: commit when the block ends, roll back if it raises."""
+        with self._lock:
+            if self._db.in_transaction:  # nested: the outer transaction decides
+                yield self._db
+                return
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _query(self, sql: str, args: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
+    # ----------------------------------------------------------------- users: read
+
+    @staticmethod
+    def _user_from_row(row: sqlite3.Row) -> User:
+        return User(
+            uid=row["uid"],
+            name=row["name"],
+            avatar=row["avatar"],
+            link=row["link"],
+            role=row["role"],
+            status_message=row["status_message"],
+            metadata=json.loads(row["metadata"]) if row["metadata"] is not None else {},
+            tags=tuple(json.loads(row["tags"])),
+            profile=json.loads(row["profile"]) if row["profile"] is not None else {},
+            active=bool(row["active"]),
+            whitelist_mode=bool(row["whitelist_mode"]),
+            tokens_valid_after=_from_epoch(row["tokens_valid_after"]),
+            owner=row["owner"],
+        )
+
+    def get_user(self, uid: str) -> User | None:
+        rows = self._query("SELECT * FROM users WHERE uid = ?", (uid,))
+        return self._user_from_row(rows[0]) if rows else None
+
+    def get_users(self, uids: Iterable[str]) -> dict[str, User]:
+        found: dict[str, User] = {}
+        chunk: list[str] = []
+        for uid in uids:
+            chunk.append(uid)
+            if len(chunk) == 500:
+                found.update(self._get_chunk(chunk))
+                chunk = []
+        if chunk:
+            found.update(self._get_chunk(chunk))
+        return found
+
+    def _get_chunk(self, uids: list[str]) -> dict[str, User]:
+        marks = ",".join("?" * len(uids))
+        rows = self._query(f"SELECT * FROM users WHERE uid IN ({marks})", uids)
+        return {row["uid"]: self._user_from_row(row) for row in rows}
+
+    def all_users(self) -> dict[str, User]:
+        return {row["uid"]: self._user_from_row(row) for row in self._query("SELECT * FROM users")}
+
+    def user_row(self, uid: str) -> dict[str, Any] | None:
+        """The raw record (timestamps, profile version), for the vendor API modules."""
+        rows = self._query("SELECT * FROM users WHERE uid = ?", (uid,))
+        return dict(rows[0]) if rows else None
+
+    def page_users(
+        self,
+        *,
+        offset: int,
+        limit: int,
+        active: bool | None = None,
+        search: str | None = None,
+        roles: Sequence[str] = (),
+        tags: Sequence[str] = (),
+        with_profile: bool = False,
+        newest_first: bool = False,
+    ) -> UserPage:
+        """Users in registration order, filtered as the vendors' list endpoints filter."""
+        where, args = ["1=1"], []  # type: ignore[var-annotated]
+        if active is not None:
+            where.append("active = ?")
+            args.append(int(active))
+        if search:
+            where.append("(uid LIKE ? ESCAPE '\\' OR name LIKE ? ESCAPE '\\')")
+            pattern = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            args += [pattern, pattern]
+        if roles:
+            where.append(f"role IN ({','.join('?' * len(roles))})")
+            args += list(roles)
+        for tag in tags:
+            where.append("EXISTS (SELECT 1 FROM json_each(users.tags) WHERE value = ?)")
+            args.append(tag)
+        if with_profile:
+            where.append("profile IS NOT NULL AND profile != '{}'")
+        clause = " AND ".join(where)
+        order = "DESC" if newest_first else "ASC"
+        total = self._query(f"SELECT COUNT(*) AS n FROM users WHERE {clause}", args)[0]["n"]
+        rows = self._query(
+            f"SELECT * FROM users WHERE {clause} ORDER BY created_at {order}, rowid {order} "
+            "LIMIT ? OFFSET ?",
+            [*args, limit, offset],
+        )
+        return UserPage([self._user_from_row(row) for row in rows], total)
+
+    # ---------------------------------------------------------------- users: write
+
+    def insert_users(self, users: Iterable[User], *, owner: str | None = None) -> None:
+        """Create users with every field they carry (``None`` fields stay unset)."""
+        now = self.now()
+        rows = [
+            (
+                user.uid,
+                user.name or user.uid,
+                user.avatar,
+                user.link,
+                user.role,
+                user.status_message,
+                _dump(user.metadata),
+                json.dumps(list(user.tags or ())),
+                _dump(user.profile),
+                1 if user.profile else 0,
+                0 if user.active is False else 1,
+                now if user.active is False else None,
+                1 if user.whitelist_mode else 0,
+                _to_epoch(user.tokens_valid_after),
+                owner if owner is not None else user.owner,
+                now,
+                now,
+            )
+            for user in users
+        ]
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT INTO users (uid, name, avatar, link, role, status_message, metadata,"
+                " tags, profile, profile_version, active, deactivated_at, whitelist_mode,"
+                " tokens_valid_after, owner, created_at, updated_at)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                rows,
+            )
+
+    def update_user(self, uid: str, fields: Mapping[str, Any]) -> bool:
+        """Set the given `User` fields (``None`` clears an optional one). False: no such user."""
+        sets, args = [], []
+        for name, value in fields.items():
+            if name in _PLAIN:
+                sets.append(f"{name} = ?")
+                args.append(value)
+            elif name in _JSON:
+                sets.append(f"{name} = ?")
+                args.append(_dump(value))
+                if name == "profile":
+                    sets.append("profile_version = profile_version + 1")
+            elif name == "tags":
+                sets.append("tags = ?")
+                args.append(json.dumps(sorted(set(value or ()))))
+            elif name == "owner":
+                sets.append("owner = ?")
+                args.append(value)
+            elif name == "tokens_valid_after":
+                sets.append("tokens_valid_after = ?")
+                args.append(_to_epoch(value))
+            elif name == "whitelist_mode":
+                sets.append("whitelist_mode = ?")
+                args.append(int(bool(value)))
+            else:
+                raise ValueError(f"not a stored user field: {name}")
+        if not sets:
+            return self.get_user(uid) is not None
+        sets.append("updated_at = ?")
+        args += [self.now(), uid]
+        with self.transaction() as db:
+            cursor = db.execute(f"UPDATE users SET {', '.join(sets)} WHERE uid = ?", args)
+            return cursor.rowcount == 1
+
+    def set_active(self, uids: Iterable[str], active: bool) -> list[str]:
+        """(De)activate users; returns the uids that exist."""
+        now = self.now()
+        done = []
+        with self.transaction() as db:
+            for uid in uids:
+                cursor = db.execute(
+                    "UPDATE users SET active = ?, deactivated_at = ?, updated_at = ? WHERE uid = ?",
+                    (int(active), None if active else now, now, uid),
+                )
+                if cursor.rowcount:
+                    done.append(uid)
+        return done
+
+    def delete_users(self, uids: Iterable[str]) -> list[str]:
+        """Permanently delete users and everything that names them; returns those that existed."""
+        done = []
+        with self.transaction() as db:
+            for uid in uids:
+                if db.execute("DELETE FROM users WHERE uid = ?", (uid,)).rowcount:
+                    done.append(uid)
+                for table in ("blocks", "whitelist"):
+                    db.execute(f"DELETE FROM {table} WHERE uid = ? OR target = ?", (uid, uid))
+                db.execute("DELETE FROM bans WHERE uid = ?", (uid,))
+                db.execute("DELETE FROM tokens WHERE uid = ?", (uid,))
+        return done
+
+    # ----------------------------------------------------------------------- bans
+
+    def bans(self) -> dict[str, Ban]:
+        """Bans in force now (expired ones are lifted, as the vendors do)."""
+        now = self.now()
+        rows = self._query("SELECT uid, until FROM bans WHERE until IS NULL OR until > ?", (now,))
+        return {row["uid"]: Ban(row["uid"], _from_epoch(row["until"])) for row in rows}
+
+    def ban(self, uids: Iterable[str], until: datetime | None) -> None:
+        now = self.now()
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT INTO bans (uid, until, created_at) VALUES (?, ?, ?) "
+                "ON CONFLICT(uid) DO UPDATE SET until = excluded.until",
+                [(uid, _to_epoch(until), now) for uid in uids],
+            )
+
+    def unban(self, uids: Iterable[str]) -> None:
+        with self.transaction() as db:
+            db.executemany("DELETE FROM bans WHERE uid = ?", [(uid,) for uid in uids])
+
+    # ---------------------------------------------------- blocklists and whitelists
+
+    def relations(self, table: str, uids: Iterable[str] | None = None) -> dict[str, set[str]]:
+        """``blocks`` or ``whitelist`` entries by uid (of ``uids``, or of everyone)."""
+        if table not in ("blocks", "whitelist"):
+            raise ValueError(table)
+        found: dict[str, set[str]] = {}
+        if uids is None:
+            rows = self._query(f"SELECT uid, target FROM {table}")
+        else:
+            wanted = list(uids)
+            rows = []
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                rows += self._query(
+                    f"SELECT uid, target FROM {table} WHERE uid IN ({marks})", chunk
+                )
+        for row in rows:
+            found.setdefault(row["uid"], set()).add(row["target"])
+        return found
+
+    def relation_page(
+        self, table: str, uid: str, *, offset: int, limit: int, newest_first: bool = True
+    ) -> list[str]:
+        if table not in ("blocks", "whitelist"):
+            raise ValueError(table)
+        order = "DESC" if newest_first else "ASC"
+        rows = self._query(
+            f"SELECT target FROM {table} WHERE uid = ? ORDER BY created_at {order}, target "
+            "LIMIT ? OFFSET ?",
+            (uid, limit, offset),
+        )
+        return [row["target"] for row in rows]
+
+    def add_relations(self, table: str, pairs: Iterable[tuple[str, str]]) -> None:
+        if table not in ("blocks", "whitelist"):
+            raise ValueError(table)
+        now = self.now()
+        with self.transaction() as db:
+            db.executemany(
+                f"INSERT OR IGNORE INTO {table} (uid, target, created_at) VALUES (?, ?, ?)",
+                [(uid, target, now) for uid, target in pairs],
+            )
+
+    def remove_relations(self, table: str, pairs: Iterable[tuple[str, str]]) -> None:
+        if table not in ("blocks", "whitelist"):
+            raise ValueError(table)
+        with self.transaction() as db:
+            db.executemany(f"DELETE FROM {table} WHERE uid = ? AND target = ?", list(pairs))
+
+    # --------------------------------------------------------------------- tokens
+
+    def issue_token(self, uid: str) -> tuple[str, int]:
+        """A new auth token for ``uid`` and its creation time."""
+        token = f"{uid}_{self.now()}{secrets.token_hex(15)}"
+        now = self.now()
+        with self.transaction() as db:
+            db.execute("INSERT INTO tokens VALUES (?, ?, ?)", (token, uid, now))
+        return token, now
+
+    def tokens(self, uid: str) -> list[tuple[str, int]]:
+        rows = self._query(
+            "SELECT token, created_at FROM tokens WHERE uid = ? ORDER BY created_at DESC, token",
+            (uid,),
+        )
+        return [(row["token"], row["created_at"]) for row in rows]
+
+    def delete_tokens(self, uid: str, token: str | None = None) -> int:
+        """Delete one token, or every token of ``uid``; returns how many were deleted."""
+        with self.transaction() as db:
+            if token is None:
+                return db.execute("DELETE FROM tokens WHERE uid = ?", (uid,)).rowcount
+            return db.execute(
+                "DELETE FROM tokens WHERE uid = ? AND token = ?", (uid, token)
+            ).rowcount
+
+    # ---------------------------------------------------------------------- roles
+
+    def roles(self) -> list[dict[str, Any]]:
+        return [dict(row) for row in self._query("SELECT * FROM roles ORDER BY created_at, role")]
+
+    def get_role(self, role: str) -> dict[str, Any] | None:
+        rows = self._query("SELECT * FROM roles WHERE role = ?", (role,))
+        return dict(rows[0]) if rows else None
+
+    def put_role(self, role: str, fields: Mapping[str, Any]) -> None:
+        now = self.now()
+        current = self.get_role(role) or {"name": role, "description": None, "metadata": None}
+        merged = {**current, **fields}
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO roles (role, name, description, metadata, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(role) DO UPDATE SET name = excluded.name,"
+                " description = excluded.description, metadata = excluded.metadata,"
+                " updated_at = excluded.updated_at",
+                (role, merged["name"], merged["description"], merged["metadata"], now, now),
+            )
+
+    def delete_role(self, role: str) -> bool:
+        with self.transaction() as db:
+            return db.execute("DELETE FROM roles WHERE role = ?", (role,)).rowcount == 1
