@@ -1,0 +1,91 @@
+"""A `Plan`: the ordered changes from one diff, what they were computed against, and
+its JSON form (the structure `--format json` prints and `--out` saves)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, Mapping
+
+from .changes import ORDER, Action, Change
+from .errors import PlanFileError
+
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Plan:
+    changes: tuple[Change, ...]
+    owner: str
+    managed: int = 0
+    """Users on the platform the manifest manages: the base of percentage limits."""
+    conflicts: tuple[str, ...] = ()
+    """Declared users owned by another owner, refused without --allow-takeover."""
+    conflict_owners: Mapping[str, str] = field(default_factory=dict)
+    created_at: datetime | None = None
+    provider: Mapping[str, Any] = field(default_factory=dict)
+    """The provider's identity (type, app, url or file): never a secret."""
+    manifest_digest: str = ""
+    targeting: Mapping[str, Any] = field(default_factory=dict)
+    """--target/--exclude/--only used to make it; empty for a full plan."""
+    fingerprints: Mapping[str, str] = field(default_factory=dict)
+    """Per change key, a hash of the live object it was computed from."""
+
+    def summary(self) -> dict[str, int]:
+        """A count per action, in plan order, only for actions present."""
+        counts = Counter(change.action for change in self.changes)
+        return {action.value: counts[action] for action in ORDER if counts[action]}
+
+    def count(self, action: Action) -> int:
+        return sum(1 for change in self.changes if change.action is action)
+
+    @property
+    def empty(self) -> bool:
+        return not self.changes
+
+    def evolve(self, **changes: Any) -> Plan:
+        return replace(self, **changes)
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "format_version": FORMAT_VERSION,
+            "created_at": self.created_at.strftime("%Y-%m-%dT%H:%M:%SZ") if self.created_at else None,
+            "provider": dict(self.provider),
+            "owner": self.owner,
+            "manifest_digest": self.manifest_digest,
+            "managed": self.managed,
+            "summary": self.summary(),
+            "changes": [change.to_json() for change in self.changes],
+        }
+        if self.targeting:
+            data["targeting"] = dict(self.targeting)
+        if self.conflicts:
+            data["conflicts"] = [
+                {"uid": uid, "owner": self.conflict_owners.get(uid, "")} for uid in self.conflicts
+            ]
+        if self.fingerprints:
+            data["fingerprints"] = dict(self.fingerprints)
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Plan:
+        if data.get("format_version") != FORMAT_VERSION:
+            raise PlanFileError(
+                f"unsupported plan format_version {data.get('format_version')!r}; "
+                f"make the plan again with this version of chatroster"
+            )
+        try:
+            created = data.get("created_at")
+            return cls(
+                changes=tuple(Change.from_json(item) for item in data["changes"]),
+                owner=data["owner"],
+                managed=int(data.get("managed", 0)),
+                created_at=datetime.fromisoformat(created.replace("Z", "+00:00")) if created else None,
+                provider=data.get("provider", {}),
+                manifest_digest=data.get("manifest_digest", ""),
+                targeting=data.get("targeting", {}),
+                fingerprints=data.get("fingerprints", {}),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise PlanFileError(f"the plan file is damaged ({exc!r}); make the plan again") from None

@@ -1,0 +1,246 @@
+"""The planner: a pure function from (desired, live) to a `Plan`. It never does I/O.
+
+Rules it encodes, each named in PRODUCT.md:
+- absent means unmanaged, empty means none (a ``None`` desired field is skipped);
+- only what it owns is pruned, and only when the policy asks;
+- unowned users are adopted, users of another owner are refused unless taken over;
+- protected users are never deactivated, deleted or banned;
+- seed mode only creates what is missing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Iterator
+
+from .changes import Action, Change, ordered
+from .model import USER_FIELDS, Ban, Policy, State, User, thaw, utc
+from .plan import Plan
+from .providers.base import Capabilities
+
+#: Two ban expiries this close are the same ban (platforms store minutes or seconds).
+BAN_TOLERANCE = timedelta(minutes=2)
+
+
+@dataclass(frozen=True)
+class Context:
+    """Everything the planner needs besides the two states."""
+
+    owner: str
+    policy: Policy
+    capabilities: Capabilities
+    now: datetime
+    allow_takeover: bool = False
+
+
+def iso(value: datetime | None) -> str | None:
+    return None if value is None else utc(value).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def plan(desired: State, live: State, ctx: Context) -> Plan:
+    """Diff ``desired`` against ``live`` into an ordered plan of immutable changes."""
+    changes: list[Change] = []
+    conflicts: list[str] = []
+    created: set[str] = set()
+    for uid, want in desired.users.items():
+        have = live.users.get(uid)
+        if have is None:
+            created.add(uid)
+            changes += _create(want, ctx)
+        elif ctx.policy.mode == "sync":
+            if have.owner not in (None, ctx.owner) and not ctx.allow_takeover:
+                conflicts.append(uid)
+                continue
+            changes += _converge(want, have, ctx)
+    if ctx.policy.mode == "sync":
+        changes += _prune(desired, live, ctx)
+    changes += _bans(desired, live, ctx, created)
+    return Plan(
+        changes=ordered(changes),
+        owner=ctx.owner,
+        managed=_managed_count(desired, live, ctx.owner),
+        conflicts=tuple(sorted(conflicts)),
+        conflict_owners={uid: live.users[uid].owner or "" for uid in conflicts},
+        created_at=ctx.now,
+    )
+
+
+def _managed_count(desired: State, live: State, owner: str) -> int:
+    """Users on the platform this manifest manages: the base of percentage limits."""
+    return sum(1 for uid, user in live.users.items() if uid in desired.users or user.owner == owner)
+
+
+# ------------------------------------------------------------------------- users
+
+
+def _managed_fields(want: User, caps: Capabilities) -> dict[str, Any]:
+    return {
+        name: value
+        for name, value in want.fields().items()
+        if value is not None and name in caps.user_fields
+    }
+
+
+def _create(want: User, ctx: Context) -> Iterator[Change]:
+    after: dict[str, Any] = {**_managed_fields(want, ctx.capabilities), "owner": ctx.owner}
+    if want.active is False:
+        after["active"] = False
+    if want.whitelist_mode is not None and ctx.capabilities.whitelist:
+        after["whitelist_mode"] = want.whitelist_mode
+    if want.tokens_valid_after is not None and ctx.capabilities.expire_tokens:
+        after["tokens_valid_after"] = iso(want.tokens_valid_after)
+    yield Change(Action.CREATE_USER, want.uid, after=thaw(after))
+    yield from _relations(want, User(want.uid), ctx.capabilities)
+
+
+def _converge(want: User, have: User, ctx: Context) -> Iterator[Change]:
+    uid = want.uid
+    if have.owner != ctx.owner:
+        note = "adopt: no owner yet" if have.owner is None else f"take over from '{have.owner}'"
+        yield Change(
+            Action.ADOPT_USER, uid, before={"owner": have.owner}, after={"owner": ctx.owner},
+            note=note,
+        )
+    before, after = _field_diff(want, have, ctx.capabilities)
+    if after:
+        yield Change(Action.UPDATE_USER, uid, before=thaw(before), after=thaw(after))
+    if want.active is not None and want.active != have.active:
+        if want.active:
+            yield Change(Action.REACTIVATE_USER, uid, before={"active": False}, after={"active": True})
+        elif uid not in ctx.policy.protected:
+            yield Change(Action.DEACTIVATE_USER, uid, before={"active": True}, after={"active": False})
+    if (
+        ctx.capabilities.whitelist
+        and want.whitelist_mode is not None
+        and want.whitelist_mode != bool(have.whitelist_mode)
+    ):
+        yield Change(
+            Action.SET_WHITELIST_MODE, uid,
+            before={"whitelist_mode": bool(have.whitelist_mode)},
+            after={"whitelist_mode": want.whitelist_mode},
+        )
+    yield from _relations(want, have, ctx.capabilities)
+    yield from _tokens(want, have, ctx.capabilities)
+
+
+def _field_diff(want: User, have: User, caps: Capabilities) -> tuple[dict[str, Any], dict[str, Any]]:
+    before: dict[str, Any] = {}
+    after: dict[str, Any] = {}
+    for name, value in _managed_fields(want, caps).items():
+        current = getattr(have, name)
+        if _empty(value) and _empty(current):
+            continue  # "no tags" and "tags never set" mean the same to a user
+        if value != current:
+            before[name], after[name] = current, value
+    return before, after
+
+
+def _empty(value: Any) -> bool:
+    return value is None or value == "" or (hasattr(value, "__len__") and len(value) == 0)
+
+
+def _relations(want: User, have: User, caps: Capabilities) -> Iterator[Change]:
+    if caps.blocklist and want.blocklist is not None:
+        yield from _set_diff(
+            want.uid, want.blocklist, have.blocklist or frozenset(),
+            Action.ADD_BLOCK, Action.REMOVE_BLOCK, "blocked",
+        )
+    if caps.whitelist and want.whitelist is not None:
+        yield from _set_diff(
+            want.uid, want.whitelist, have.whitelist or frozenset(),
+            Action.ADD_WHITELIST, Action.REMOVE_WHITELIST, "whitelisted",
+        )
+
+
+def _set_diff(
+    uid: str, want: frozenset[str], have: frozenset[str], add: Action, remove: Action, word: str
+) -> Iterator[Change]:
+    for target in sorted(want - have):
+        yield Change(add, uid, target=target, before={word: False}, after={word: True})
+    for target in sorted(have - want):
+        yield Change(remove, uid, target=target, before={word: True}, after={word: False})
+
+
+def _tokens(want: User, have: User, caps: Capabilities) -> Iterator[Change]:
+    if not caps.expire_tokens or want.tokens_valid_after is None:
+        return
+    if have.tokens_valid_after is None or have.tokens_valid_after < want.tokens_valid_after:
+        yield Change(
+            Action.EXPIRE_TOKENS, want.uid,
+            before={"tokens_valid_after": iso(have.tokens_valid_after)},
+            after={"tokens_valid_after": iso(want.tokens_valid_after)},
+        )
+
+
+# ------------------------------------------------------------------------- prune
+
+
+def _prune(desired: State, live: State, ctx: Context) -> Iterator[Change]:
+    prune = ctx.policy.prune
+    if prune == "none":
+        return
+    for uid, have in live.users.items():
+        if uid in desired.users or have.owner != ctx.owner or uid in ctx.policy.protected:
+            continue
+        if prune == "delete" and ctx.capabilities.delete:
+            yield Change(Action.DELETE_USER, uid, before={"name": have.name, "active": have.active})
+        elif have.active and ctx.capabilities.deactivate:
+            yield Change(
+                Action.DEACTIVATE_USER, uid, before={"active": True}, after={"active": False},
+                note="pruned: not in the manifest",
+            )
+
+
+# -------------------------------------------------------------------------- bans
+
+
+def _bans(desired: State, live: State, ctx: Context, created: set[str]) -> Iterator[Change]:
+    if desired.bans is None or not ctx.capabilities.bans:
+        return
+    live_bans = live.bans or {}
+    seed = ctx.policy.mode == "seed"
+    for uid, ban in sorted(desired.bans.items()):
+        if uid in ctx.policy.protected or (seed and uid not in created):
+            continue
+        change = _ban(ban, live_bans.get(uid), ctx)
+        if change is not None:
+            yield change
+    if seed:
+        return
+    managed = set(desired.users) | {u for u, user in live.users.items() if user.owner == ctx.owner}
+    for uid in sorted(set(live_bans) - set(desired.bans)):
+        if uid in managed:
+            until = iso(live_bans[uid].until)
+            yield Change(Action.UNBAN_USER, uid, before={"until": until or "forever"})
+
+
+def _ban(want: Ban, have: Ban | None, ctx: Context) -> Change | None:
+    """A ban_user change when the live ban differs from the wanted one, else ``None``.
+
+    Where one call can ban for at most ``max_ban`` (Nexconn: 30 days), the ban is set
+    for the maximum and renewed once less than half of it remains, so that a run every
+    two weeks keeps a long ban in force without a change on every run.
+    """
+    target, note = want.until, None
+    cap = ctx.capabilities.max_ban
+    if cap is not None and (target is None or target > ctx.now + cap):
+        target = ctx.now + cap
+        note = f"longer than {cap.days} days: set for {cap.days} days, renewed by a later run"
+    before = {"until": None if have is None else (iso(have.until) or "forever")}
+    after = {"until": iso(target) or "forever"}
+    if have is None:
+        return Change(Action.BAN_USER, want.uid, before=before, after=after, note=note)
+    if cap is not None and note is not None and have.until is not None:
+        if have.until - ctx.now >= cap / 2:
+            return None  # still comfortably in force; renew later
+        return Change(Action.BAN_USER, want.uid, before=before, after=after, note="renew: " + note)
+    if _same_until(have.until, target):
+        return None
+    return Change(Action.BAN_USER, want.uid, before=before, after=after, note=note)
+
+
+def _same_until(a: datetime | None, b: datetime | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return abs(a - b) <= BAN_TOLERANCE
