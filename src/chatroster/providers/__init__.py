@@ -1,0 +1,74 @@
+"""Providers and their capability table.
+
+`CAPABILITIES` is static so that `validate` can check a manifest offline, before any
+provider is built or any credential is needed.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from ..model import ProviderConfig
+from .base import Capabilities, PartialFailure, Provider, Scope
+
+LOCAL = Capabilities()
+
+NEXCONN = Capabilities(
+    user_fields=frozenset({"name", "avatar", "tags", "profile"}),
+    delete=False,
+    max_ban=timedelta(days=30),
+    list_users=False,
+    uid_pattern=re.compile(r"^[A-Za-z0-9]{1,64}$"),
+    uid_rule="letters and digits only, at most 64 characters",
+    alternatives={
+        "link": "keep it in profile.ext (an ext_* field)",
+        "role": "use profile.role (an integer 0-100) or tags",
+        "status_message": "keep it in profile.ext (an ext_* field)",
+        "metadata": "use profile (hosted profile) and profile.ext fields",
+        "delete": "use prune: deactivate (soft-delete); Nexconn has no permanent delete",
+    },
+)
+
+COMETCHAT = Capabilities(
+    user_fields=frozenset(
+        {"name", "avatar", "link", "role", "status_message", "metadata", "tags"}
+    ),
+    bans=False,
+    whitelist=False,
+    uid_pattern=re.compile(r"^[a-z0-9_-]{1,100}$"),
+    uid_rule="lower-case letters, digits, '_' and '-', at most 100 characters",
+    alternatives={
+        "profile": "use metadata (for example metadata: {'@private': {email: ...}})",
+        "bans": "use active: false to deactivate the user",
+        "whitelist": "CometChat has no user whitelist; use a role with "
+        "sendMessagesTo: friendsOnly and the friends API",
+    },
+)
+
+CAPABILITIES: dict[str, Capabilities] = {
+    "local": LOCAL,
+    "nexconn": NEXCONN,
+    "cometchat": COMETCHAT,
+}
+
+__all__ = [
+    "CAPABILITIES", "Capabilities", "PartialFailure", "Provider", "Scope", "open_provider",
+]
+
+
+def open_provider(config: ProviderConfig, *, concurrency: int | None = None) -> Provider:
+    """Build the provider a manifest names. Modules load lazily: `validate` needs none."""
+    if config.type == "local":
+        from .local import open_local
+
+        return open_local(config)
+    if config.type == "nexconn":
+        from .nexconn import open_nexconn
+
+        return open_nexconn(config, concurrency=concurrency)
+    if config.type == "cometchat":
+        from .cometchat import open_cometchat
+
+        return open_cometchat(config, concurrency=concurrency)
+    raise ValueError(f"unknown provider type {config.type!r}")

@@ -57,6 +57,8 @@ class Scope:
     """Read bans (the manifest has a ``bans`` section)."""
     extra_uids: frozenset[str] = frozenset()
     """Other uids whose existence matters (ban and block targets not declared as users)."""
+    everything: bool = False
+    """Read every user the platform can list, with blocklists and whitelists (export)."""
 
 
 class PartialFailure(ProviderError):

@@ -1,0 +1,242 @@
+"""The command line. It parses, prints, and maps errors to exit codes in one place
+(`main`); the work itself is in `runner`, `planner`, `apply` and the providers."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable, NoReturn, Sequence
+
+import click
+
+from . import __version__
+from .apply import apply as apply_changes
+from .errors import (
+    EXIT_CHANGES,
+    EXIT_ERROR,
+    EXIT_OK,
+    ChatrosterError,
+    PlanFileError,
+)
+from .manifest import load
+from .masking import Masker
+from .model import Manifest
+from .plan import Plan
+from .providers import open_provider
+from .render import plan_json, plan_markdown, plan_text
+from .runner import KINDS, Options, Targeting, label, make_plan
+from .safety import check as check_safety
+
+FORMATS = click.Choice(["text", "json", "markdown"])
+
+
+def _colour(stream: Any) -> bool:
+    return "NO_COLOR" not in os.environ and hasattr(stream, "isatty") and stream.isatty()
+
+
+def _note(message: str) -> None:
+    """Progress and notes go to stderr so that stdout stays the plan."""
+    click.echo(message, err=True)
+
+
+def _load(paths: Sequence[str]) -> Manifest:
+    return load(list(paths))
+
+
+def _render(plan: Plan, fmt: str, masker: Masker) -> str:
+    if fmt == "json":
+        return json.dumps(plan_json(plan, masker), indent=2, ensure_ascii=False)
+    if fmt == "markdown":
+        return plan_markdown(plan, masker)
+    return plan_text(plan, masker, colour=_colour(sys.stdout))
+
+
+def _masker(manifest: Manifest, show_personal: bool) -> Masker:
+    return Masker(personal_metadata=manifest.policy.personal_metadata, show=show_personal)
+
+
+def targeting_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    func = click.option("--only", "only", multiple=True, type=click.Choice(sorted(KINDS)),
+                        help="Limit the plan to these kinds of change (repeatable).")(func)
+    func = click.option("--exclude", "exclude", multiple=True, metavar="GLOB",
+                        help="Leave out uids matching GLOB (repeatable).")(func)
+    func = click.option("--target", "target", multiple=True, metavar="GLOB",
+                        help="Only uids matching GLOB (repeatable).")(func)
+    return func
+
+
+def _options(target: tuple[str, ...], exclude: tuple[str, ...], only: tuple[str, ...],
+             allow_takeover: bool = False) -> Options:
+    return Options(allow_takeover=allow_takeover,
+                   targeting=Targeting(include=target, exclude=exclude, only=only))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="chatroster")
+def cli() -> None:
+    """Keep the users of a chat platform in the state a YAML manifest declares."""
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+def validate(paths: tuple[str, ...]) -> None:
+    """Check a manifest offline: YAML, schema, semantics and provider capabilities."""
+    manifest = _load(paths)
+    users = len(manifest.desired.users)
+    click.echo(f"{', '.join(manifest.sources)}: valid ({users} users, provider "
+               f"{manifest.provider.type}).")
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False), help="Save the plan for `apply --plan`.")
+@click.option("--detailed-exitcode", is_flag=True,
+              help="Exit 0 when there are no changes, 2 when there are.")
+@click.option("--allow-takeover", is_flag=True, help="Plan to take over other owners' users.")
+@click.option("--force", is_flag=True, help="Do not stop at safety limits.")
+@click.option("--show-personal", is_flag=True, help="Show personal data unmasked.")
+@targeting_options
+def plan(paths: tuple[str, ...], fmt: str, out: str | None, detailed_exitcode: bool,
+         allow_takeover: bool, force: bool, show_personal: bool, target: tuple[str, ...],
+         exclude: tuple[str, ...], only: tuple[str, ...]) -> None:
+    """Read live state and show what apply would change."""
+    manifest = _load(paths)
+    options = _options(target, exclude, only, allow_takeover)
+    with open_provider(manifest.provider) as provider:
+        result = make_plan(manifest, provider, options)
+    click.echo(_render(result, fmt, _masker(manifest, show_personal)))
+    if out:
+        _save_plan(result, Path(out))
+    check_safety(result, manifest.policy, label(manifest), force=force)
+    if detailed_exitcode and not result.empty:
+        sys.exit(EXIT_CHANGES)
+
+
+def _save_plan(result: Plan, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(result.to_json(), indent=2, ensure_ascii=False) + "\n")
+    tmp.replace(path)
+    _note(f"Saved the plan to {path} (it holds personal data unmasked: keep it private).")
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--plan", "plan_file", type=click.Path(dir_okay=False),
+              help="Apply a plan saved by `plan --out` instead of planning afresh.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--force", is_flag=True, help="Go over safety limits.")
+@click.option("--allow-takeover", is_flag=True, help="Take over users of another owner.")
+@click.option("--continue-on-error", is_flag=True,
+              help="Go on past failed changes and report every failure at the end.")
+@click.option("--concurrency", type=click.IntRange(1, 64), default=None,
+              help="Parallel API calls (HTTP providers).")
+@click.option("--show-personal", is_flag=True, help="Show personal data unmasked.")
+@targeting_options
+def apply(paths: tuple[str, ...], plan_file: str | None, yes: bool, force: bool,
+          allow_takeover: bool, continue_on_error: bool, concurrency: int | None,
+          show_personal: bool, target: tuple[str, ...], exclude: tuple[str, ...],
+          only: tuple[str, ...]) -> None:
+    """Plan afresh (or take a saved plan) and make the changes."""
+    if not paths:
+        raise click.UsageError("give the manifest (file or directory) to apply")
+    manifest = _load(paths)
+    options = _options(target, exclude, only, allow_takeover)
+    with open_provider(manifest.provider, concurrency=concurrency) as provider:
+        if plan_file:
+            from .saved import load_plan, recheck
+
+            result = recheck(load_plan(Path(plan_file)), manifest, provider)
+        else:
+            result = make_plan(manifest, provider, options)
+        click.echo(_render(result, "text", _masker(manifest, show_personal)))
+        if result.empty:
+            return
+        check_safety(result, manifest.policy, label(manifest), force=force)
+        _confirm(yes, len(result.changes))
+        outcome = apply_changes(result.changes, provider, continue_on_error=continue_on_error,
+                                progress=_progress(len(result.changes)))
+    click.echo(f"Applied {outcome.done} change(s).")
+
+
+def _confirm(yes: bool, count: int) -> None:
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise ChatrosterError("refusing to apply without confirmation: stdin is not a "
+                              "terminal; re-run with --yes")
+    if not click.confirm(f"Apply {count} change(s)?", err=True):
+        raise ChatrosterError("cancelled; nothing was changed")
+
+
+def _progress(total: int) -> Callable[[int, int], None] | None:
+    if total < 200:
+        return None
+    tty = sys.stderr.isatty()
+    last = [-1]
+
+    def report(done: int, all_: int) -> None:
+        tenth = done * 10 // all_
+        if tty:
+            click.echo(f"\r  applied {done}/{all_} changes", err=True, nl=done == all_)
+        elif tenth != last[0]:
+            last[0] = tenth
+            _note(f"  applied {done}/{all_} changes")
+
+    return report
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--out", type=click.Path(dir_okay=False), help="Write here instead of stdout.")
+def export(paths: tuple[str, ...], out: str | None) -> None:
+    """Write the live state of the manifest's provider as a manifest."""
+    from .export import dump_yaml, export_manifest
+    from .runner import read_live
+
+    manifest = _load(paths)
+    with open_provider(manifest.provider) as provider:
+        live = read_live(manifest, provider, everything=True)
+    text = dump_yaml(export_manifest(live, provider=manifest.provider, owner=manifest.owner))
+    if out:
+        Path(out).write_text(text)
+        _note(f"Wrote {len(live.users)} users to {out}.")
+    else:
+        click.echo(text, nl=False)
+
+
+def _mount_emulator() -> None:
+    try:
+        from .emulator.server import emulator_command
+    except ImportError:  # the emulator's optional server dependencies are missing
+        return
+    cli.add_command(emulator_command, name="emulator")
+
+
+_mount_emulator()
+
+
+def main(argv: Sequence[str] | None = None) -> NoReturn:
+    """Run the CLI; every error leaves here with its exit code and a clear message."""
+    try:
+        cli.main(args=list(argv) if argv is not None else None, standalone_mode=False)
+    except ChatrosterError as exc:
+        click.echo(exc.render(), err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("cancelled; nothing was changed", err=True)
+        sys.exit(EXIT_ERROR)
+    except click.ClickException as exc:
+        # click's own exit code for usage errors is 2, which here means "changes".
+        exc.show()
+        sys.exit(EXIT_ERROR)
+    except KeyboardInterrupt:
+        click.echo("interrupted; run the same command again to finish", err=True)
+        sys.exit(130)
+    sys.exit(EXIT_OK)
+
+
+__all__ = ["cli", "main", "PlanFileError"]

@@ -1,0 +1,102 @@
+"""One description of a change, shared by the text and markdown renderers."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from deepdiff import DeepDiff
+
+from ..changes import DESTRUCTIVE, Action, Change
+from ..masking import Masker
+from ..model import thaw
+
+SYMBOLS = {
+    Action.CREATE_USER: "+",
+    Action.ADOPT_USER: "*",
+    Action.UPDATE_USER: "~",
+    Action.REACTIVATE_USER: "+",
+    Action.DEACTIVATE_USER: "-",
+    Action.DELETE_USER: "-",
+    Action.BAN_USER: "!",
+    Action.UNBAN_USER: "-",
+    Action.ADD_BLOCK: "+",
+    Action.REMOVE_BLOCK: "-",
+    Action.ADD_WHITELIST: "+",
+    Action.REMOVE_WHITELIST: "-",
+    Action.SET_WHITELIST_MODE: "~",
+    Action.EXPIRE_TOKENS: "~",
+}
+
+
+@dataclass(frozen=True)
+class Line:
+    """A change as the reader sees it: a headline and detail lines."""
+
+    symbol: str
+    headline: str
+    details: tuple[str, ...]
+    destructive: bool
+
+
+def show(value: Any) -> str:
+    return json.dumps(thaw(value), ensure_ascii=False, sort_keys=True, default=str)
+
+
+def describe(change: Change, masker: Masker) -> Line:
+    target = f" → {change.target}" if change.target else ""
+    headline = f"{change.action.value} {change.uid}{target}"
+    if change.note:
+        headline += f"  ({change.note})"
+    return Line(
+        symbol=SYMBOLS[change.action],
+        headline=headline,
+        details=tuple(_details(change, masker)),
+        destructive=change.action in DESTRUCTIVE,
+    )
+
+
+def _details(change: Change, masker: Masker) -> list[str]:
+    if change.action is Action.CREATE_USER:
+        return [f"{name}: {show(value)}" for name, value in masker.fields(change.after).items()]
+    if change.action in (Action.ADD_BLOCK, Action.REMOVE_BLOCK, Action.ADD_WHITELIST,
+                         Action.REMOVE_WHITELIST):
+        return []
+    lines: list[str] = []
+    for name in sorted(set(change.before) | set(change.after)):
+        lines += field_lines(name, change.before.get(name), change.after.get(name), masker)
+    return lines
+
+
+def field_lines(name: str, before: Any, after: Any, masker: Masker) -> list[str]:
+    """``name: old → new``; nested mappings (metadata, profile) key by key."""
+    old, new = masker.field(name, before), masker.field(name, after)
+    if isinstance(old, Mapping) and isinstance(new, Mapping):
+        return _nested(name, thaw(old), thaw(new))
+    return [f"{name}: {show(old)} → {show(new)}"]
+
+
+def _nested(name: str, old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    diff = DeepDiff(old, new, verbose_level=2, ignore_order=True)
+    lines = []
+    for path, item in diff.get("values_changed", {}).items():
+        lines.append(f"{_path(name, path)}: {show(item['old_value'])} → {show(item['new_value'])}")
+    for path, item in diff.get("type_changes", {}).items():
+        lines.append(f"{_path(name, path)}: {show(item['old_value'])} → {show(item['new_value'])}")
+    for path, value in diff.get("dictionary_item_added", {}).items():
+        lines.append(f"{_path(name, path)}: (none) → {show(value)}")
+    for path, value in diff.get("dictionary_item_removed", {}).items():
+        lines.append(f"{_path(name, path)}: {show(value)} → (none)")
+    for kind in ("iterable_item_added", "iterable_item_removed"):
+        for path, value in diff.get(kind, {}).items():
+            verb = "added" if kind.endswith("added") else "removed"
+            lines.append(f"{_path(name, path)}: {verb} {show(value)}")
+    return sorted(lines)
+
+
+def _path(name: str, deepdiff_path: str) -> str:
+    """``root['team']['lead']`` → ``metadata.team.lead``."""
+    inner = deepdiff_path.removeprefix("root")
+    parts = [part.strip("'\"") for part in inner.strip("[]").split("][") if part]
+    return ".".join([name, *parts])

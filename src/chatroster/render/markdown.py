@@ -1,0 +1,55 @@
+"""The plan as markdown for a pull-request comment: a summary table, then the changes
+grouped by user, folded when long and capped in size."""
+
+from __future__ import annotations
+
+from itertools import groupby
+
+from ..masking import Masker
+from ..plan import Plan
+from .describe import describe
+
+#: GitHub refuses comments over 65,536 characters; leave room for the wrapper.
+MAX_CHARS = 60_000
+#: More changes than this for one user are folded into <details>.
+FOLD_AFTER = 5
+
+
+def plan_markdown(plan: Plan, masker: Masker, *, max_chars: int = MAX_CHARS) -> str:
+    head = [f"### chatroster plan: {plan.provider.get('type', '?')}, owner `{plan.owner}`", ""]
+    if plan.targeting:
+        head += ["> **Targeted plan:** " + ", ".join(
+            f"{k}=`{v}`" for k, v in plan.targeting.items()) + "", ""]
+    if plan.empty:
+        return "\n".join(head + ["No changes. Live state matches the manifest.", ""])
+    head += ["| action | count |", "|---|---:|"]
+    head += [f"| {action} | {n} |" for action, n in plan.summary().items()]
+    head.append("")
+    body: list[str] = []
+    users = 0
+    by_user = groupby(sorted(plan.changes, key=lambda c: (c.uid, c.sort_key)), key=lambda c: c.uid)
+    for uid, group in by_user:
+        block = _user_block(uid, list(group), masker)
+        if len("\n".join(head + body + block)) > max_chars:
+            left = len({c.uid for c in plan.changes}) - users
+            body.append(f"_… {left} more user(s) left out to keep this comment short; "
+                        "run `chatroster plan` to see every change._")
+            break
+        body += block
+        users += 1
+    return "\n".join(head + body) + "\n"
+
+
+def _user_block(uid: str, changes: list, masker: Masker) -> list[str]:
+    items = []
+    for change in changes:
+        line = describe(change, masker)
+        headline = f"`{line.symbol}` {line.headline}"
+        if line.destructive:
+            headline = f"⚠️ **{headline}**"
+        items.append(f"- {headline}")
+        items += [f"  - `{detail}`" for detail in line.details]
+    title = f"**`{uid}`**: {len(changes)} change(s)"
+    if len(changes) > FOLD_AFTER:
+        return [f"<details><summary>{title}</summary>", "", *items, "", "</details>", ""]
+    return [title, "", *items, ""]

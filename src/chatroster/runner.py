@@ -1,0 +1,118 @@
+"""The workflow between the CLI and the core: manifest → scope → live state → plan.
+
+The CLI parses and prints; this module decides what to read and what to plan, so the
+same steps serve plan, apply, drift and the GitHub Action.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from typing import Callable
+
+from .changes import Action, Change
+from .model import Manifest, State
+from .plan import Plan
+from .planner import Context, plan
+from .providers import CAPABILITIES, Provider, Scope
+
+#: --only kinds and the actions each one covers.
+KINDS: dict[str, frozenset[Action]] = {
+    "users": frozenset({
+        Action.ADOPT_USER, Action.CREATE_USER, Action.UPDATE_USER, Action.REACTIVATE_USER,
+        Action.DEACTIVATE_USER, Action.DELETE_USER, Action.EXPIRE_TOKENS,
+    }),
+    "bans": frozenset({Action.BAN_USER, Action.UNBAN_USER}),
+    "blocklists": frozenset({Action.ADD_BLOCK, Action.REMOVE_BLOCK}),
+    "whitelists": frozenset({
+        Action.ADD_WHITELIST, Action.REMOVE_WHITELIST, Action.SET_WHITELIST_MODE,
+    }),
+}
+
+
+@dataclass(frozen=True)
+class Targeting:
+    """--target/--exclude globs on uids and --only kinds of change."""
+
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    only: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.include or self.exclude or self.only)
+
+    def wants(self, change: Change) -> bool:
+        if self.include and not any(fnmatch.fnmatchcase(change.uid, g) for g in self.include):
+            return False
+        if any(fnmatch.fnmatchcase(change.uid, g) for g in self.exclude):
+            return False
+        if self.only and not any(change.action in KINDS[kind] for kind in self.only):
+            return False
+        return True
+
+    def describe(self) -> dict[str, list[str]]:
+        found = {"target": list(self.include), "exclude": list(self.exclude), "only": list(self.only)}
+        return {key: value for key, value in found.items() if value}
+
+
+@dataclass(frozen=True)
+class Options:
+    allow_takeover: bool = False
+    targeting: Targeting = field(default_factory=Targeting)
+    now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
+
+
+def scope_for(manifest: Manifest) -> Scope:
+    """The least live state the plan needs: what the manifest declares or may prune."""
+    desired = manifest.desired
+    users = desired.users.values()
+    extra = set(desired.bans or ())
+    for user in users:
+        extra |= user.blocklist or frozenset()
+        extra |= user.whitelist or frozenset()
+    return Scope(
+        uids=frozenset(desired.users),
+        owner=manifest.owner,
+        blocklists=frozenset(u.uid for u in users if u.blocklist is not None),
+        whitelists=frozenset(
+            u.uid for u in users if u.whitelist is not None or u.whitelist_mode is not None
+        ),
+        owned=manifest.policy.prune != "none" or desired.bans is not None,
+        bans=desired.bans is not None,
+        extra_uids=frozenset(extra - set(desired.users)),
+    )
+
+
+def read_live(manifest: Manifest, provider: Provider, *, everything: bool = False) -> State:
+    """Live state for the manifest; ``everything`` reads all users too (export)."""
+    scope = scope_for(manifest)
+    if everything:
+        scope = replace(scope, everything=True, owned=True, bans=True)
+    return provider.read(scope)
+
+
+def make_plan(
+    manifest: Manifest, provider: Provider, options: Options, live: State | None = None
+) -> Plan:
+    """Read live state (unless given) and plan; targeting filters the changes."""
+    if live is None:
+        live = read_live(manifest, provider)
+    ctx = Context(
+        owner=manifest.owner,
+        policy=manifest.policy,
+        capabilities=CAPABILITIES[manifest.provider.type],
+        now=options.now(),
+        allow_takeover=options.allow_takeover,
+    )
+    result = plan(manifest.desired, live, ctx)
+    if options.targeting:
+        kept = tuple(c for c in result.changes if options.targeting.wants(c))
+        result = result.evolve(changes=kept, targeting=options.targeting.describe())
+    return result.evolve(provider=provider.identity(), manifest_digest=manifest.digest)
+
+
+def label(manifest: Manifest) -> str:
+    """How messages name the platform: ``[local]``, ``[cometchat]`` ..."""
+    return manifest.provider.type
+
