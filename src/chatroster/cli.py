@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Callable, NoReturn, Sequence
 
@@ -26,10 +27,29 @@ from .model import Manifest
 from .plan import Plan
 from .providers import open_provider
 from .render import plan_json, plan_markdown, plan_text
-from .runner import KINDS, Options, Targeting, label, make_plan
+from .runner import KINDS, Options, Targeting, label, make_plan, read_live
+from .saved import load_plan, recheck
 from .safety import check as check_safety
 
 FORMATS = click.Choice(["text", "json", "markdown"])
+
+
+class Duration(click.ParamType):
+    """``90s``, ``30m``, ``2h`` or ``1d``."""
+
+    name = "duration"
+    UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> timedelta:
+        if isinstance(value, timedelta):
+            return value
+        text = str(value).strip()
+        if len(text) >= 2 and text[-1] in self.UNITS and text[:-1].isdigit():
+            return timedelta(seconds=int(text[:-1]) * self.UNITS[text[-1]])
+        self.fail(f"{value!r} is not a duration such as 30m, 2h or 1d", param, ctx)
+
+
+DURATION = Duration()
 
 
 def _colour(stream: Any) -> bool:
@@ -134,12 +154,14 @@ def _save_plan(result: Plan, path: Path) -> None:
               help="Go on past failed changes and report every failure at the end.")
 @click.option("--concurrency", type=click.IntRange(1, 64), default=None,
               help="Parallel API calls (HTTP providers).")
+@click.option("--max-age", type=DURATION, default=None, metavar="DURATION",
+              help="With --plan: refuse a plan older than this (30m, 2h, 1d).")
 @click.option("--show-personal", is_flag=True, help="Show personal data unmasked.")
 @targeting_options
 def apply(paths: tuple[str, ...], plan_file: str | None, yes: bool, force: bool,
           allow_takeover: bool, continue_on_error: bool, concurrency: int | None,
-          show_personal: bool, target: tuple[str, ...], exclude: tuple[str, ...],
-          only: tuple[str, ...]) -> None:
+          max_age: timedelta | None, show_personal: bool, target: tuple[str, ...],
+          exclude: tuple[str, ...], only: tuple[str, ...]) -> None:
     """Plan afresh (or take a saved plan) and make the changes."""
     if not paths:
         raise click.UsageError("give the manifest (file or directory) to apply")
@@ -147,9 +169,8 @@ def apply(paths: tuple[str, ...], plan_file: str | None, yes: bool, force: bool,
     options = _options(target, exclude, only, allow_takeover)
     with open_provider(manifest.provider, concurrency=concurrency) as provider:
         if plan_file:
-            from .saved import load_plan, recheck
-
-            result = recheck(load_plan(Path(plan_file)), manifest, provider)
+            result = recheck(load_plan(Path(plan_file)), manifest, provider,
+                             now=options.now(), max_age=max_age)
         else:
             result = make_plan(manifest, provider, options)
         click.echo(_render(result, "text", _masker(manifest, show_personal)))
@@ -195,7 +216,6 @@ def _progress(total: int) -> Callable[[int, int], None] | None:
 def export(paths: tuple[str, ...], out: str | None) -> None:
     """Write the live state of the manifest's provider as a manifest."""
     from .export import dump_yaml, export_manifest
-    from .runner import read_live
 
     manifest = _load(paths)
     with open_provider(manifest.provider) as provider:
@@ -206,6 +226,32 @@ def export(paths: tuple[str, ...], out: str | None) -> None:
         _note(f"Wrote {len(live.users)} users to {out}.")
     else:
         click.echo(text, nl=False)
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+@click.option("--show-personal", is_flag=True, help="Show personal data unmasked.")
+@targeting_options
+def drift(paths: tuple[str, ...], fmt: str, show_personal: bool, target: tuple[str, ...],
+          exclude: tuple[str, ...], only: tuple[str, ...]) -> None:
+    """Exit 0 when live state matches the manifest, 2 when it differs, 1 on error."""
+    from .drift import render_markdown, render_text, report
+
+    manifest = _load(paths)
+    options = _options(target, exclude, only, allow_takeover=False)
+    with open_provider(manifest.provider) as provider:
+        live = read_live(manifest, provider, owned=True)
+        result = make_plan(manifest, provider, options, live=live)
+    found = report(manifest, live, result, _masker(manifest, show_personal))
+    if fmt == "json":
+        click.echo(json.dumps(found.to_json(), indent=2, ensure_ascii=False))
+    elif fmt == "markdown":
+        click.echo(render_markdown(found))
+    else:
+        click.echo(render_text(found))
+    if not found.clean:
+        sys.exit(EXIT_CHANGES)
 
 
 def _mount_emulator() -> None:

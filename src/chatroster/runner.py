@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from typing import Callable
 
 from .changes import Action, Change
+from .fingerprint import fingerprints
 from .model import Manifest, State
 from .plan import Plan
 from .planner import Context, plan
@@ -84,9 +85,14 @@ def scope_for(manifest: Manifest) -> Scope:
     )
 
 
-def read_live(manifest: Manifest, provider: Provider, *, everything: bool = False) -> State:
-    """Live state for the manifest; ``everything`` reads all users too (export)."""
+def read_live(
+    manifest: Manifest, provider: Provider, *, everything: bool = False, owned: bool = False
+) -> State:
+    """Live state for the manifest; ``owned`` adds every owned user (drift),
+    ``everything`` every user the platform can list (export)."""
     scope = scope_for(manifest)
+    if owned:
+        scope = replace(scope, owned=True)
     if everything:
         scope = replace(scope, everything=True, owned=True, bans=True)
     return provider.read(scope)
@@ -109,7 +115,11 @@ def make_plan(
     if options.targeting:
         kept = tuple(c for c in result.changes if options.targeting.wants(c))
         result = result.evolve(changes=kept, targeting=options.targeting.describe())
-    return result.evolve(provider=provider.identity(), manifest_digest=manifest.digest)
+    return result.evolve(
+        provider=provider.identity(),
+        manifest_digest=manifest.digest,
+        fingerprints=fingerprints(result.changes, live),
+    )
 
 
 def label(manifest: Manifest) -> str:

@@ -1,0 +1,109 @@
+"""Drift: how live state differs from the manifest, sorted into kinds a scheduled job
+can alert on without noise.
+
+- ``missing``: declared but not on the platform;
+- ``managed``: a field, relation or ban the manifest manages has drifted;
+- ``unowned``: declared, on the platform, but not owned by this manifest (adoption or
+  another owner);
+- ``extra``: owned by this manifest's owner, on the platform, not in the manifest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .changes import Action, Change
+from .masking import Masker
+from .model import Manifest, State
+from .plan import Plan
+from .render.describe import describe
+
+KINDS = ("missing", "managed", "unowned", "extra")
+
+
+@dataclass(frozen=True)
+class Difference:
+    uid: str
+    kind: str
+    description: str
+    details: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DriftReport:
+    differences: tuple[Difference, ...]
+    provider: dict[str, Any]
+    owner: str
+
+    @property
+    def clean(self) -> bool:
+        return not self.differences
+
+    def counts(self) -> dict[str, int]:
+        return {kind: n for kind in KINDS
+                if (n := sum(1 for d in self.differences if d.kind == kind))}
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "provider": self.provider,
+            "owner": self.owner,
+            "in_sync": self.clean,
+            "summary": self.counts(),
+            "differences": [
+                {"uid": d.uid, "kind": d.kind, "description": d.description,
+                 "details": list(d.details)}
+                for d in self.differences
+            ],
+        }
+
+
+def _kind(change: Change) -> str:
+    if change.action is Action.CREATE_USER:
+        return "missing"
+    if change.action is Action.ADOPT_USER:
+        return "unowned"
+    return "managed"
+
+
+def report(manifest: Manifest, live: State, plan: Plan, masker: Masker) -> DriftReport:
+    """Classify every change of ``plan`` and add owned users the manifest leaves out."""
+    found = []
+    for change in plan.changes:
+        line = describe(change, masker)
+        found.append(Difference(change.uid, _kind(change), line.headline, line.details))
+    for uid in plan.conflicts:
+        owner = plan.conflict_owners.get(uid, "")
+        found.append(Difference(uid, "unowned", f"owned by '{owner}', not '{manifest.owner}'"))
+    pruned = {c.uid for c in plan.changes if c.action in (Action.DELETE_USER,
+                                                           Action.DEACTIVATE_USER)}
+    for uid, user in sorted(live.users.items()):
+        if user.owner == manifest.owner and uid not in manifest.desired.users and uid not in pruned:
+            state = "active" if user.active else "deactivated"
+            found.append(Difference(uid, "extra", f"owned ({state}) but not in the manifest"))
+    ordered = tuple(sorted(found, key=lambda d: (KINDS.index(d.kind), d.uid, d.description)))
+    return DriftReport(ordered, dict(plan.provider), manifest.owner)
+
+
+def render_text(drift: DriftReport) -> str:
+    if drift.clean:
+        return "In sync: live state matches the manifest."
+    lines = [f"Drift on {drift.provider.get('type', '?')}, owner '{drift.owner}':"]
+    for d in drift.differences:
+        lines.append(f"  [{d.kind}] {d.uid}: {d.description}")
+        lines += [f"      {detail}" for detail in d.details]
+    lines.append("Summary: " + ", ".join(f"{n} {kind}" for kind, n in drift.counts().items()))
+    return "\n".join(lines)
+
+
+def render_markdown(drift: DriftReport) -> str:
+    head = f"### chatroster drift: {drift.provider.get('type', '?')}, owner `{drift.owner}`\n"
+    if drift.clean:
+        return head + "\nIn sync: live state matches the manifest.\n"
+    rows = ["| kind | count |", "|---|---:|"]
+    rows += [f"| {kind} | {n} |" for kind, n in drift.counts().items()]
+    items = []
+    for d in drift.differences:
+        items.append(f"- **{d.kind}** `{d.uid}`: {d.description}")
+        items += [f"  - `{detail}`" for detail in d.details]
+    return head + "\n" + "\n".join(rows) + "\n\n" + "\n".join(items) + "\n"

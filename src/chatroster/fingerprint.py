@@ -1,0 +1,123 @@
+"""What a change was computed from, and whether its end state is already reached.
+
+A saved plan records, per change, a fingerprint of the live object the change was
+computed from. `apply --plan` reads those objects again: an unchanged fingerprint
+means the change still holds; a change whose end state is already live is skipped
+(so re-applying a half-applied plan finishes it); anything else is stale.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from typing import Any
+
+from .changes import Action, Change
+from .model import USER_FIELDS, State, User, thaw, utc
+from .planner import BAN_TOLERANCE
+
+_USER_ACTIONS = frozenset({
+    Action.CREATE_USER, Action.ADOPT_USER, Action.UPDATE_USER, Action.REACTIVATE_USER,
+    Action.DEACTIVATE_USER, Action.DELETE_USER, Action.SET_WHITELIST_MODE, Action.EXPIRE_TOKENS,
+})
+
+
+def live_object(change: Change, live: State) -> Any:
+    """The part of live state ``change`` depends on, as plain JSON-able data.
+
+    Only the fields the change writes count, so that applying one change of a plan
+    does not make the next change on the same user look stale.
+    """
+    user = live.users.get(change.uid)
+    if change.action in (Action.CREATE_USER, Action.DELETE_USER):
+        return user is not None
+    if change.action in _USER_ACTIONS:
+        if user is None:
+            return None
+        data = _user_data(user)
+        return {name: data.get(name) for name in sorted(change.after)}
+    if change.action in (Action.BAN_USER, Action.UNBAN_USER):
+        ban = (live.bans or {}).get(change.uid)
+        return None if ban is None else {"until": _iso(ban.until)}
+    relation = _relation(change, user)
+    return None if relation is None else change.target in relation
+
+
+def fingerprint(change: Change, live: State) -> str:
+    text = json.dumps(live_object(change, live), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def fingerprints(changes: tuple[Change, ...], live: State) -> dict[str, str]:
+    return {change.key: fingerprint(change, live) for change in changes}
+
+
+def reached(change: Change, live: State) -> bool:
+    """Whether the live state already is what ``change`` would make it."""
+    user = live.users.get(change.uid)
+    action = change.action
+    if action is Action.DELETE_USER:
+        return user is None
+    if action in (Action.BAN_USER, Action.UNBAN_USER):
+        return _ban_reached(change, live)
+    if user is None:
+        return False
+    if action in (Action.ADD_BLOCK, Action.REMOVE_BLOCK, Action.ADD_WHITELIST,
+                  Action.REMOVE_WHITELIST):
+        relation = _relation(change, user) or frozenset()
+        return (change.target in relation) == action.value.startswith("add")
+    if action is Action.EXPIRE_TOKENS:
+        wanted = _parse(change.after.get("tokens_valid_after"))
+        return user.tokens_valid_after is not None and wanted is not None and \
+            user.tokens_valid_after >= wanted
+    current = _user_data(user)
+    return all(_same(current.get(name), value) for name, value in thaw(change.after).items())
+
+
+def _user_data(user: User) -> dict[str, Any]:
+    data = {name: thaw(value) for name, value in user.fields().items()}
+    data.update(active=user.active, owner=user.owner, whitelist_mode=user.whitelist_mode,
+                tokens_valid_after=_iso(user.tokens_valid_after))
+    return {name: value for name, value in data.items()
+            if name in USER_FIELDS or value is not None}
+
+
+def _relation(change: Change, user: User | None) -> frozenset[str] | None:
+    if user is None:
+        return None
+    if change.action in (Action.ADD_BLOCK, Action.REMOVE_BLOCK):
+        return user.blocklist
+    return user.whitelist
+
+
+def _ban_reached(change: Change, live: State) -> bool:
+    ban = (live.bans or {}).get(change.uid)
+    if change.action is Action.UNBAN_USER:
+        return ban is None
+    if ban is None:
+        return False
+    wanted = change.after.get("until")
+    if wanted in (None, "forever"):
+        return ban.until is None
+    target = _parse(wanted)
+    return ban.until is not None and target is not None and abs(ban.until - target) <= BAN_TOLERANCE
+
+
+def _same(current: Any, wanted: Any) -> bool:
+    empty = (None, "", [], {})
+    if current in empty and wanted in empty:
+        return True
+    if isinstance(current, list) and isinstance(wanted, list):
+        return sorted(map(str, current)) == sorted(map(str, wanted))
+    return bool(current == wanted)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else utc(value).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _parse(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    return utc(datetime.fromisoformat(value.replace("Z", "+00:00")))
