@@ -1,0 +1,347 @@
+"""The shared HTTP layer: retries, waits, failover, rate limiting, redaction.
+
+The network is replaced by `httpx.MockTransport` (the vendor's side is what cannot be
+real here); the code under test, `HttpClient`, is the real one. Sleeps are recorded
+instead of slept, so the waits can be checked exactly and the tests stay fast.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+
+import httpx
+import pytest
+
+from chatroster.errors import ProviderError
+from chatroster.transport import (
+    SERVER_WAIT_CAP,
+    HttpClient,
+    RateLimiter,
+    TransportError,
+    redact,
+    run_concurrently,
+)
+
+SECRET = "sk-live-0123456789"
+
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+class Script:
+    """Answers requests from a list of responses (or exceptions), recording each request."""
+
+    def __init__(self, *answers: httpx.Response | Exception | int) -> None:
+        self.answers = list(answers)
+        self.requests: list[httpx.Request] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+        if isinstance(answer, Exception):
+            raise answer
+        if isinstance(answer, int):
+            return httpx.Response(answer, json={"status": answer})
+        return answer
+
+
+def client(
+    handler: Handler, sleeps: list[float] | None = None, **kwargs: object
+) -> HttpClient:
+    recorded = sleeps if sleeps is not None else []
+    options: dict[str, object] = {"label": "test", "max_retries": 4, "secrets": (SECRET,)}
+    options.update(kwargs)
+    base_urls = options.pop("base_urls", ["https://primary.test/v3"])
+    return HttpClient(
+        base_urls,  # type: ignore[arg-type]
+        transport=httpx.MockTransport(handler),
+        sleep=recorded.append,
+        **options,  # type: ignore[arg-type]
+    )
+
+
+# --------------------------------------------------------------------------- retries
+
+
+def test_retries_5xx_until_it_succeeds() -> None:
+    script = Script(500, 503, 200)
+    http = client(script)
+    response = http.request("GET", "/users")
+    assert response.status_code == 200
+    assert len(script.requests) == 3
+    assert http.counters == {"requests": 3, "retries": 2, "throttled": 0, "failovers": 0}
+
+
+def test_returns_4xx_at_once_without_retrying() -> None:
+    script = Script(httpx.Response(404, json={"error": {"code": "ERR_UID_NOT_FOUND"}}))
+    http = client(script)
+    assert http.request("GET", "/users/x").status_code == 404
+    assert len(script.requests) == 1
+
+
+def test_retries_timeouts_and_dropped_connections() -> None:
+    script = Script(
+        httpx.ReadTimeout("read timed out"),
+        httpx.RemoteProtocolError("Server disconnected without sending a response."),
+        httpx.ConnectError("connection refused"),
+        200,
+    )
+    http = client(script)
+    assert http.request("POST", "/users", json={"uid": "a"}).status_code == 200
+    assert http.counters["retries"] == 3
+
+
+def test_raises_transport_error_when_retries_are_exhausted() -> None:
+    http = client(Script(503), max_retries=2)
+    with pytest.raises(TransportError) as caught:
+        http.request("GET", "/users")
+    assert caught.value.status == 503
+    assert caught.value.attempts == 3
+    assert "GET /users failed after 3 attempt(s): HTTP 503" in str(caught.value)
+    assert isinstance(caught.value, ProviderError)
+
+
+def test_a_status_outside_retry_statuses_is_returned() -> None:
+    script = Script(503, 200)
+    http = client(script)
+    response = http.request("GET", "/users", retry_statuses=(429,))
+    assert response.status_code == 503
+    assert len(script.requests) == 1
+
+
+def test_backoff_is_exponential_with_full_jitter_and_capped() -> None:
+    sleeps: list[float] = []
+    http = client(Script(500), sleeps, max_retries=8, backoff_base=1.0, backoff_cap=5.0)
+    with pytest.raises(TransportError):
+        http.request("GET", "/users")
+    ceilings = [1, 2, 4, 5, 5, 5, 5, 5]
+    assert len(sleeps) == len(ceilings)
+    assert all(0 <= slept <= ceiling for slept, ceiling in zip(sleeps, ceilings))
+
+
+# ----------------------------------------------------------------------- server waits
+
+
+def throttled(**headers: str) -> httpx.Response:
+    body = {"error": {"code": "ERR_TOO_MANY_REQUESTS", "message": "slow down"}}
+    return httpx.Response(429, headers=headers, json=body)
+
+
+def test_honours_retry_after_in_seconds() -> None:
+    sleeps: list[float] = []
+    http = client(Script(throttled(**{"Retry-After": "7"}), 200), sleeps, backoff_base=0.1)
+    assert http.request("GET", "/users").status_code == 200
+    assert 7 <= sleeps[0] <= 7.1
+    assert http.counters["throttled"] == 1
+
+
+def test_honours_retry_after_as_an_http_date() -> None:
+    sleeps: list[float] = []
+    when = format_datetime(datetime.now(UTC) + timedelta(seconds=20), usegmt=True)
+    http = client(Script(throttled(**{"Retry-After": when}), 200), sleeps, backoff_base=0.1)
+    http.request("GET", "/users")
+    assert 17 <= sleeps[0] <= 20.1
+
+
+@pytest.mark.parametrize("header", ["X-RateLimit-Reset", "X-Rate-Limit-Reset"])
+def test_waits_until_the_reset_epoch_of_a_429(header: str) -> None:
+    sleeps: list[float] = []
+    reset = str(int(time.time()) + 12)
+    http = client(Script(throttled(**{header: reset}), 200), sleeps, backoff_base=0.1)
+    http.request("GET", "/users")
+    assert 10 <= sleeps[0] <= 12.1
+
+
+def test_a_server_wait_longer_than_the_cap_is_cut_to_the_cap() -> None:
+    sleeps: list[float] = []
+    http = client(Script(throttled(**{"Retry-After": "86400"}), 200), sleeps, backoff_base=0.1)
+    http.request("GET", "/users")
+    assert SERVER_WAIT_CAP <= sleeps[0] <= SERVER_WAIT_CAP + 0.1
+
+
+def test_a_server_wait_pauses_the_whole_rate_class() -> None:
+    throttled_at = threading.Event()
+    seen: list[tuple[str, float]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append((request.url.path, time.monotonic()))
+        if request.url.path == "/first" and not throttled_at.is_set():
+            throttled_at.set()
+            return throttled(**{"Retry-After": "0.3"})
+        return httpx.Response(200)
+
+    http = HttpClient(
+        ["https://primary.test"], label="test", transport=httpx.MockTransport(handler),
+        backoff_base=0.01,
+    )
+    first = threading.Thread(
+        target=http.request, args=("GET", "/first"), kwargs={"rate_class": "standard"}
+    )
+    first.start()
+    throttled_at.wait(5)
+    http.request("POST", "/core", rate_class="core")  # another class goes at once
+    http.request("GET", "/second", rate_class="standard")  # waits out the pause
+    first.join(5)
+    times = dict(seen[1:])
+    throttle_time = seen[0][1]
+    assert times["/core"] - throttle_time < 0.2
+    assert times["/second"] - throttle_time >= 0.29
+
+
+# ---------------------------------------------------------------------------- failover
+
+
+def test_fails_over_to_the_backup_host_and_stays_there() -> None:
+    script = Script(httpx.ConnectError("refused"), 200, 200)
+    http = client(script, base_urls=["https://primary.test", "https://backup.test"])
+    http.request("POST", "/user/get")
+    http.request("POST", "/user/get")
+    hosts = [request.url.host for request in script.requests]
+    assert hosts == ["primary.test", "backup.test", "backup.test"]
+    assert http.counters["failovers"] == 1
+
+
+def test_a_429_does_not_switch_hosts() -> None:
+    script = Script(throttled(), 200)
+    http = client(script, base_urls=["https://primary.test", "https://backup.test"])
+    http.request("POST", "/user/get")
+    assert [r.url.host for r in script.requests] == ["primary.test", "primary.test"]
+
+
+def test_goes_back_to_the_primary_host_after_a_while() -> None:
+    now = [1000.0]
+    script = Script(503, 200, 200)
+    http = client(
+        script, base_urls=["https://primary.test", "https://backup.test"], clock=lambda: now[0]
+    )
+    http.request("GET", "/a")
+    now[0] += HttpClient.FAILBACK_AFTER
+    http.request("GET", "/b")
+    assert [r.url.host for r in script.requests] == ["primary.test", "backup.test", "primary.test"]
+
+
+# ------------------------------------------------------------------ requests as sent
+
+
+def test_headers_are_made_afresh_for_every_attempt() -> None:
+    nonces = iter(range(100))
+    script = Script(503, 200)
+    http = client(script, headers=lambda: {"Nonce": str(next(nonces))})
+    http.request("POST", "/user/get", data=b'{"a":1}')
+    assert [r.headers["Nonce"] for r in script.requests] == ["0", "1"]
+    assert script.requests[1].content == b'{"a":1}'
+
+
+def test_sends_json_bodies_and_query_parameters() -> None:
+    script = Script(200)
+    http = client(script)
+    http.request("DELETE", "/users", json={"uidsToDeactivate": ["a"]}, params={"x": "1"})
+    request = script.requests[0]
+    assert request.method == "DELETE"
+    assert request.url.params["x"] == "1"
+    assert request.content == b'{"uidsToDeactivate":["a"]}'
+
+
+# --------------------------------------------------------------------------- redaction
+
+
+def test_redact_replaces_secrets_and_their_url_encoded_form() -> None:
+    text = f"key={SECRET} url=/x?k=a%2Fb sig a/b"
+    assert redact(text, [SECRET, "a/b"]) == "key=*** url=/x?k=*** sig ***"
+    assert redact("nothing here", ["", SECRET]) == "nothing here"
+
+
+def test_errors_and_log_lines_never_show_a_secret(caplog: pytest.LogCaptureFixture) -> None:
+    signature = "f00dfeedcafe"
+    dropped = httpx.RemoteProtocolError(f"peer closed; sent apikey {SECRET} sig {signature}")
+    http = client(
+        Script(dropped), max_retries=2, headers=lambda: {"Signature": signature}
+    )
+    caplog.set_level(logging.DEBUG, logger="chatroster.http")
+    with pytest.raises(TransportError) as caught:
+        http.request("GET", f"/users?echo={SECRET}")
+    shown = str(caught.value) + "\n".join(record.getMessage() for record in caplog.records)
+    assert caplog.records, "retries are logged"
+    assert SECRET not in shown and signature not in shown
+    assert "***" in shown
+
+
+# ------------------------------------------------------------------------ rate limiter
+
+
+def test_rate_limiter_lets_a_burst_through_then_paces() -> None:
+    now = [0.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    limiter = RateLimiter(120, per=60, burst=2, clock=lambda: now[0], sleep=sleep)
+    for _ in range(6):
+        limiter.acquire()
+    # 2 per second after a burst of 2: four more take two seconds.
+    assert slept == pytest.approx([0.5, 0.5, 0.5, 0.5])
+
+
+def test_rate_limiter_is_shared_safely_between_threads() -> None:
+    limiter = RateLimiter(100, per=1.0, burst=1)
+    started = time.monotonic()
+    run_concurrently(lambda _: limiter.acquire(), list(range(31)), concurrency=6)
+    # 31 tokens at 100/s with one up front: at least 0.3 s, whatever the threads do.
+    assert time.monotonic() - started >= 0.29
+
+
+def test_client_takes_a_token_of_the_request_rate_class() -> None:
+    taken: list[str] = []
+
+    class Recording(RateLimiter):
+        def __init__(self, name: str) -> None:
+            super().__init__(1000)
+            self.name = name
+
+        def acquire(self) -> None:
+            taken.append(self.name)
+
+    limiters = {"core": Recording("core"), "default": Recording("default")}
+    http = client(Script(200), limiters=limiters)
+    http.request("POST", "/users", rate_class="core")
+    http.request("GET", "/users", rate_class="standard")
+    assert taken == ["core", "default"]
+
+
+# ----------------------------------------------------------------------- concurrency
+
+
+def test_run_concurrently_keeps_order_and_reports_each_failure() -> None:
+    def work(n: int) -> int:
+        if n % 3 == 0:
+            raise ValueError(f"bad {n}")
+        time.sleep(0.001 * (10 - n))
+        return n * 10
+
+    results = run_concurrently(work, list(range(10)), concurrency=4)
+    assert [item for item, _ in results] == list(range(10))
+    assert results[1] == (1, 10)
+    assert isinstance(results[3][1], ValueError) and str(results[3][1]) == "bad 3"
+
+
+def test_run_concurrently_never_runs_more_than_the_limit_at_once() -> None:
+    lock = threading.Lock()
+    running = [0]
+    peak = [0]
+
+    def work(_: int) -> None:
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        time.sleep(0.005)
+        with lock:
+            running[0] -= 1
+
+    run_concurrently(work, list(range(40)), concurrency=3)
+    assert peak[0] == 3
