@@ -203,6 +203,13 @@ class Store:
     def all_users(self) -> dict[str, User]:
         return {row["uid"]: self._user_from_row(row) for row in self._query("SELECT * FROM users")}
 
+    def owned_uids(self, owner: str) -> set[str]:
+        """The uids whose ownership marker is ``owner`` (what a manifest may prune)."""
+        return {row["uid"] for row in self._query("SELECT uid FROM users WHERE owner = ?", (owner,))}
+
+    def has_user(self, uid: str) -> bool:
+        return bool(self._query("SELECT 1 FROM users WHERE uid = ?", (uid,)))
+
     def user_row(self, uid: str) -> dict[str, Any] | None:
         """The raw record (timestamps, profile version), for the vendor API modules."""
         rows = self._query("SELECT * FROM users WHERE uid = ?", (uid,))
@@ -440,6 +447,13 @@ class Store:
                 return db.execute("DELETE FROM tokens WHERE uid = ?", (uid,)).rowcount
             return db.execute(
                 "DELETE FROM tokens WHERE uid = ? AND token = ?", (uid, token)
+            ).rowcount
+
+    def delete_tokens_before(self, uid: str, before: datetime) -> int:
+        """Delete the tokens of ``uid`` issued before ``before``; returns how many."""
+        with self.transaction() as db:
+            return db.execute(
+                "DELETE FROM tokens WHERE uid = ? AND created_at < ?", (uid, _to_epoch(before))
             ).rowcount
 
     # ---------------------------------------------------------------------- roles

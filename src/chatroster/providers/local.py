@@ -1,0 +1,289 @@
+"""The local provider: the embedded SQLite platform (`chatroster.store`), the default.
+
+A thin translator like every provider: `read` turns store rows into the neutral model,
+and each write method carries out one batch of changes of one action inside one store
+transaction, so a crash never leaves half a batch. Changes naming a user that does not
+exist are collected and reported together (`PartialFailure`) while the rest of the
+batch is committed, so one stale change never holds back the others.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from ..changes import Change
+from ..errors import ProviderError
+from ..model import USER_FIELDS, ProviderConfig, State, User, utc
+from ..store import Clock, Store, StoreError
+from . import CAPABILITIES
+from .base import PartialFailure, Provider, Scope
+
+DEFAULT_PATH = ".chatroster/local.db"
+
+#: Fields a create or update change may carry besides the profile fields.
+_STATE_FIELDS = ("whitelist_mode", "tokens_valid_after", "owner")
+
+#: One change's outcome: ``None`` when done, else why it failed.
+Outcome = str | None
+
+
+class LocalProvider(Provider):
+    type = "local"
+    capabilities = CAPABILITIES["local"]
+
+    def __init__(self, path: str | Path, clock: Clock = time.time) -> None:
+        self.path = Path(path).resolve()
+        self.store = _open_store(self.path, clock)
+
+    def identity(self) -> dict[str, Any]:
+        return {"type": self.type, "path": str(self.path)}
+
+    def close(self) -> None:
+        self.store.close()
+
+    # ------------------------------------------------------------------------ read
+
+    def read(self, scope: Scope) -> State:
+        if scope.everything:  # export: every user, with every list
+            users = self.store.all_users()
+            self._fill_relations(users, "blocks", "blocklist", None)
+            self._fill_relations(users, "whitelist", "whitelist", None)
+        else:
+            users = self.store.get_users(self._uids(scope))
+            # Relations are read only where the manifest manages them: ``None`` tells the
+            # planner "unknown", and reading every user's lists would cost time for nothing.
+            self._fill_relations(users, "blocks", "blocklist", scope.blocklists)
+            self._fill_relations(users, "whitelist", "whitelist", scope.whitelists)
+        # Bans are one small indexed query, so they are always read.
+        return State(users=users, bans=self.store.bans())
+
+    def _uids(self, scope: Scope) -> frozenset[str]:
+        uids = scope.uids | scope.extra_uids
+        return uids | self.store.owned_uids(scope.owner) if scope.owned else uids
+
+    def _fill_relations(
+        self, users: dict[str, User], table: str, field: str, managed: frozenset[str] | None
+    ) -> None:
+        """Set ``field`` on the ``managed`` users (``None``: on all of them) from ``table``."""
+        wanted = list(users) if managed is None else [uid for uid in managed if uid in users]
+        found = self.store.relations(table, None if managed is None else wanted)
+        for uid in wanted:
+            # These users were built a moment ago and nothing else holds them yet, so
+            # the field is set in place: `User.evolve` would rebuild and re-normalise
+            # every field, which tripled the time to read 100k users.
+            object.__setattr__(users[uid], field, frozenset(found.get(uid, ())))
+
+    # ----------------------------------------------------------------------- write
+
+    def create_users(self, changes: Sequence[Change]) -> None:
+        self._each(changes, self._create)
+
+    def adopt_users(self, changes: Sequence[Change]) -> None:
+        self._each(changes, self._adopt)
+
+    def update_users(self, changes: Sequence[Change]) -> None:
+        self._each(changes, self._update)
+
+    def reactivate_users(self, changes: Sequence[Change]) -> None:
+        self._each(changes, lambda change: self._set_active(change, True))
+
+    def deactivate_users(self, changes: Sequence[Change]) -> None:
+        self._each(changes, lambda change: self._set_active(change, False))
+
+    def delete_users(self, changes: Sequence[Change]) -> None:
+        self._each(changes, self._delete)
+
+    def ban_users(self, changes: Sequence[Change]) -> None:
+        self._each(changes, self._ban)
+
+    def unban_users(self, changes: Sequence[Change]) -> None:
+        self._each(changes, self._unban)
+
+    def add_blocks(self, changes: Sequence[Change]) -> None:
+        self._each(changes, lambda change: self._add_relation("blocks", change))
+
+    def remove_blocks(self, changes: Sequence[Change]) -> None:
+        self._each(changes, lambda change: self._remove_relation("blocks", change))
+
+    def add_whitelist(self, changes: Sequence[Change]) -> None:
+        self._each(changes, lambda change: self._add_relation("whitelist", change))
+
+    def remove_whitelist(self, changes: Sequence[Change]) -> None:
+        self._each(changes, lambda change: self._remove_relation("whitelist", change))
+
+    def set_whitelist_modes(self, changes: Sequence[Change]) -> None:
+        self._each(changes, self._set_whitelist_mode)
+
+    def expire_tokens(self, changes: Sequence[Change]) -> None:
+        self._each(changes, self._expire_tokens)
+
+    def _each(self, changes: Sequence[Change], write: Callable[[Change], Outcome]) -> None:
+        """Write a batch in one transaction; report the changes that failed together.
+
+        A ValueError is a bad value in one change. Each write translates its change
+        before touching the store, so such a change fails alone with nothing written.
+        """
+        failed: dict[str, str] = {}
+        with self._transaction():
+            for change in changes:
+                try:
+                    problem = write(change)
+                except ValueError as exc:
+                    problem = str(exc)
+                if problem is not None:
+                    failed[change.key] = problem
+        if failed:
+            raise PartialFailure(failed)
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        try:
+            with self.store.transaction():
+                yield
+        except sqlite3.Error as exc:
+            raise ProviderError(
+                f"[local] {self.path}: {exc}; nothing in this batch was written"
+            ) from None
+
+    # One function per action; each returns why its change failed, or None.
+
+    def _create(self, change: Change) -> Outcome:
+        fields, active = _user_fields(change.after)
+        current = self.store.get_user(change.uid)
+        if current is None:
+            self.store.insert_users([User(uid=change.uid, active=active, **fields)])
+            return None
+        if current.owner != fields.get("owner"):
+            return (
+                f"user '{change.uid}' already exists (owner {current.owner or 'none'}); "
+                "run plan again to adopt or take it over"
+            )
+        # Created by an earlier, interrupted apply of this manifest: converge instead.
+        return self._write_fields(change.uid, fields, active)
+
+    def _adopt(self, change: Change) -> Outcome:
+        return self._write_fields(change.uid, {"owner": _after(change, "owner")}, None)
+
+    def _update(self, change: Change) -> Outcome:
+        fields, active = _user_fields(change.after)
+        return self._write_fields(change.uid, fields, active)
+
+    def _write_fields(self, uid: str, fields: Mapping[str, Any], active: bool | None) -> Outcome:
+        if not self.store.update_user(uid, fields):
+            return _missing(uid)
+        if active is not None:
+            self.store.set_active([uid], active)
+        return None
+
+    def _set_active(self, change: Change, active: bool) -> Outcome:
+        return None if self.store.set_active([change.uid], active) else _missing(change.uid)
+
+    def _delete(self, change: Change) -> Outcome:
+        return None if self.store.delete_users([change.uid]) else _missing(change.uid)
+
+    def _ban(self, change: Change) -> Outcome:
+        until = _time(change.after.get("until"), "until")
+        return self._if_exists([change.uid], lambda: self.store.ban([change.uid], until))
+
+    def _unban(self, change: Change) -> Outcome:
+        return self._if_exists([change.uid], lambda: self.store.unban([change.uid]))
+
+    def _add_relation(self, table: str, change: Change) -> Outcome:
+        pair = (change.uid, _target(change))
+        return self._if_exists(pair, lambda: self.store.add_relations(table, [pair]))
+
+    def _remove_relation(self, table: str, change: Change) -> Outcome:
+        # Only the owner of the list must exist: removing an entry is always safe.
+        pair = (change.uid, _target(change))
+        return self._if_exists([change.uid], lambda: self.store.remove_relations(table, [pair]))
+
+    def _set_whitelist_mode(self, change: Change) -> Outcome:
+        mode = bool(_after(change, "whitelist_mode"))
+        return self._write_fields(change.uid, {"whitelist_mode": mode}, None)
+
+    def _expire_tokens(self, change: Change) -> Outcome:
+        cutoff = _time(_after(change, "tokens_valid_after"), "tokens_valid_after")
+        if cutoff is None:
+            raise ValueError("tokens_valid_after: expire_tokens needs a time")
+        problem = self._write_fields(change.uid, {"tokens_valid_after": cutoff}, None)
+        if problem is None:
+            self.store.delete_tokens_before(change.uid, cutoff)
+        return problem
+
+    def _if_exists(self, uids: Sequence[str], write: Callable[[], None]) -> Outcome:
+        for uid in uids:
+            if not self.store.has_user(uid):
+                return _missing(uid)
+        write()
+        return None
+
+
+def open_local(config: ProviderConfig) -> LocalProvider:
+    """The local provider a manifest's ``provider`` section names (path relative to it)."""
+    path = Path(config.settings.get("path", DEFAULT_PATH))
+    if not path.is_absolute():
+        path = Path(config.base_dir) / path
+    return LocalProvider(path)
+
+
+def _open_store(path: Path, clock: Clock) -> Store:
+    try:
+        return Store(path, clock=clock)
+    except (StoreError, sqlite3.Error, OSError) as exc:
+        raise ProviderError(
+            f"[local] cannot use {path} as the local store ({exc}); set provider.path in "
+            "the manifest to a chatroster store, or to a new file to create one there"
+        ) from None
+
+
+def _user_fields(after: Mapping[str, Any]) -> tuple[dict[str, Any], bool | None]:
+    """A change's ``after`` as store fields, and the wanted ``active`` (``None``: as is).
+
+    Everything is translated before anything is written, so that a bad value fails its
+    change alone and never leaves it half applied.
+    """
+    fields: dict[str, Any] = {}
+    for name, value in after.items():
+        if name == "tokens_valid_after":
+            fields[name] = _time(value, name)
+        elif name in USER_FIELDS or name in _STATE_FIELDS:
+            fields[name] = value
+        elif name != "active":
+            raise ValueError(f"'{name}' is not a user field the local platform stores")
+    active = after.get("active")
+    return fields, None if active is None else bool(active)
+
+
+def _time(value: Any, name: str) -> datetime | None:
+    """An ISO-8601 time from a change, in UTC; ``None`` and "forever" mean no time.
+
+    Times without an offset are UTC, as everywhere in chatroster (not the local zone).
+    """
+    if value is None or value == "forever":
+        return None
+    try:
+        return utc(datetime.fromisoformat(str(value)))
+    except ValueError:
+        raise ValueError(f"{name}: {value!r} is not an ISO-8601 time") from None
+
+
+def _after(change: Change, key: str) -> Any:
+    if key not in change.after:
+        raise ValueError(f"the change has no '{key}' value")
+    return change.after[key]
+
+
+def _target(change: Change) -> str:
+    if not change.target:
+        raise ValueError("the change names no target user")
+    return change.target
+
+
+def _missing(uid: str) -> str:
+    return f"user '{uid}' does not exist"
