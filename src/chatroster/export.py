@@ -1,0 +1,123 @@
+"""Export: live state written as a format-1 manifest, to adopt an existing app.
+
+`export_manifest` is pure (live state in, plain data out); `dump_yaml` renders that
+data for people to read and review. Loading the result and planning it against the
+same platform gives no changes: every value is written in the form the loader reads
+back to an equal `User` or `Ban`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import yaml
+
+from .model import USER_FIELDS, Ban, ProviderConfig, State, User, thaw
+from .planner import iso
+from .providers import CAPABILITIES
+
+SCHEMA_FILE = "schemas/manifest.schema.json"
+
+#: Top-level keys in the order PRODUCT.md shows them.
+TOP_KEYS = ("version", "provider", "owner", "policy", "users", "bans")
+#: A user's keys: the profile fields, then the state the manifest can also manage.
+USER_KEYS = (*USER_FIELDS, "active", "blocklist", "whitelist", "tokens_valid_after")
+
+
+def export_manifest(live: State, *, provider: ProviderConfig, owner: str) -> dict[str, Any]:
+    """The manifest that declares ``live`` as it is: only what is set, nothing secret."""
+    data: dict[str, Any] = {
+        "version": 1,
+        "provider": _provider(provider),
+        "owner": owner,
+        "users": {uid: _user(user) for uid, user in sorted(live.users.items())},
+    }
+    # An empty ``bans: {}`` is written on purpose: the app was read to have none, and
+    # the manifest says so. Platforms without bans get no section (it would not validate).
+    if live.bans is not None and _has_bans(provider.type):
+        data["bans"] = {uid: _ban(ban) for uid, ban in sorted(live.bans.items())}
+    return data
+
+
+def _provider(config: ProviderConfig) -> dict[str, Any]:
+    """Public settings as they are; each secret as the ``${VAR}`` the manifest needs.
+
+    The secret's value never leaves the process; the reference keeps the exported
+    manifest valid (the schema requires the keys) and says where the value comes from.
+    """
+    section: dict[str, Any] = {"type": config.type, **thaw(config.public())}
+    for key in sorted(config.SECRET_KEYS & set(config.settings)):
+        section[key] = f"${{{config.type.upper()}_{key.upper()}}}"
+    return section
+
+
+def _has_bans(provider_type: str) -> bool:
+    capabilities = CAPABILITIES.get(provider_type)
+    return capabilities is None or capabilities.bans
+
+
+def _user(user: User) -> dict[str, Any]:
+    # Empty values are left out: absent (unmanaged) and empty plan the same against
+    # this live state, and the manifest stays short.
+    entry = {name: thaw(value) for name, value in user.fields().items() if _is_set(value)}
+    if user.active is False:
+        entry["active"] = False
+    if user.blocklist is not None:  # read, so managed: [] means "blocks no one"
+        entry["blocklist"] = sorted(user.blocklist)
+    if user.whitelist is not None:
+        entry["whitelist"] = sorted(user.whitelist) if user.whitelist_mode else False
+    if user.tokens_valid_after is not None:
+        entry["tokens_valid_after"] = iso(user.tokens_valid_after)
+    return entry
+
+
+def _is_set(value: Any) -> bool:
+    return value is not None and value != "" and value != () and value != {}
+
+
+def _ban(ban: Ban) -> dict[str, str]:
+    return {"until": iso(ban.until) or "forever"}
+
+
+# ------------------------------------------------------------------------- YAML
+
+
+class _Dumper(yaml.SafeDumper):
+    """Block style with list items indented under their key, as people write YAML."""
+
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
+        super().increase_indent(flow, False)
+
+
+def dump_yaml(data: Mapping[str, Any]) -> str:
+    """Readable YAML for a manifest: known keys in order, users sorted by uid.
+
+    Times are strings in ``data``; PyYAML quotes any string that would read back as a
+    timestamp, so they reload as the same strings.
+    """
+    body = yaml.dump(
+        _ordered(data),
+        Dumper=_Dumper,
+        sort_keys=False,
+        default_flow_style=False,
+        allow_unicode=True,
+        width=1000,  # no folded lines: a long URL stays on one line
+    )
+    return f"# chatroster manifest, format 1; schema: {SCHEMA_FILE}\n{body}"
+
+
+def _ordered(data: Mapping[str, Any]) -> dict[str, Any]:
+    result = _in_order(data, TOP_KEYS)
+    if isinstance(result.get("users"), Mapping):
+        users = result["users"]
+        result["users"] = {uid: _in_order(users[uid], USER_KEYS) for uid in sorted(users)}
+    if isinstance(result.get("bans"), Mapping):
+        result["bans"] = {uid: result["bans"][uid] for uid in sorted(result["bans"])}
+    return result
+
+
+def _in_order(mapping: Mapping[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    """Known keys first, in ``keys`` order; any others after them, as they came."""
+    first = {key: mapping[key] for key in keys if key in mapping}
+    return {**first, **{key: value for key, value in mapping.items() if key not in first}}
