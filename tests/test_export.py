@@ -13,10 +13,13 @@ import pytest
 import yaml
 from jsonschema import Draft202012Validator
 
+from chatroster.apply import apply
+from chatroster.changes import Action
 from chatroster.export import dump_yaml, export_manifest
 from chatroster.model import Ban, ProviderConfig, State, User
 from chatroster.providers.base import Scope
 from chatroster.providers.local import LocalProvider
+from chatroster.runner import Options, make_plan
 
 SCHEMA = Path(__file__).parent.parent / "schemas" / "manifest.schema.json"
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=timezone.utc)
@@ -167,15 +170,33 @@ def fill(local: LocalProvider) -> None:
     store.insert_users([ALICE, BOB, User("mallory", name="Mallory", owner="other-team")])
     store.add_relations("blocks", [("alice", "mallory")])
     store.add_relations("whitelist", [("alice", "bob")])
-    store.ban(["mallory"], datetime(2026, 12, 31, tzinfo=timezone.utc))
+    store.ban(["mallory", "bob"], datetime(2026, 12, 31, tzinfo=timezone.utc))
 
 
-def test_export_reads_back_to_the_same_users(local: LocalProvider) -> None:
+def test_users_another_owner_holds_are_left_out_with_their_bans() -> None:
+    mallory = User("mallory", name="Mallory", owner="other-team")
+    live = State({"bob": BOB, "mallory": mallory}, {"mallory": Ban("mallory"), "eve": Ban("eve")})
+
+    data = export(live)
+
+    assert set(data["users"]) == {"bob"} and set(data["bans"]) == {"eve"}
+
+
+def test_export_then_plan_against_the_same_store_only_adopts_unowned_users(
+    local: LocalProvider, tmp_path: Path
+) -> None:
+    manifests = pytest.importorskip("chatroster.manifest", reason="the manifest loader")
     fill(local)
     live = local.read(Scope(uids=frozenset(), owner=OWNER, everything=True))
+    path = tmp_path / "manifest.yaml"
+    path.write_text(dump_yaml(export(live, ProviderConfig("local", {"path": "local.db"}))))
 
-    data = yaml.safe_load(dump_yaml(export(live)))
+    manifest = manifests.load([path], env={}, now=NOW)
+    first = make_plan(manifest, local, Options(now=lambda: NOW))
 
-    assert set(data["users"]) == set(live.users)
-    assert data["users"]["alice"] == export(State({"alice": ALICE}))["users"]["alice"]
-    assert data["bans"] == {"mallory": {"until": "2026-12-31T00:00:00Z"}}
+    # bob has no owner yet: the first apply adopts him, and that is all it does.
+    assert [(change.action, change.uid) for change in first.changes] == [
+        (Action.ADOPT_USER, "bob")
+    ]
+    apply(first.changes, local)
+    assert make_plan(manifest, local, Options(now=lambda: NOW)).empty

@@ -26,17 +26,25 @@ USER_KEYS = (*USER_FIELDS, "active", "blocklist", "whitelist", "tokens_valid_aft
 
 
 def export_manifest(live: State, *, provider: ProviderConfig, owner: str) -> dict[str, Any]:
-    """The manifest that declares ``live`` as it is: only what is set, nothing secret."""
+    """The manifest that declares ``live`` as it is: only what is set, nothing secret.
+
+    Users another owner's manifest holds, and their bans, are left out: declaring them
+    here would only make every plan refuse them as a takeover.
+    """
+    theirs = {uid for uid, user in live.users.items() if user.owner not in (None, owner)}
     data: dict[str, Any] = {
         "version": 1,
         "provider": _provider(provider),
         "owner": owner,
-        "users": {uid: _user(user) for uid, user in sorted(live.users.items())},
+        "users": {
+            uid: _user(user) for uid, user in sorted(live.users.items()) if uid not in theirs
+        },
     }
     # An empty ``bans: {}`` is written on purpose: the app was read to have none, and
     # the manifest says so. Platforms without bans get no section (it would not validate).
     if live.bans is not None and _has_bans(provider.type):
-        data["bans"] = {uid: _ban(ban) for uid, ban in sorted(live.bans.items())}
+        bans = sorted(live.bans.items())
+        data["bans"] = {uid: _ban(ban) for uid, ban in bans if uid not in theirs}
     return data
 
 
