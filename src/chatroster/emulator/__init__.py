@@ -1,0 +1,7 @@
+"""`chatroster emulator`: the local store served over the vendors' HTTP APIs.
+
+`server` runs the process, `app` assembles the routes and the traffic middleware
+(stats, rate limits, faults), and one module per vendor API translates requests into
+store calls: `nexconn` (v4), `nexconn_legacy` (the whitelist endpoints) and
+`cometchat` (v3). The store holds the meaning; the API modules only translate.
+"""

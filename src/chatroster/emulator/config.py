@@ -30,3 +30,7 @@ class EmulatorConfig:
     hang_seconds: float = 30.0
     timestamp_tolerance_ms: int = 5 * 60 * 1000
     """How old a Nexconn Timestamp may be before the signature is refused as stale."""
+
+    # -- added for the server framework and Nexconn (emulator/app.py, signing.py) --
+    nonce_cache_size: int = 100_000
+    """How many recent Nexconn nonces are remembered to refuse replays (oldest go first)."""

@@ -1,0 +1,5 @@
+"""``python -m chatroster.emulator``: the same as ``chatroster emulator``."""
+
+from .server import main
+
+raise SystemExit(main())
