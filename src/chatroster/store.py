@@ -481,3 +481,137 @@ class Store:
     def delete_role(self, role: str) -> bool:
         with self.transaction() as db:
             return db.execute("DELETE FROM roles WHERE role = ?", (role,)).rowcount == 1
+
+    # ==========================================================================
+    # CometChat emulator reads and role settings (emulator/cometchat*.py).
+    # Kept together so that other additions to the store do not interleave.
+    # Each list read is one COUNT and one page query, never a query per user.
+    # ==========================================================================
+
+    def user_rows_page(
+        self,
+        *,
+        offset: int,
+        limit: int,
+        active: bool | None = True,
+        search: str | None = None,
+        search_in: Sequence[str] = ("uid", "name"),
+        roles: Sequence[str] = (),
+        unset_role: str | None = None,
+        any_tags: Sequence[str] = (),
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Raw user records in registration order, and how many matched in all.
+
+        ``unset_role`` is the role a NULL ``role`` stands for, so that filtering on it
+        also finds users whose role was never set. ``any_tags`` keeps users that carry
+        at least one of the tags.
+        """
+        where: list[str] = ["1=1"]
+        args: list[Any] = []
+        if active is not None:
+            where.append("active = ?")
+            args.append(int(active))
+        if search:
+            columns = [column for column in ("uid", "name") if column in search_in]
+            pattern = _like_prefix(search)
+            where.append("(" + " OR ".join(f"{c} LIKE ? ESCAPE '\\'" for c in columns) + ")")
+            args += [pattern] * len(columns)
+        if roles:
+            test = f"role IN ({','.join('?' * len(roles))})"
+            if unset_role is not None and unset_role in roles:
+                test = f"(role IS NULL OR {test})"
+            where.append(test)
+            args += list(roles)
+        if any_tags:
+            marks = ",".join("?" * len(any_tags))
+            where.append(f"EXISTS (SELECT 1 FROM json_each(users.tags) WHERE value IN ({marks}))")
+            args += list(any_tags)
+        clause = " AND ".join(where)
+        total = self._query(f"SELECT COUNT(*) AS n FROM users WHERE {clause}", args)[0]["n"]
+        rows = self._query(
+            f"SELECT * FROM users WHERE {clause} ORDER BY created_at, rowid LIMIT ? OFFSET ?",
+            [*args, limit, offset],
+        )
+        return [dict(row) for row in rows], total
+
+    def block_rows_page(
+        self, uid: str, *, direction: str, offset: int, limit: int, search: str | None = None
+    ) -> tuple[list[dict[str, Any]], int]:
+        """The users ``uid`` blocks (``blockedByMe``), is blocked by (``hasBlockedMe``)
+        or either (``both``), newest block first, each record with ``blocked_by_me_at``
+        and ``has_blocked_me_at`` (unix seconds or NULL)."""
+        others = {
+            "blockedByMe": "SELECT target AS uid FROM blocks WHERE uid = :me",
+            "hasBlockedMe": "SELECT uid FROM blocks WHERE target = :me",
+        }
+        others["both"] = f"{others['blockedByMe']} UNION {others['hasBlockedMe']}"
+        args: dict[str, Any] = {"me": uid, "limit": limit, "offset": offset}
+        match = ""
+        if search:
+            match = "AND (u.uid LIKE :pattern ESCAPE '\\' OR u.name LIKE :pattern ESCAPE '\\')"
+            args["pattern"] = _like_prefix(search)
+        body = (
+            f"FROM ({others[direction]}) AS other JOIN users u ON u.uid = other.uid "
+            "LEFT JOIN blocks mine ON mine.uid = :me AND mine.target = u.uid "
+            f"LEFT JOIN blocks theirs ON theirs.uid = u.uid AND theirs.target = :me WHERE 1=1 {match}"
+        )
+        total = self._named_query(f"SELECT COUNT(*) AS n {body}", args)[0]["n"]
+        rows = self._named_query(
+            "SELECT u.*, mine.created_at AS blocked_by_me_at, theirs.created_at AS has_blocked_me_at "
+            f"{body} ORDER BY MAX(COALESCE(mine.created_at, 0), COALESCE(theirs.created_at, 0)) "
+            "DESC, u.uid LIMIT :limit OFFSET :offset",
+            args,
+        )
+        return [dict(row) for row in rows], total
+
+    def _named_query(self, sql: str, args: Mapping[str, Any]) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
+    def block_pair(self, uid: str, other: str) -> tuple[int | None, int | None]:
+        """When ``uid`` blocked ``other`` and when ``other`` blocked ``uid`` (None: not)."""
+        rows = self._query(
+            "SELECT uid, created_at FROM blocks WHERE (uid = ? AND target = ?)"
+            " OR (uid = ? AND target = ?)",
+            (uid, other, other, uid),
+        )
+        times = {row["uid"]: row["created_at"] for row in rows}
+        return times.get(uid), times.get(other)
+
+    def ensure_role(self, role: str, name: str) -> None:
+        """Create ``role`` unless it exists (the vendor's apps always have ``default``)."""
+        now = self.now()
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO roles (role, name, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?)",
+                (role, name, now, now),
+            )
+
+    def _role_settings_table(self) -> None:
+        """Create the role settings table on first use (it came after schema version 1)."""
+        if not getattr(self, "_role_settings_ready", False):
+            with self._lock:
+                self._db.execute(
+                    "CREATE TABLE IF NOT EXISTS role_settings"
+                    " (role TEXT PRIMARY KEY, settings TEXT NOT NULL)"
+                )
+            self._role_settings_ready = True
+
+    def role_settings(self) -> dict[str, Any]:
+        """Each role's settings object (CometChat ``listUsers``/``sendMessagesTo``)."""
+        self._role_settings_table()
+        rows = self._query("SELECT role, settings FROM role_settings")
+        return {row["role"]: json.loads(row["settings"]) for row in rows}
+
+    def set_role_settings(self, role: str, settings: Mapping[str, Any] | None) -> None:
+        """Replace a role's settings; ``None`` removes them."""
+        self._role_settings_table()
+        with self.transaction() as db:
+            db.execute("DELETE FROM role_settings WHERE role = ?", (role,))
+            if settings is not None:
+                db.execute("INSERT INTO role_settings VALUES (?, ?)", (role, _dump(settings)))
+
+def _like_prefix(text: str) -> str:
+    """A LIKE pattern matching values that start with ``text`` (wildcards escaped)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
