@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,7 +22,7 @@ from typing import Any
 
 import httpx
 import pytest
-from emulator_process import EmulatorProcess
+from emulator_process import SRC, EmulatorProcess
 
 from chatroster.apply import apply
 from chatroster.changes import Action, Change
@@ -30,6 +33,7 @@ from chatroster.providers.base import PartialFailure, Scope
 from chatroster.providers.cometchat import (
     MARKER_KEY,
     CometChatProvider,
+    HttpOptions,
     _user_from_api,
     _user_to_api,
     open_cometchat,
@@ -44,7 +48,7 @@ Factory = Callable[..., EmulatorProcess]
 
 
 def config_for(emulator: EmulatorProcess, **settings: Any) -> ProviderConfig:
-    base = {"app_id": "emulator-app", "url": f"{emulator.base_url}/v3", "api_key": API_KEY}
+    base = {"app_id": "emulator-app", "url": emulator.base_url, "api_key": API_KEY}
     return ProviderConfig("cometchat", {**base, **settings})
 
 
@@ -155,6 +159,8 @@ def test_the_region_gives_the_base_url_and_url_overrides_it() -> None:
         }
     with open_cometchat(cometchat(url="http://127.0.0.1:9/v3/")) as provider:
         assert provider.identity()["url"] == "http://127.0.0.1:9/v3"
+    with open_cometchat(cometchat(url="http://127.0.0.1:9")) as provider:  # the emulator
+        assert provider.identity()["url"] == "http://127.0.0.1:9/v3"
 
 
 @pytest.mark.parametrize(
@@ -162,8 +168,8 @@ def test_the_region_gives_the_base_url_and_url_overrides_it() -> None:
     [
         ({"app_id": None}, "provider.app_id is not set"),
         ({"region": "mars"}, "provider.region 'mars' is not one of us, eu, in"),
-        ({"rate": "fast"}, "provider.rate 'fast' is not a number"),
-        ({"rate": {"core": -1}}, "provider.rate"),
+        ({"rate_core": "fast"}, "provider.rate_core 'fast' is not a positive number"),
+        ({"rate_standard": 0}, "provider.rate_standard 0 is not a positive number"),
     ],
 )
 def test_bad_settings_are_named(settings: dict[str, Any], message: str) -> None:
@@ -176,25 +182,19 @@ def test_the_identity_never_holds_the_key() -> None:
         assert "k" * 40 not in repr(provider.identity()) + repr(provider.settings)
 
 
-def test_rate_limits_default_to_90_percent_of_the_documented_ones() -> None:
+def test_rate_limits_are_90_percent_of_the_documented_or_given_ones() -> None:
     with open_cometchat(cometchat()) as provider:
         limiters = provider.http.limiters
         assert limiters["core"].per_second == pytest.approx(10_000 * 0.9 / 60)
         assert limiters["standard"].per_second == pytest.approx(20_000 * 0.9 / 60)
-    with open_cometchat(cometchat(rate=500)) as provider:  # the free plan: one shared limit
-        limiters = provider.http.limiters
-        assert limiters["core"] is limiters["standard"]
-        assert limiters["core"].per_second == pytest.approx(500 * 0.9 / 60)
-    with open_cometchat(cometchat(rate={"core": 600})) as provider:
-        assert provider.http.limiters["core"].per_second == pytest.approx(9)
-        assert provider.http.limiters["standard"].per_second == pytest.approx(300)
+    with open_cometchat(cometchat(rate_core=500, rate_standard=500)) as provider:  # free plan
+        assert provider.http.limiters["core"].per_second == pytest.approx(500 * 0.9 / 60)
+        assert provider.http.limiters["standard"].per_second == pytest.approx(500 * 0.9 / 60)
 
 
-def test_concurrency_comes_from_the_cli_then_the_manifest_then_the_default() -> None:
-    with open_cometchat(cometchat(concurrency=3), concurrency=5) as provider:
+def test_concurrency_comes_from_the_cli_else_the_default() -> None:
+    with open_cometchat(cometchat(), concurrency=5) as provider:
         assert provider.concurrency == 5
-    with open_cometchat(cometchat(concurrency=3)) as provider:
-        assert provider.concurrency == 3
     with open_cometchat(cometchat()) as provider:
         assert provider.concurrency == 8
 
@@ -239,7 +239,7 @@ def test_lists_use_the_largest_page_with_tags_and_blocks_by_me(
     emulator = emulator_factory(db=seeded.path)
     sent: list[httpx.Request] = []
     transport = Recording(sent)
-    with open_cometchat(config_for(emulator), transport=transport) as provider:
+    with open_cometchat(config_for(emulator), http=HttpOptions(transport=transport)) as provider:
         provider.read(Scope(uids=frozenset({"alice"}), owner=OWNER,
                             blocklists=frozenset({"alice"})))
     queries = sorted(str(request.url).split("/v3", 1)[1] for request in sent)
@@ -396,10 +396,10 @@ class LosesFirstAnswer(httpx.HTTPTransport):
 
 
 def test_a_create_whose_answer_was_lost_is_done_once(emulator: EmulatorProcess) -> None:
-    config = config_for(emulator, backoff=0.01)
+    config = config_for(emulator)
     transport = LosesFirstAnswer(("POST", "/users"))
     wanted = manifest(config, User(uid="alice", name="Alice"))
-    with open_cometchat(config, transport=transport) as provider:
+    with open_cometchat(config, http=HttpOptions(transport=transport, backoff=0.01)) as provider:
         converge(provider, wanted)
     assert emulator.stats()["by_endpoint"]["POST /v3/users"] == {"200": 1, "400": 1}
 
@@ -409,7 +409,7 @@ def test_deletes_and_blocks_whose_answers_were_lost_are_done_once(
 ) -> None:
     seeded.insert_users([owned("alice"), owned("bob"), owned("carol")])
     emulator = emulator_factory(db=seeded.path)
-    config = config_for(emulator, backoff=0.01)
+    config = config_for(emulator)
     transport = LosesFirstAnswer(
         ("DELETE", "/users/carol"), ("POST", "/users/alice/blockedusers"), ("DELETE", "/users"),
     )
@@ -418,7 +418,7 @@ def test_deletes_and_blocks_whose_answers_were_lost_are_done_once(
         config, User(uid="alice", name="Alice", blocklist=frozenset({"bob"})),
         User(uid="bob", name="Bob", active=False), policy=policy,
     )
-    with open_cometchat(config, transport=transport) as provider:
+    with open_cometchat(config, http=HttpOptions(transport=transport, backoff=0.01)) as provider:
         converge(provider, wanted)
     assert not transport.pending
     assert seeded.get_user("carol") is None
@@ -510,6 +510,53 @@ def test_a_refused_key_from_nowhere_names_the_setting(emulator: EmulatorProcess)
     assert "provider.api_key (the environment variable it names)" in str(caught.value)
 
 
+def run_cli(*args: str, key: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COMETCHAT_API_KEY": key, "PYTHONPATH": str(SRC)}
+    return subprocess.run(
+        [sys.executable, "-m", "chatroster", *args], env=env, capture_output=True, text=True,
+        check=False,
+        timeout=60,
+    )
+
+
+def write_manifest(path: Path, emulator: EmulatorProcess) -> Path:
+    path.write_text(
+        "version: 1\n"
+        "provider:\n"
+        "  type: cometchat\n"
+        "  app_id: emulator-app\n"
+        f"  url: {emulator.base_url}\n"
+        "  api_key: ${COMETCHAT_API_KEY}\n"
+        "owner: team\n"
+        "users:\n"
+        "  alice: {name: Alice, role: default, tags: [staff], metadata: {team: core}}\n"
+        "  bob: {name: Bob, active: false}\n"
+        "  carol: {name: Carol, blocklist: [alice]}\n"
+    )
+    return path
+
+
+def test_the_cli_applies_a_yaml_manifest_and_then_plans_nothing(
+    emulator: EmulatorProcess, tmp_path: Path
+) -> None:
+    path = write_manifest(tmp_path / "chatroster.yaml", emulator)
+    applied = run_cli("apply", str(path), "--yes", "--concurrency", "4", key=API_KEY)
+    assert applied.returncode == 0, applied.stderr
+    planned = run_cli("plan", str(path), "--detailed-exitcode", key=API_KEY)
+    assert planned.returncode == 0, planned.stdout + planned.stderr
+
+
+def test_the_cli_names_the_variable_of_a_refused_key_and_never_shows_it(
+    emulator: EmulatorProcess, tmp_path: Path
+) -> None:
+    path = write_manifest(tmp_path / "chatroster.yaml", emulator)
+    wrong = "wrong-key-0123456789"
+    planned = run_cli("plan", str(path), key=wrong)
+    assert planned.returncode == 1
+    assert "COMETCHAT_API_KEY" in planned.stderr
+    assert wrong not in planned.stdout + planned.stderr
+
+
 # ----------------------------------------------------------------------- faults
 
 
@@ -519,7 +566,8 @@ def test_apply_converges_through_faults_making_each_change_once(
     emulator = emulator_factory(
         "--fault-rate", "0.15", "--fault-seed", "7", "--hang-seconds", "1",
     )
-    config = config_for(emulator, timeout=0.4, backoff=0.01, retries=10, concurrency=6)
+    config = config_for(emulator)
+    patient = HttpOptions(timeout=0.4, backoff=0.01, retries=10)
     names = [f"user{i:02d}" for i in range(30)]
     users = [
         User(uid=uid, name=uid.title(), tags=("staff",), metadata={"n": i},
@@ -527,9 +575,9 @@ def test_apply_converges_through_faults_making_each_change_once(
         for i, uid in enumerate(names)
     ]
     caplog.set_level(logging.DEBUG, logger="chatroster.http")
-    with open_provider(config) as provider:
+    with open_cometchat(config, concurrency=6, http=patient) as provider:
         converge(provider, manifest(config, *users))
-        retries = provider.http.counters["retries"]  # type: ignore[attr-defined]
+        retries = provider.http.counters["retries"]
     stats = emulator.stats()
     assert sum(stats["faults"].values()) > 0 and retries > 0
     # A fault is answered before the emulator acts, so each change was made once:

@@ -88,14 +88,11 @@ class Settings:
     base_url: str
     app_id: str | None
     api_key: str = field(repr=False)
-    rate: Mapping[str, float]
-    concurrency: int = DEFAULT_CONCURRENCY
-    timeout: float = 10.0
-    retries: int = 6
-    backoff: float = 0.25
+    rate: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_RATE))
+    """Requests per minute per rate class, as the vendor counts them."""
 
     @classmethod
-    def from_config(cls, config: ProviderConfig, concurrency: int | None = None) -> Settings:
+    def from_config(cls, config: ProviderConfig) -> Settings:
         settings = config.settings
         api_key = settings.get("api_key")
         if not api_key:
@@ -108,17 +105,16 @@ class Settings:
             base_url=_base_url(settings.get("url"), app_id, settings.get("region", "us")),
             app_id=str(app_id) if app_id else None,
             api_key=str(api_key),
-            rate=_rate(settings.get("rate")),
-            concurrency=int(concurrency or settings.get("concurrency") or DEFAULT_CONCURRENCY),
-            timeout=float(settings.get("timeout", 10.0)),
-            retries=int(settings.get("retries", 6)),
-            backoff=float(settings.get("backoff", 0.25)),
+            rate={name: _rate(settings, name, default) for name, default in DEFAULT_RATE.items()},
         )
 
 
 def _base_url(url: Any, app_id: Any, region: Any) -> str:
+    """The API root up to and including ``/v3``; a bare host (the emulator's address)
+    gets ``/v3`` added."""
     if url:
-        return str(url).rstrip("/")
+        parsed = httpx.URL(str(url).rstrip("/"))
+        return str(parsed.copy_with(path="/v3")) if parsed.path in ("", "/") else str(parsed)
     if not app_id:
         raise ProviderError(
             "[cometchat] provider.app_id is not set: give the app's id (dashboard, "
@@ -131,37 +127,40 @@ def _base_url(url: Any, app_id: Any, region: Any) -> str:
     return f"https://{app_id}.api-{region}.cometchat.io/v3"
 
 
-def _rate(value: Any) -> dict[str, float]:
-    """Per-minute limits per class: the defaults, one number for both classes (a shared
-    limit, as on the free plan), or ``{core: N, standard: N}``."""
-    if value is None:
-        return dict(DEFAULT_RATE)
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
-        return {"shared": float(value)}
-    if isinstance(value, Mapping) and all(
-        key in DEFAULT_RATE and isinstance(n, (int, float)) and n > 0 for key, n in value.items()
-    ):
-        return {**DEFAULT_RATE, **value}
-    raise ProviderError(
-        f"[cometchat] provider.rate {value!r} is not a number of requests per minute "
-        "or a mapping {core: N, standard: N}"
-    )
+def _rate(settings: Mapping[str, Any], name: str, default: float) -> float:
+    """``rate_core`` / ``rate_standard``: the app's limit in requests per minute."""
+    value = settings.get(f"rate_{name}", default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ProviderError(
+            f"[cometchat] provider.rate_{name} {value!r} is not a positive number of "
+            "requests per minute"
+        )
+    return float(value)
 
 
 def _limiters(rate: Mapping[str, float]) -> dict[str, RateLimiter]:
-    if "shared" in rate:
-        shared = RateLimiter(rate["shared"] * RATE_SAFETY, per=60.0)
-        return {"core": shared, "standard": shared}
     return {name: RateLimiter(n * RATE_SAFETY, per=60.0) for name, n in rate.items()}
+
+
+@dataclass(frozen=True)
+class HttpOptions:
+    """How patient the client is; the defaults suit the vendor, tests shorten them."""
+
+    timeout: float = 10.0
+    retries: int = 6
+    backoff: float = 0.25
+    transport: httpx.BaseTransport | None = None
 
 
 def open_cometchat(
     config: ProviderConfig, *, concurrency: int | None = None,
-    transport: httpx.BaseTransport | None = None,
+    http: HttpOptions = HttpOptions(),
 ) -> CometChatProvider:
     """The provider a manifest's ``provider`` section names; fails before any request
-    when a setting is missing."""
-    return CometChatProvider(Settings.from_config(config, concurrency), transport=transport)
+    when a setting is missing. ``concurrency`` is apply's --concurrency (default 8)."""
+    return CometChatProvider(
+        Settings.from_config(config), concurrency=concurrency or DEFAULT_CONCURRENCY, http=http
+    )
 
 
 # ----------------------------------------------------------------------- translation
@@ -259,20 +258,21 @@ class CometChatProvider(Provider):
     capabilities = CAPABILITIES["cometchat"]
 
     def __init__(
-        self, settings: Settings, *, transport: httpx.BaseTransport | None = None
+        self, settings: Settings, *, concurrency: int = DEFAULT_CONCURRENCY,
+        http: HttpOptions = HttpOptions(),
     ) -> None:
         self.settings = settings
-        self.concurrency = max(1, settings.concurrency)
+        self.concurrency = max(1, concurrency)
         self.http = HttpClient(
             [settings.base_url],
             label="cometchat",
             headers=self._headers,
             limiters=_limiters(settings.rate),
-            timeout=settings.timeout,
-            max_retries=settings.retries,
+            timeout=http.timeout,
+            max_retries=http.retries,
             secrets=(settings.api_key,),
-            transport=transport,
-            backoff_base=settings.backoff,
+            transport=http.transport,
+            backoff_base=http.backoff,
             pool_size=max(self.concurrency, 8),
         )
         # Raw metadata (marker included) of the users seen, for the read-modify-write of
