@@ -73,15 +73,30 @@ def test_an_empty_blocklist_removes_every_block() -> None:
 
 def test_blocklist_adds_and_removes_exactly_the_difference() -> None:
     desired = State({"alice": User("alice", name="a", blocklist=frozenset({"bob", "dan"}))})
-    live = State({"alice": owned("alice", name="a", blocklist=frozenset({"bob", "carl"}))})
+    live = State({"alice": owned("alice", name="a", blocklist=frozenset({"bob", "carl"})),
+                  "dan": owned("dan", owner=None)})
     assert actions(plan(desired, live, ctx())) == [
         ("remove_block", "alice", "carl"), ("add_block", "alice", "dan")]
+
+
+def test_relations_and_bans_naming_unknown_users_are_skipped_with_a_warning() -> None:
+    desired = State({"alice": User("alice", name="a", blocklist=frozenset({"ghost"}))},
+                    bans={"phantom": Ban("phantom")})
+    result = plan(desired, State({}, bans={}), ctx())
+    assert actions(result) == [("create_user", "alice", None)]
+    assert len(result.warnings) == 2 and "'ghost' is not a user" in " ".join(result.warnings)
+
+
+def test_a_user_being_deleted_is_not_banned() -> None:
+    desired = State({}, bans={"gone": Ban("gone")})
+    result = plan(desired, State({"gone": owned("gone")}, bans={}), ctx(prune="delete"))
+    assert actions(result) == [("delete_user", "gone", None)]
 
 
 def test_whitelist_turns_whitelist_mode_on_and_sets_entries() -> None:
     desired = State({"alice": User("alice", name="a", whitelist=frozenset({"bob"}),
                                    whitelist_mode=True)})
-    live = State({"alice": owned("alice", name="a", whitelist=frozenset())})
+    live = State({"alice": owned("alice", name="a", whitelist=frozenset()), "bob": owned("bob")})
     assert actions(plan(desired, live, ctx())) == [
         ("set_whitelist_mode", "alice", None), ("add_whitelist", "alice", "bob")]
 
@@ -166,18 +181,19 @@ def test_an_absent_bans_section_leaves_bans_alone() -> None:
 def test_a_ban_longer_than_the_platform_allows_is_capped_and_renewed_later() -> None:
     until = NOW + timedelta(days=90)
     desired = State({}, bans={"m": Ban("m", until)})
-    [first] = plan(desired, State({}, bans={}), ctx("nexconn")).changes
+    users = {"m": owned("m", owner=None)}
+    [first] = plan(desired, State(users, bans={}), ctx("nexconn")).changes
     assert first.after["until"] == "2026-12-21T12:00:00Z" and "renewed" in (first.note or "")
-    fresh = State({}, bans={"m": Ban("m", NOW + timedelta(days=30))})
+    fresh = State(users, bans={"m": Ban("m", NOW + timedelta(days=30))})
     assert plan(desired, fresh, ctx("nexconn")).empty
-    ageing = State({}, bans={"m": Ban("m", NOW + timedelta(days=10))})
+    ageing = State(users, bans={"m": Ban("m", NOW + timedelta(days=10))})
     [renewal] = plan(desired, ageing, ctx("nexconn")).changes
     assert renewal.action is Action.BAN_USER and renewal.note and renewal.note.startswith("renew")
 
 
 def test_a_changed_ban_expiry_is_set_again() -> None:
     desired = State({}, bans={"m": Ban("m", NOW + timedelta(days=3))})
-    live = State({}, bans={"m": Ban("m", NOW + timedelta(days=1))})
+    live = State({"m": owned("m")}, bans={"m": Ban("m", NOW + timedelta(days=1))})
     [change] = plan(desired, live, ctx()).changes
     assert change.before["until"] == "2026-11-22T12:00:00Z"
 

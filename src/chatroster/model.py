@@ -12,7 +12,8 @@ import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from types import MappingProxyType
-from typing import Any, Literal, Mapping
+from collections.abc import Mapping
+from typing import Any, Literal
 
 UID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 """The uid syntax every provider accepts: letters, digits, '_' and '-'."""

@@ -31,6 +31,8 @@ class Plan:
     """--target/--exclude/--only used to make it; empty for a full plan."""
     fingerprints: Mapping[str, str] = field(default_factory=dict)
     """Per change key, a hash of the live object it was computed from."""
+    warnings: tuple[str, ...] = ()
+    """What the manifest asks for that cannot be done and was left out."""
 
     def summary(self) -> dict[str, int]:
         """A count per action, in plan order, only for actions present."""
@@ -66,6 +68,8 @@ class Plan:
             ]
         if self.fingerprints:
             data["fingerprints"] = dict(self.fingerprints)
+        if self.warnings:
+            data["warnings"] = list(self.warnings)
         return data
 
     @classmethod
@@ -86,6 +90,7 @@ class Plan:
                 manifest_digest=data.get("manifest_digest", ""),
                 targeting=data.get("targeting", {}),
                 fingerprints=data.get("fingerprints", {}),
+                warnings=tuple(data.get("warnings", ())),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise PlanFileError(f"the plan file is damaged ({exc!r}); make the plan again") from None

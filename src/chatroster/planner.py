@@ -43,6 +43,7 @@ def plan(desired: State, live: State, ctx: Context) -> Plan:
     changes: list[Change] = []
     conflicts: list[str] = []
     created: set[str] = set()
+    exists = set(desired.users) | set(live.users)
     for uid, want in desired.users.items():
         have = live.users.get(uid)
         if have is None:
@@ -55,15 +56,35 @@ def plan(desired: State, live: State, ctx: Context) -> Plan:
             changes += _converge(want, have, ctx)
     if ctx.policy.mode == "sync":
         changes += _prune(desired, live, ctx)
-    changes += _bans(desired, live, ctx, created)
+    deleted = {c.uid for c in changes if c.action is Action.DELETE_USER}
+    changes += _bans(desired, live, ctx, created, deleted)
+    changes, warnings = _drop_unknown_targets(changes, exists)
     return Plan(
         changes=ordered(changes),
+        warnings=tuple(warnings),
         owner=ctx.owner,
         managed=_managed_count(desired, live, ctx.owner),
         conflicts=tuple(sorted(conflicts)),
         conflict_owners={uid: live.users[uid].owner or "" for uid in conflicts},
         created_at=ctx.now,
     )
+
+
+def _drop_unknown_targets(changes: list[Change], exists: set[str]) -> tuple[list[Change], list[str]]:
+    """Bans, blocks and whitelist entries naming a uid that is neither declared nor on
+    the platform cannot be made: leave them out and say so, rather than fail apply."""
+    kept, warnings = [], []
+    for change in changes:
+        missing = None
+        if change.action in (Action.BAN_USER, Action.ADD_BLOCK, Action.ADD_WHITELIST):
+            missing = change.target if change.target else change.uid
+        if missing is not None and missing not in exists:
+            what = "ban" if change.action is Action.BAN_USER else change.action.value
+            warnings.append(f"{what} {change.key.split(':', 1)[1]} skipped: '{missing}' is not a "
+                            "user on the platform and not declared in the manifest")
+            continue
+        kept.append(change)
+    return kept, warnings
 
 
 def _managed_count(desired: State, live: State, owner: str) -> int:
@@ -195,13 +216,15 @@ def _prune(desired: State, live: State, ctx: Context) -> Iterator[Change]:
 # -------------------------------------------------------------------------- bans
 
 
-def _bans(desired: State, live: State, ctx: Context, created: set[str]) -> Iterator[Change]:
+def _bans(
+    desired: State, live: State, ctx: Context, created: set[str], deleted: set[str]
+) -> Iterator[Change]:
     if desired.bans is None or not ctx.capabilities.bans:
         return
     live_bans = live.bans or {}
     seed = ctx.policy.mode == "seed"
     for uid, ban in sorted(desired.bans.items()):
-        if uid in ctx.policy.protected or (seed and uid not in created):
+        if uid in ctx.policy.protected or uid in deleted or (seed and uid not in created):
             continue
         change = _ban(ban, live_bans.get(uid), ctx)
         if change is not None:
@@ -210,7 +233,7 @@ def _bans(desired: State, live: State, ctx: Context, created: set[str]) -> Itera
         return
     managed = set(desired.users) | {u for u, user in live.users.items() if user.owner == ctx.owner}
     for uid in sorted(set(live_bans) - set(desired.bans)):
-        if uid in managed:
+        if uid in managed and uid not in deleted:
             until = iso(live_bans[uid].until)
             yield Change(Action.UNBAN_USER, uid, before={"until": until or "forever"})
 

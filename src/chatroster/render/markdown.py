@@ -20,6 +20,7 @@ def plan_markdown(plan: Plan, masker: Masker, *, max_chars: int = MAX_CHARS) -> 
     if plan.targeting:
         head += ["> **Targeted plan:** " + ", ".join(
             f"{k}=`{v}`" for k, v in plan.targeting.items()) + "", ""]
+    head += [f"> ⚠️ {warning}" for warning in plan.warnings] + ([""] if plan.warnings else [])
     if plan.empty:
         return "\n".join(head + ["No changes. Live state matches the manifest.", ""])
     head += ["| action | count |", "|---|---:|"]

@@ -20,6 +20,7 @@ def plan_text(plan: Plan, masker: Masker, *, colour: bool) -> str:
         line = describe(change, masker)
         lines.append(paint(f"  {line.symbol} {line.headline}", line.symbol, line.destructive))
         lines += [f"      {detail}" for detail in line.details]
+    lines += [paint(f"  warning: {warning}", "!") for warning in plan.warnings]
     lines.append(summary_line(plan))
     return "\n".join(lines)
 
