@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Callable, NoReturn, Sequence
@@ -23,7 +24,7 @@ from .errors import (
 )
 from .manifest import load
 from .masking import Masker
-from .model import Manifest
+from .model import Manifest, ProviderConfig
 from .plan import Plan
 from .providers import open_provider
 from .render import plan_json, plan_markdown, plan_text
@@ -220,7 +221,8 @@ def export(paths: tuple[str, ...], out: str | None) -> None:
     manifest = _load(paths)
     with open_provider(manifest.provider) as provider:
         live = read_live(manifest, provider, everything=True)
-    text = dump_yaml(export_manifest(live, provider=manifest.provider, owner=manifest.owner))
+    config = _relocated(manifest.provider, Path(out).parent if out else Path.cwd())
+    text = dump_yaml(export_manifest(live, provider=config, owner=manifest.owner))
     if out:
         Path(out).write_text(text)
         _note(f"Wrote {len(live.users)} users to {out}.")
@@ -252,6 +254,17 @@ def drift(paths: tuple[str, ...], fmt: str, show_personal: bool, target: tuple[s
         click.echo(render_text(found))
     if not found.clean:
         sys.exit(EXIT_CHANGES)
+
+
+def _relocated(config: ProviderConfig, directory: Path) -> ProviderConfig:
+    """The provider section as seen from ``directory``: a relative local ``path`` is
+    rewritten so that the exported manifest points at the same store file."""
+    path = config.settings.get("path")
+    if config.type != "local" or not isinstance(path, str) or Path(path).is_absolute():
+        return config
+    store = (Path(config.base_dir) / path).resolve()
+    moved = os.path.relpath(store, directory.resolve())
+    return replace(config, settings={**config.settings, "path": moved}, base_dir=str(directory))
 
 
 def _mount_emulator() -> None:
