@@ -259,29 +259,35 @@ def drift(paths: tuple[str, ...], fmt: str, show_personal: bool, target: tuple[s
 def _relocated(config: ProviderConfig, directory: Path) -> ProviderConfig:
     """The provider section as seen from ``directory``: a relative local ``path`` is
     rewritten so that the exported manifest points at the same store file."""
-    path = config.settings.get("path")
-    if config.type != "local" or not isinstance(path, str) or Path(path).is_absolute():
+    if config.type != "local":
+        return config
+    from .providers.local import DEFAULT_PATH
+
+    path = config.settings.get("path", DEFAULT_PATH)
+    if not isinstance(path, str) or Path(path).is_absolute():
         return config
     store = (Path(config.base_dir) / path).resolve()
     moved = os.path.relpath(store, directory.resolve())
     return replace(config, settings={**config.settings, "path": moved}, base_dir=str(directory))
 
 
-def _mount_emulator() -> None:
-    try:
-        from .emulator.server import emulator_command
-    except ImportError:  # the emulator's optional server dependencies are missing
-        return
-    cli.add_command(emulator_command, name="emulator")
+@cli.command(context_settings={"ignore_unknown_options": True, "help_option_names": []},
+             add_help_option=False)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def emulator(args: tuple[str, ...]) -> None:
+    """Serve a store over the Nexconn and CometChat HTTP APIs on 127.0.0.1."""
+    # Imported here: the server stack costs start-up time every other command would pay.
+    from .emulator.server import emulator_command
 
-
-_mount_emulator()
+    emulator_command.main(args=list(args), prog_name="chatroster emulator",
+                          standalone_mode=False)
 
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
     """Run the CLI; every error leaves here with its exit code and a clear message."""
     try:
-        cli.main(args=list(argv) if argv is not None else None, standalone_mode=False)
+        cli.main(args=list(argv) if argv is not None else None, prog_name="chatroster",
+                 standalone_mode=False)
     except ChatrosterError as exc:
         click.echo(exc.render(), err=True)
         sys.exit(exc.exit_code)
