@@ -2,8 +2,8 @@
 
 Routes: Nexconn v4 under ``/v4/...``, Nexconn's legacy whitelist endpoints under their
 own paths (``/user/whitelist/add.json`` ...), CometChat under ``/v3/...`` (when its
-module is present), and the emulator's own ``/_emulator/stats`` and
-``/_emulator/reset``. Around the routes, from the outside in:
+module is present), and the emulator's own ``/_emulator/stats``, ``/_emulator/reset``
+and ``/_emulator/info``. Around the routes, from the outside in:
 
 1. `StatsMiddleware` counts every answered API request by endpoint and status;
 2. `RateLimitMiddleware` refuses requests over the vendor's rate limit (off by default);
@@ -51,6 +51,8 @@ NEXCONN_RATE_FACTORS = {
     "/v4/auth/access-token/issue": 2.0,
     "/v4/user/tag/batch/set": 0.1,
 }
+COMETCHAT_STANDARD_LIMIT = 20_000
+"""Requests per minute in CometChat's ``standard`` class on paid plans (reference)."""
 
 
 def vendor_of(path: str) -> str | None:
@@ -142,6 +144,8 @@ class StatsMiddleware:
         if scope["type"] != "http" or vendor_of(scope["path"]) is None:
             await self.app(scope, receive, send)
             return
+        # Labelled before routing, which rewrites parts of the scope (``root_path``).
+        label = endpoint_label(self.routes, dict(scope))
         status: int | str = DROPPED
 
         async def counting_send(message: Message) -> None:
@@ -156,7 +160,7 @@ class StatsMiddleware:
             status = 500  # the outermost error handler answers it
             raise
         finally:
-            self.stats.record(endpoint_label(self.routes, scope), status)
+            self.stats.record(label, status)
 
 
 class RateLimits:
@@ -260,14 +264,14 @@ class FaultMiddleware:
         await self._answer(vendor, fault)(scope, receive, send)
 
     def _answer(self, vendor: str, fault: Fault) -> Response:
-        reason = "injected fault"
         if fault == "429":
-            now = int(time.time())
-            limit = self.config.cometchat_rate or 0
-            decision = Decision(False, limit, 0, now + 1, 1)
+            # As if the window had one second left; the limit shown is the configured
+            # one, else the vendor's standard class default.
+            limit = self.config.cometchat_rate or COMETCHAT_STANDARD_LIMIT
+            decision = Decision(False, limit, 0, int(time.time()) + 1, 1)
             return self.vendors.throttled(vendor, decision)
         status = 503 if fault == "hang" else int(fault)
-        return self.vendors.error(vendor, status, f"{reason}: HTTP {status}")
+        return self.vendors.error(vendor, status, f"injected fault: HTTP {status}")
 
     @staticmethod
     async def _drop(scope: Scope) -> None:

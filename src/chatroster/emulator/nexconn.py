@@ -120,15 +120,17 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+_TYPE_CHECKS: dict[Kind, Callable[[Any], bool]] = {
+    "string": lambda v: isinstance(v, str),
+    "integer": _is_int,  # JSON has one number type; the vendor's ints refuse 1.0 and true
+    "string[]": lambda v: isinstance(v, list) and all(isinstance(i, str) for i in v),
+    "object": lambda v: isinstance(v, dict),
+    "string-map": lambda v: isinstance(v, dict),  # values are checked key by key
+}
+
+
 def _check_type(name: str, spec: Field, value: Any) -> None:
-    checks: dict[Kind, Callable[[Any], bool]] = {
-        "string": lambda v: isinstance(v, str),
-        "integer": _is_int,
-        "string[]": lambda v: isinstance(v, list) and all(isinstance(i, str) for i in v),
-        "object": lambda v: isinstance(v, dict),
-        "string-map": lambda v: isinstance(v, dict),
-    }
-    if not checks[spec.kind](value):
+    if not _TYPE_CHECKS[spec.kind](value):
         raise bad_parameter(f"{name}: expected {spec.kind}, got {_json_type(value)}")
 
 
