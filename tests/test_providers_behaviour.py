@@ -100,6 +100,16 @@ class Platform:
             self._store = Store(self.db_path)
         return self._store
 
+    def let_time_pass(self, hours: float) -> None:
+        """Make past deactivations ``hours`` older. Nexconn restores a user no sooner than
+        1 hour after its soft-delete, and the emulator's clock cannot be moved."""
+        if self.kind == "nexconn":
+            with self.store.transaction() as db:
+                db.execute(
+                    "UPDATE users SET deactivated_at = deactivated_at - ? "
+                    "WHERE deactivated_at IS NOT NULL", (int(hours * 3600),),
+                )
+
     def close(self) -> None:
         if self._store is not None:
             self._store.close()
@@ -231,6 +241,7 @@ def test_deactivates_and_reactivates_users(provider_manifest: Platform) -> None:
     platform.converge(platform(alice, full_user(platform, "bob")))
     made = platform.converge(platform(alice.evolve(active=False), full_user(platform, "bob")))
     assert kinds(made) == {Action.DEACTIVATE_USER}
+    platform.let_time_pass(hours=2)
     manifest = platform(alice.evolve(active=True), full_user(platform, "bob"))
     assert platform.live(manifest)["alice"].active is False
     made = platform.converge(manifest)

@@ -1,0 +1,375 @@
+"""Nexconn's wire format: endpoints, signing, answers, and the translation of users,
+hosted profiles, bans and times between the neutral model and the vendor's JSON.
+
+No I/O here: `nexconn.py` sends what these functions build and reads back what they
+parse, so every rule of the vendor's format can be tested without a server. Sources:
+``reference/nexconn-api.md``, with the vendor's OpenAPI file as the tie-breaker.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, TypeVar
+
+import httpx
+
+from ..errors import AuthError, ProviderError
+from ..model import utc
+
+LABEL = "nexconn"
+
+#: Region hosts (primary, backup); paths are appended (``/v4/...``).
+REGIONS: dict[str, tuple[str, str]] = {
+    "sg": ("https://api.sg-light-api.com", "https://api-b.sg-light-api.com"),
+    "us": ("https://api.us-light-api.com", "https://api-b.us-light-api.com"),
+    "sau": ("https://api.sau-light-api.com", "https://api-b.sau-light-api.com"),
+}
+
+#: The ownership marker and the token watermark live in the user's hosted profile,
+#: because that is the only per-user data Nexconn lets us read in bulk (profile/list).
+OWNER_KEY = "ext_chatrosterOwner"
+TOKENS_KEY = "ext_chatrosterTokens"
+MARKER_KEYS = frozenset({OWNER_KEY, TOKENS_KEY})
+
+MAX_BAN_MINUTES = 43200
+"""One ban call lasts at most 30 days; the planner caps longer bans and renews them."""
+
+# Status codes (the vendor's body ``code``).
+V4_OK = 0
+LEGACY_OK = 200
+BAD_SIGNATURE = 1004
+USER_NOT_FOUND = 24366
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One vendor endpoint: how many ids one call takes, and its own rate limit."""
+
+    path: str
+    per_call: int = 1
+    rate_factor: float = 1.0
+    """The vendor's limit for this endpoint as a multiple of the app's rate (calls/s)."""
+    legacy: bool = False
+    """Legacy API: form body, Timestamp in seconds, ``{"code": 200}`` on success."""
+
+
+ISSUE = Endpoint("/v4/auth/access-token/issue", rate_factor=2.0)  # 200/s
+EXPIRE = Endpoint("/v4/auth/access-token/expire", per_call=20)
+USER_GET = Endpoint("/v4/user/get")
+USER_UPDATE = Endpoint("/v4/user/update")
+BAN = Endpoint("/v4/user/ban", per_call=20)
+UNBAN = Endpoint("/v4/user/unban", per_call=20)
+BAN_LIST = Endpoint("/v4/user/ban/list", per_call=1000)
+# "100 user IDs/s": with 100 ids per call that is one call per second at the default rate.
+SOFT_DELETE = Endpoint("/v4/user/soft-delete", per_call=100, rate_factor=0.01)
+RESTORE = Endpoint("/v4/user/restore", per_call=100, rate_factor=0.01)
+SOFT_DELETED_LIST = Endpoint("/v4/user/soft-deleted/list", per_call=50)
+TAG_SET = Endpoint("/v4/user/tag/batch/set", per_call=1000, rate_factor=0.1)  # 10/s
+TAG_GET = Endpoint("/v4/user/tag/batch/get", per_call=50)
+BLOCK_ADD = Endpoint("/v4/user/blocklist/add", per_call=20)
+BLOCK_REMOVE = Endpoint("/v4/user/blocklist/remove", per_call=20)
+BLOCK_GET = Endpoint("/v4/user/blocklist/get", per_call=1000)
+PROFILE_SET = Endpoint("/v4/user/profile/set")
+PROFILE_GET = Endpoint("/v4/user/profile/batch/get", per_call=20)
+PROFILE_LIST = Endpoint("/v4/user/profile/list", per_call=100)
+PROFILE_DELETE = Endpoint("/v4/user/profile/delete", per_call=20)
+WHITE_MODE_SET = Endpoint("/user/whitesetting/set.json", per_call=20, legacy=True)
+WHITE_MODE_GET = Endpoint("/user/whitesetting/query.json", legacy=True)
+WHITELIST_ADD = Endpoint("/user/whitelist/add.json", per_call=20, legacy=True)
+WHITELIST_REMOVE = Endpoint("/user/whitelist/remove.json", per_call=20, legacy=True)
+WHITELIST_GET = Endpoint("/user/whitelist/query.json", per_call=1000, legacy=True)
+
+ENDPOINTS: tuple[Endpoint, ...] = (
+    ISSUE, EXPIRE, USER_GET, USER_UPDATE, BAN, UNBAN, BAN_LIST, SOFT_DELETE, RESTORE,
+    SOFT_DELETED_LIST, TAG_SET, TAG_GET, BLOCK_ADD, BLOCK_REMOVE, BLOCK_GET, PROFILE_SET,
+    PROFILE_GET, PROFILE_LIST, PROFILE_DELETE, WHITE_MODE_SET, WHITE_MODE_GET, WHITELIST_ADD,
+    WHITELIST_REMOVE, WHITELIST_GET,
+)
+
+# ------------------------------------------------------------------------ signing
+
+
+def signed_headers(
+    app_key: str, app_secret: str, unit: Literal["ms", "s"] = "ms"
+) -> dict[str, str]:
+    """Fresh signing headers for one attempt: a new nonce and the current time.
+
+    Signature = lowercase hex SHA1 of ``app_secret + nonce + timestamp``; v4 sends the
+    timestamp in milliseconds, the legacy endpoints in seconds. The body is not signed.
+    """
+    nonce = str(secrets.randbelow(10**18 - 1) + 1)  # at most 18 digits, as the SDK
+    now = time.time()
+    timestamp = str(int(now * 1000) if unit == "ms" else int(now))
+    signature = hashlib.sha1((app_secret + nonce + timestamp).encode("utf-8")).hexdigest()
+    return {"App-Key": app_key, "Nonce": nonce, "Timestamp": timestamp, "Signature": signature}
+
+
+def key_hash(app_key: str) -> str:
+    """Which app a plan was made for, without the key: 8 hex digits of its SHA-256."""
+    return hashlib.sha256(app_key.encode("utf-8")).hexdigest()[:8]
+
+
+# ------------------------------------------------------------------------ answers
+
+
+class Refusal(ProviderError):
+    """The vendor answered a call with an error code (the whole call had no effect)."""
+
+    def __init__(self, endpoint: Endpoint, status: int, code: int | None, message: str) -> None:
+        self.endpoint = endpoint
+        self.status = status
+        self.code = code
+        self.message = message
+        super().__init__(
+            f"[{LABEL}] {endpoint.path} refused (HTTP {status}, code {code}): {message}"
+        )
+
+    @property
+    def user_not_found(self) -> bool:
+        return self.code == USER_NOT_FOUND
+
+
+def result_of(response: httpx.Response, endpoint: Endpoint) -> dict[str, Any]:
+    """The payload of a successful answer; raises `AuthError` or `Refusal` otherwise.
+
+    v4 answers ``{"code": 0, "result": {...}}``; the legacy API ``{"code": 200, ...}``
+    with the payload at the top level. HTTP 200 with another code is a failure too.
+    """
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        text = response.text[:200]
+        raise Refusal(endpoint, response.status_code, None, f"not a JSON object: {text!r}")
+    code = body.get("code")
+    ok = LEGACY_OK if endpoint.legacy else V4_OK
+    if response.status_code == 200 and code == ok:
+        payload = body if endpoint.legacy else body.get("result")
+        return dict(payload) if isinstance(payload, dict) else {}
+    message = str(body.get("errorMessage") or body.get("message") or "")
+    if "profileKey" in body:
+        message += f" (profile key {body['profileKey']!r})"
+    if response.status_code in (401, 403) or code == BAD_SIGNATURE:
+        raise AuthError(
+            f"[{LABEL}] the credentials were refused (HTTP {response.status_code}, code {code}: "
+            f"{message}); check provider.app_key and provider.app_secret in the manifest and "
+            "the environment variables they name"
+        )
+    raise Refusal(endpoint, response.status_code, code if isinstance(code, int) else None, message)
+
+
+# -------------------------------------------------------------------------- times
+
+
+def to_ms(value: datetime) -> int:
+    return int(utc(value).timestamp() * 1000)
+
+
+def from_ms(value: Any) -> datetime | None:
+    """A ms epoch as the watermark stores it (a decimal string); junk reads as unknown."""
+    text = str(value or "").strip()
+    if not text.isdigit():
+        return None
+    return datetime.fromtimestamp(int(text) / 1000, tz=UTC)
+
+
+def parse_time(value: Any) -> datetime | None:
+    """A vendor time: ``YYYY-MM-DD HH:MM:SS`` (UTC), ISO 8601, or an epoch in s or ms.
+
+    ``None`` for a time at or after year 9999, which is how a ban without end shows.
+    """
+    text = str(value).strip()
+    if text.isdigit():
+        number = int(text)
+        when = datetime.fromtimestamp(number / 1000 if number > 10**11 else number, UTC)
+    else:
+        when = datetime.fromisoformat(text)
+    if when.year >= 9999:
+        return None
+    return utc(when)
+
+
+def ban_minutes(until: datetime | None, now: datetime) -> int:
+    """``durationMinutes`` for a ban until ``until`` (``None``: as long as allowed)."""
+    if until is None:
+        return MAX_BAN_MINUTES
+    minutes = round((until - now) / timedelta(minutes=1))
+    return max(1, min(MAX_BAN_MINUTES, minutes))
+
+
+def time_of(value: Any) -> datetime | None:
+    """A time from a change (ISO 8601); ``None`` and ``"forever"`` mean no end."""
+    if value is None or value == "forever":
+        return None
+    return utc(datetime.fromisoformat(str(value)))
+
+
+# ---------------------------------------------------------------------- users
+
+Push = tuple[str | None, str | None]
+"""A user's push name and avatar (what ``user/get`` serves)."""
+
+
+def push_from_api(result: Mapping[str, Any]) -> Push:
+    """``(name, avatar)`` from ``user/get``: the push name and avatar; ``""`` is none."""
+    return result.get("name") or None, result.get("avatarUrl") or None
+
+
+def push_to_api(after: Mapping[str, Any]) -> dict[str, str]:
+    """``name``/``avatarUrl`` for ``access-token/issue`` and ``user/update``.
+
+    An avatar set to none is sent as ``""``, which clears it (omitting it would keep it).
+    """
+    body: dict[str, str] = {}
+    if after.get("name") is not None:
+        body["name"] = str(after["name"])
+    if "avatar" in after:
+        body["avatarUrl"] = after["avatar"] or ""
+    return body
+
+
+# ------------------------------------------------------------------ hosted profiles
+
+#: Model profile keys and their ``userProfile`` names; ``ext`` is ``userExtProfile``.
+PROFILE_NAMES = {
+    "email": "email",
+    "birthday": "birthday",
+    "gender": "gender",
+    "location": "location",
+    "level": "level",
+    "role": "role",
+    "unique_id": "uniqueId",
+}
+_INT_KEYS = frozenset({"gender", "level", "role"})
+#: ``userProfile`` keys that hold the user's name and avatar; chatroster keeps them equal
+#: to the push name and avatar, so a soft-deleted user (whose push data the vendor
+#: drops and ``user/get`` no longer serves) still reads with its name.
+NAME_KEY, AVATAR_KEY = "name", "portraitUri"
+
+
+@dataclass(frozen=True)
+class HostedProfile:
+    """A user's hosted profile as the vendor holds it: ``userProfile`` and
+    ``userExtProfile``, the two chatroster markers included."""
+
+    basic: Mapping[str, Any] = field(default_factory=dict)
+    ext: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_api(cls, item: Mapping[str, Any]) -> HostedProfile:
+        return cls(dict(item.get("userProfile") or {}), dict(item.get("userExtProfile") or {}))
+
+    def to_api(self, uid: str) -> dict[str, Any]:
+        """The ``profile/set`` body that writes this whole profile."""
+        return {"userId": uid, "userProfile": dict(self.basic), "userExtProfile": dict(self.ext)}
+
+    # -- what the model sees
+
+    @property
+    def profile(self) -> dict[str, Any]:
+        """The model's ``profile``: known keys, and ``ext`` without chatroster's markers."""
+        names = {api: model for model, api in PROFILE_NAMES.items()}
+        profile = {names[key]: value for key, value in self.basic.items() if key in names}
+        ext = {key: value for key, value in self.ext.items() if key not in MARKER_KEYS}
+        if ext:
+            profile["ext"] = ext
+        return profile
+
+    @property
+    def owner(self) -> str | None:
+        return self.ext.get(OWNER_KEY) or None
+
+    @property
+    def tokens_valid_after(self) -> datetime | None:
+        return from_ms(self.ext.get(TOKENS_KEY))
+
+    @property
+    def push(self) -> Push:
+        """The name and avatar kept in the profile (see `NAME_KEY`)."""
+        return self.basic.get(NAME_KEY) or None, self.basic.get(AVATAR_KEY) or None
+
+    # -- changes, each returning a new profile
+
+    def with_profile(self, profile: Mapping[str, Any]) -> HostedProfile:
+        """Replace the keys the model manages; keep name, avatar and the markers."""
+        basic = {k: v for k, v in self.basic.items() if k not in PROFILE_NAMES.values()}
+        basic.update(profile_to_api(profile))
+        ext = {k: v for k, v in self.ext.items() if k in MARKER_KEYS}
+        ext.update(ext_to_api(profile.get("ext") or {}))
+        return HostedProfile(basic, ext)
+
+    def with_push(self, after: Mapping[str, Any]) -> HostedProfile:
+        """Keep ``name``/``avatar`` from a change in step with the push data."""
+        basic = dict(self.basic)
+        if after.get("name") is not None:
+            basic[NAME_KEY] = str(after["name"])
+        if "avatar" in after:
+            if after["avatar"]:
+                basic[AVATAR_KEY] = str(after["avatar"])
+            else:
+                basic.pop(AVATAR_KEY, None)
+        return replace(self, basic=basic)
+
+    def with_owner(self, owner: str) -> HostedProfile:
+        return replace(self, ext={**self.ext, OWNER_KEY: owner})
+
+    def with_tokens(self, valid_after: datetime) -> HostedProfile:
+        return replace(self, ext={**self.ext, TOKENS_KEY: str(to_ms(valid_after))})
+
+    def drops_keys_of(self, current: HostedProfile) -> bool:
+        """Whether writing this over ``current`` removes keys: ``profile/set`` only
+        adds and replaces, so removing needs ``profile/delete`` first."""
+        return bool(set(current.basic) - set(self.basic) or set(current.ext) - set(self.ext))
+
+
+def profile_to_api(profile: Mapping[str, Any]) -> dict[str, Any]:
+    """``userProfile`` from the model's profile (``ext`` goes to `ext_to_api`)."""
+    basic: dict[str, Any] = {}
+    for key, value in profile.items():
+        if key == "ext":
+            continue
+        if key not in PROFILE_NAMES:
+            raise ValueError(f"profile.{key} is not a Nexconn hosted-profile key")
+        if key in _INT_KEYS and (not isinstance(value, int) or isinstance(value, bool)):
+            raise ValueError(f"profile.{key} must be an integer on Nexconn, not {value!r}")
+        if key not in _INT_KEYS and not isinstance(value, str):
+            raise ValueError(f"profile.{key} must be a string on Nexconn, not {value!r}")
+        basic[PROFILE_NAMES[key]] = value
+    return basic
+
+
+def ext_to_api(ext: Mapping[str, Any]) -> dict[str, str]:
+    """``userExtProfile`` from the model's ``profile.ext`` (the markers are chatroster's)."""
+    for key, value in ext.items():
+        if key in MARKER_KEYS:
+            raise ValueError(f"profile.ext.{key} is chatroster's own marker; leave it out")
+        if not isinstance(value, str):
+            raise ValueError(  # noqa: TRY004 - a bad manifest value fails its change alone
+                f"profile.ext.{key} must be a string on Nexconn, not {value!r}"
+            )
+    return dict(ext)
+
+
+# ------------------------------------------------------------------------- batching
+
+T = TypeVar("T")
+K = TypeVar("K")
+
+
+def chunked(items: Sequence[T], size: int) -> Iterator[list[T]]:
+    for start in range(0, len(items), size):
+        yield list(items[start : start + size])
+
+
+def grouped_chunks(pairs: Iterable[tuple[K, T]], size: int) -> list[tuple[K, list[T]]]:
+    """Items grouped by key (first-seen order), each group cut into calls of ``size``."""
+    groups: dict[K, list[T]] = {}
+    for key, item in pairs:
+        groups.setdefault(key, []).append(item)
+    return [(key, chunk) for key, items in groups.items() for chunk in chunked(items, size)]

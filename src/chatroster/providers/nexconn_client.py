@@ -1,0 +1,222 @@
+"""How chatroster reaches one Nexconn app: checked settings, signed HTTP through the
+shared transport, and one method per read endpoint (pagination included).
+
+Writes are composed by the provider (`nexconn.py`) from `NexconnClient.call`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import httpx
+
+from ..errors import ProviderError
+from ..model import Ban, ProviderConfig
+from ..transport import HttpClient, RateLimiter
+from . import nexconn_api as api
+from .nexconn_api import Endpoint, HostedProfile, Push, Refusal
+
+DEFAULT_RATE = 100.0
+"""Requests per second per endpoint and App Key: the vendor's default plan."""
+RATE_MARGIN = 0.9
+"""Run 10% below the vendor's limit, so that bursts and clock drift do not become 429s."""
+DEFAULT_CONCURRENCY = 8
+DEFAULT_TIMEOUT = 10.0
+DEFAULT_RETRIES = 6
+DEFAULT_BACKOFF = 0.25
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How to reach one app. The manifest gives the first four (`from_config`); the
+    rest are tuning that code may change (tests shorten the backoff)."""
+
+    base_urls: tuple[str, ...]
+    app_key: str
+    app_secret: str
+    rate: float = DEFAULT_RATE
+    concurrency: int = DEFAULT_CONCURRENCY
+    timeout: float = DEFAULT_TIMEOUT
+    retries: int = DEFAULT_RETRIES
+    backoff: float = DEFAULT_BACKOFF
+
+    @classmethod
+    def from_config(cls, config: ProviderConfig, concurrency: int | None = None) -> Settings:
+        """The manifest's ``provider`` section, checked: a missing credential is an
+        error here, before any request."""
+        given = config.settings
+        return cls(
+            base_urls=_base_urls(given),
+            app_key=_secret(given, "app_key", "NEXCONN_APP_KEY"),
+            app_secret=_secret(given, "app_secret", "NEXCONN_APP_SECRET"),
+            rate=_rate(given.get("rate", DEFAULT_RATE)),
+            concurrency=concurrency or DEFAULT_CONCURRENCY,
+        )
+
+
+def _base_urls(given: Mapping[str, Any]) -> tuple[str, ...]:
+    """``url`` (it overrides ``region``) or the region's hosts; backup last."""
+    url, region, backup = given.get("url"), given.get("region"), given.get("backup_url")
+    if url:
+        return (str(url), str(backup)) if backup else (str(url),)
+    if region in api.REGIONS:
+        primary, default_backup = api.REGIONS[region]
+        return (primary, str(backup or default_backup))
+    if region:
+        raise ProviderError(
+            f"[nexconn] provider.region {region!r} is not known; set it to one of "
+            f"{', '.join(api.REGIONS)}, or set provider.url to the API host"
+        )
+    raise ProviderError("[nexconn] set provider.region (sg, us or sau) or provider.url")
+
+
+def _secret(given: Mapping[str, Any], key: str, variable: str) -> str:
+    value = given.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise ProviderError(
+            f"[nexconn] provider.{key} is missing or empty; write `{key}: ${{{variable}}}` "
+            f"in the manifest and set the environment variable it names ({variable})"
+        )
+    return value
+
+
+def _rate(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ProviderError(
+            f"[nexconn] provider.rate must be a positive number of requests per second, "
+            f"not {value!r}"
+        )
+    return float(value)
+
+
+def _limiter(rate: float, endpoint: Endpoint) -> RateLimiter:
+    """The endpoint's pace: 10% under the vendor's limit, with a burst of half a second's
+    worth, so that the vendor's bucket keeps room for requests that arrive bunched."""
+    per_second = rate * RATE_MARGIN * endpoint.rate_factor
+    return RateLimiter(per_second, burst=max(1, int(per_second / 2)))
+
+
+class NexconnClient:
+    """Signed calls to one app. v4 and the legacy endpoints differ in how they sign and
+    encode, so each has its own `HttpClient`; both share one rate limiter per endpoint,
+    as the vendor counts per App Key and endpoint."""
+
+    def __init__(self, settings: Settings, transport: httpx.BaseTransport | None = None) -> None:
+        limiters = {endpoint.path: _limiter(settings.rate, endpoint) for endpoint in api.ENDPOINTS}
+        key, secret = settings.app_key, settings.app_secret
+
+        def client(unit: Literal["ms", "s"]) -> HttpClient:
+            return HttpClient(
+                settings.base_urls,
+                label="nexconn",
+                headers=lambda: api.signed_headers(key, secret, unit),  # afresh per attempt
+                limiters=limiters,
+                timeout=settings.timeout,
+                max_retries=settings.retries,
+                secrets=(key, secret),
+                transport=transport,
+                backoff_base=settings.backoff,
+                backoff_cap=max(64 * settings.backoff, 1.0),
+                pool_size=max(32, 2 * settings.concurrency),
+            )
+
+        self._v4 = client("ms")
+        self._legacy = client("s")
+
+    @property
+    def counters(self) -> dict[str, int]:
+        """Requests, retries, 429s and failovers of both clients, summed."""
+        legacy = self._legacy.counters
+        return {name: count + legacy[name] for name, count in self._v4.counters.items()}
+
+    def close(self) -> None:
+        self._v4.close()
+        self._legacy.close()
+
+    def call(self, endpoint: Endpoint, body: Mapping[str, Any]) -> dict[str, Any]:
+        """One call; the payload of its answer, or `AuthError`/`Refusal`/`TransportError`."""
+        if endpoint.legacy:  # form-encoded; a list is the same key repeated
+            response = self._legacy.request(
+                "POST", endpoint.path, data=dict(body), rate_class=endpoint.path
+            )
+        else:
+            response = self._v4.request(
+                "POST", endpoint.path, json=dict(body), rate_class=endpoint.path
+            )
+        return api.result_of(response, endpoint)
+
+    # --------------------------------------------------------------------- pagination
+
+    def pages(
+        self, endpoint: Endpoint, key: str, body: Mapping[str, Any] | None = None
+    ) -> Iterator[Any]:
+        """Every item of a ``page``/``pageSize`` list; a short page is the last one."""
+        page = 1
+        while True:
+            request = {**(body or {}), "page": page, "pageSize": endpoint.per_call}
+            found = self.call(endpoint, request)
+            items = found.get(key) or []
+            yield from items
+            if len(items) < endpoint.per_call:
+                return
+            page += 1
+
+    def cursor_pages(self, endpoint: Endpoint, key: str, body: Mapping[str, Any]) -> Iterator[Any]:
+        """Every item of a cursor list (``pageToken``; the legacy API names it ``next``)."""
+        token = None
+        while True:
+            found = self.call(endpoint, {**body, **({"pageToken": token} if token else {})})
+            items = found.get(key) or []
+            yield from items
+            token = found.get("pageToken") or found.get("next")
+            if not token or not items:
+                return
+
+    # -------------------------------------------------------------------------- reads
+
+    def push(self, uid: str) -> Push | None:
+        """A user's push name and avatar; ``None`` if not found (or soft-deleted)."""
+        try:
+            return api.push_from_api(self.call(api.USER_GET, {"userId": uid}))
+        except Refusal as exc:
+            if exc.user_not_found:
+                return None
+            raise
+
+    def soft_deleted(self) -> set[str]:
+        return set(self.pages(api.SOFT_DELETED_LIST, "userIds"))
+
+    def bans(self) -> dict[str, Ban]:
+        return {
+            item["userId"]: Ban(item["userId"], api.parse_time(item["banExpiresAt"]))
+            for item in self.pages(api.BAN_LIST, "bannedUsers")
+        }
+
+    def profile_list(self) -> dict[str, HostedProfile]:
+        """Every hosted profile, oldest registration first (stable while users are added)."""
+        return {
+            item["userId"]: HostedProfile.from_api(item)
+            for item in self.pages(api.PROFILE_LIST, "users", {"order": 0})
+        }
+
+    def profiles(self, uids: Sequence[str]) -> dict[str, HostedProfile]:
+        found = self.call(api.PROFILE_GET, {"userIds": list(uids)})
+        return {item["userId"]: HostedProfile.from_api(item) for item in found.get("users") or []}
+
+    def tags(self, uids: Sequence[str]) -> dict[str, tuple[str, ...]]:
+        found = self.call(api.TAG_GET, {"userIds": list(uids)})
+        return {item["userId"]: tuple(item.get("tags") or ()) for item in found.get("users") or []}
+
+    def blocklist(self, uid: str) -> frozenset[str]:
+        body = {"userId": uid, "pageSize": api.BLOCK_GET.per_call}
+        return frozenset(self.cursor_pages(api.BLOCK_GET, "blockedUserIds", body))
+
+    def whitelist(self, uid: str) -> frozenset[str]:
+        body = {"userId": uid, "size": str(api.WHITELIST_GET.per_call)}
+        return frozenset(self.cursor_pages(api.WHITELIST_GET, "users", body))
+
+    def whitelist_mode(self, uid: str) -> bool:
+        found = self.call(api.WHITE_MODE_GET, {"userId": uid})
+        return str(found.get("whiteSetting", "0")) == "1"
