@@ -199,6 +199,13 @@ def test_concurrency_comes_from_the_cli_else_the_default() -> None:
         assert provider.concurrency == 8
 
 
+def test_an_answer_that_is_not_the_api_says_to_check_the_url() -> None:
+    portal = httpx.MockTransport(lambda request: httpx.Response(200, text="<html>login</html>"))
+    with open_cometchat(cometchat(), http=HttpOptions(transport=portal)) as provider, \
+            pytest.raises(ProviderError, match="without a JSON object; check provider.url"):
+        provider.read(Scope(uids=frozenset(), owner=OWNER))
+
+
 # ------------------------------------------------------------------ call counts
 
 

@@ -415,11 +415,15 @@ def test_export_round_trip_plans_no_changes(
 def test_a_failed_change_is_reported_and_the_rest_applied(provider_manifest: Platform) -> None:
     platform = provider_manifest
     needs(platform, "blocklist")
-    manifest = platform(full_user(platform, "alice", blocklist=frozenset({"ghost"})),
-                        full_user(platform, "bob"))
+    users = [full_user(platform, uid) for uid in ("alice", "bob", "carol")]
+    platform.converge(platform(*users))
+    blocks = frozenset({"carol"})
+    manifest = platform(users[0].evolve(blocklist=blocks), users[1].evolve(blocklist=blocks),
+                        users[2])
     with platform.open() as provider:
         made = make_plan(manifest, provider, Options())
+        platform.store.delete_users(["alice"])  # gone between plan and apply
         with pytest.raises(ApplyError) as caught:
             apply(made.changes, provider, continue_on_error=True)
-    assert [key for key, _ in caught.value.failures] == ["add_block:alice:ghost"]
-    assert set(platform.live(manifest)) >= {"alice", "bob"}
+    assert [key for key, _ in caught.value.failures] == ["add_block:alice:carol"]
+    assert platform.store.relations("blocks", ["bob"]) == {"bob": {"carol"}}

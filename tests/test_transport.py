@@ -105,6 +105,15 @@ def test_raises_transport_error_when_retries_are_exhausted() -> None:
     assert isinstance(caught.value, ProviderError)
 
 
+def test_an_error_retrying_cannot_fix_is_raised_at_once_as_a_transport_error() -> None:
+    script = Script(httpx.UnsupportedProtocol(f"no scheme in ftp://{SECRET}@x"))
+    http = client(script)
+    with pytest.raises(TransportError) as caught:
+        http.request("GET", "/users")
+    assert len(script.requests) == 1
+    assert "UnsupportedProtocol" in str(caught.value) and SECRET not in str(caught.value)
+
+
 def test_a_status_outside_retry_statuses_is_returned() -> None:
     script = Script(503, 200)
     http = client(script)

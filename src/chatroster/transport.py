@@ -206,6 +206,9 @@ class HttpClient:
                 response = self._send(method, host + path, json, data, params, headers)
             except _RETRYABLE_ERRORS as exc:
                 failure, status, wait = f"{type(exc).__name__}: {exc}", None, None
+            except httpx.HTTPError as exc:  # a bad URL or protocol: retrying cannot help
+                message = f"[{self.label}] {method} {path} failed: {type(exc).__name__}: {exc}"
+                raise TransportError(self._redact(message, headers), attempts=attempt + 1) from None
             else:
                 self._log_response(method, path, response, started, headers)
                 if response.status_code not in retry_statuses:

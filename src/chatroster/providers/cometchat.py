@@ -307,7 +307,7 @@ class CometChatProvider(Provider):
             method, path, json=json, params=params, rate_class="core" if core else "standard"
         )
         if response.is_success:
-            return response.json().get("data")
+            return _body(method, path, response).get("data")
         raise self._error(method, path, response)
 
     def _error(self, method: str, path: str, response: httpx.Response) -> ProviderError:
@@ -336,7 +336,7 @@ class CometChatProvider(Provider):
             )
             if not response.is_success:
                 raise self._error("GET", path, response)
-            body = response.json()
+            body = _body("GET", path, response)
             rows = body.get("data") or []
             yield from rows
             pagination = (body.get("meta") or {}).get("pagination") or {}
@@ -606,6 +606,20 @@ def _block_problem(uid: str, target: str, outcome: Any) -> str | None:
     if result.get("success") or "already" in message.lower():
         return None
     return f"'{uid}' -> '{target}': {message or 'refused by CometChat'}"
+
+
+def _body(method: str, path: str, response: httpx.Response) -> dict[str, Any]:
+    """A success's JSON object; anything else (a proxy's HTML page, say) is an error."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise ProviderError(
+            f"[cometchat] {method} {path} answered {response.status_code} without a JSON "
+            "object; check provider.url"
+        )
+    return body
 
 
 def _raise_if(failed: Mapping[str, str]) -> None:
