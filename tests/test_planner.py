@@ -256,3 +256,11 @@ def test_deleting_anything_needs_force_by_default() -> None:
     result = plan(State({}), State({"gone": owned("gone")}), ctx(prune="delete"))
     with pytest.raises(UnsafePlanError, match="max_delete"):
         check(result, Policy(), "local", force=False)
+
+
+def test_a_live_list_that_cannot_be_read_is_left_alone_with_a_warning() -> None:
+    desired = State({"a": User("a", name="a", blocklist=frozenset({"b"}))})
+    live = State({"a": owned("a", name="a", blocklist=None), "b": owned("b")})
+    result = plan(desired, live, ctx("cometchat"))
+    assert result.empty
+    assert result.warnings and "blocklist cannot be read" in result.warnings[0]

@@ -59,6 +59,7 @@ def plan(desired: State, live: State, ctx: Context) -> Plan:
     deleted = {c.uid for c in changes if c.action is Action.DELETE_USER}
     changes += _bans(desired, live, ctx, created, deleted)
     changes, warnings = _drop_unknown_targets(changes, exists)
+    warnings += _unreadable_lists(desired, live)
     return Plan(
         changes=ordered(changes),
         warnings=tuple(warnings),
@@ -87,6 +88,19 @@ def _drop_unknown_targets(changes: list[Change], exists: set[str]) -> tuple[list
     return kept, warnings
 
 
+def _unreadable_lists(desired: State, live: State) -> list[str]:
+    found = []
+    for uid, want in sorted(desired.users.items()):
+        have = live.users.get(uid)
+        if have is None:
+            continue
+        for name in ("blocklist", "whitelist"):
+            if getattr(want, name) is not None and getattr(have, name) is None:
+                found.append(f"{uid}: the live {name} cannot be read (for example, the user "
+                             "is deactivated); it is left as it is")
+    return found
+
+
 def _managed_count(desired: State, live: State, owner: str) -> int:
     """Users on the platform this manifest manages: the base of percentage limits."""
     return sum(1 for uid, user in live.users.items() if uid in desired.users or user.owner == owner)
@@ -112,7 +126,8 @@ def _create(want: User, ctx: Context) -> Iterator[Change]:
     if want.tokens_valid_after is not None and ctx.capabilities.expire_tokens:
         after["tokens_valid_after"] = iso(want.tokens_valid_after)
     yield Change(Action.CREATE_USER, want.uid, after=thaw(after))
-    yield from _relations(want, User(want.uid), ctx.capabilities)
+    new = User(want.uid, blocklist=frozenset(), whitelist=frozenset())
+    yield from _relations(want, new, ctx.capabilities)
 
 
 def _converge(want: User, have: User, ctx: Context) -> Iterator[Change]:
@@ -162,14 +177,16 @@ def _empty(value: Any) -> bool:
 
 
 def _relations(want: User, have: User, caps: Capabilities) -> Iterator[Change]:
-    if caps.blocklist and want.blocklist is not None:
+    # A live list of None could not be read (CometChat hides a deactivated user's
+    # blocks): it is left as it is rather than planned as if it were empty.
+    if caps.blocklist and want.blocklist is not None and have.blocklist is not None:
         yield from _set_diff(
-            want.uid, want.blocklist, have.blocklist or frozenset(),
+            want.uid, want.blocklist, have.blocklist,
             Action.ADD_BLOCK, Action.REMOVE_BLOCK, "blocked",
         )
-    if caps.whitelist and want.whitelist is not None:
+    if caps.whitelist and want.whitelist is not None and have.whitelist is not None:
         yield from _set_diff(
-            want.uid, want.whitelist, have.whitelist or frozenset(),
+            want.uid, want.whitelist, have.whitelist,
             Action.ADD_WHITELIST, Action.REMOVE_WHITELIST, "whitelisted",
         )
 
