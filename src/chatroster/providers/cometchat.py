@@ -312,9 +312,10 @@ class CometChatProvider(Provider):
 
     def _error(self, method: str, path: str, response: httpx.Response) -> ProviderError:
         try:
-            error = response.json().get("error") or {}
+            body = response.json()
         except ValueError:
-            error = {}
+            body = None
+        error = (body.get("error") if isinstance(body, dict) else None) or {}
         code = str(error.get("code") or f"HTTP_{response.status_code}")
         message = str(error.get("message") or response.reason_phrase)
         if response.status_code in (401, 403) or code.startswith("AUTH_ERR"):
@@ -347,11 +348,11 @@ class CometChatProvider(Provider):
     # ------------------------------------------------------------------------- read
 
     def read(self, scope: Scope) -> State:
-        users = {
-            user.uid: user
-            for user in self._all_users()
-            if scope.everything or self._in_scope(user, scope)
-        }
+        users: dict[str, User] = {}
+        for row, user in self._all_users():
+            if scope.everything or self._in_scope(user, scope):
+                users[user.uid] = user
+                self._remember(user.uid, row.get("metadata"))
         managed = users if scope.everything else scope.blocklists
         # Deactivated users answer as not found under /users/{uid}: their blocks are
         # kept, but cannot be read until they are reactivated (left unknown: None).
@@ -371,13 +372,13 @@ class CometChatProvider(Provider):
             or (scope.owned and user.owner == scope.owner)
         )
 
-    def _all_users(self) -> Iterator[User]:
+    def _all_users(self) -> Iterator[tuple[dict[str, Any], User]]:
+        """Every user of the app, as the vendor's row and as a `User`."""
         listings = ((True, {"withTags": "true"}),
                     (False, {"withTags": "true", "onlyDeactivated": "true"}))
         for active, params in listings:
             for row in self._list("/users", params):
-                self._remember(row["uid"], row.get("metadata"))
-                yield _user_from_api(row, active=active)
+                yield row, _user_from_api(row, active=active)
 
     def _blocklist(self, uid: str) -> frozenset[str]:
         rows = self._list(f"/users/{uid}/blockedusers", {"direction": "blockedByMe"})
