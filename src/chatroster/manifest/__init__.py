@@ -1,0 +1,51 @@
+"""Reading a manifest: files → plain data → checks → the model.
+
+    manifest = load(["team.yaml"])            # or a directory of *.yaml files
+
+`load` returns a `chatroster.model.Manifest`, or raises `ManifestError` holding every
+problem found, each at its file, line and column. It never writes anything.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+
+from ..errors import ManifestError
+from ..model import Manifest
+from . import checks, schema
+from .build import build
+from .env import substitute
+from .sources import read_sources
+
+__all__ = ["load"]
+
+
+def load(
+    paths: Sequence[str | Path],
+    env: Mapping[str, str] | None = None,
+    *,
+    now: datetime | None = None,
+) -> Manifest:
+    """Read, check and build the manifest made of ``paths`` (files or directories).
+
+    ``${NAME}`` references are resolved from ``env`` (default: ``os.environ``). A ban
+    that ends before ``now`` (default: the current time) is a problem.
+    """
+    sources = read_sources(paths)
+    if not sources.documents:
+        raise ManifestError(sources.problems)
+    data = sources.data
+    substitution = substitute(data, os.environ if env is None else env)
+    # A value already reported (an unset variable, a refused alias or tag) gets no
+    # second problem for what it turned into.
+    told = sources.refused | {finding.path for finding in substitution}
+    schema_findings = [f for f in schema.check(data) if f.path not in told]
+    semantic = checks.check(checks.View.of(data, schema_findings), now)
+    findings = substitution + schema_findings + semantic
+    problems = sources.problems + [sources.locate(finding) for finding in findings]
+    if problems:
+        raise ManifestError(problems)
+    return build(sources)

@@ -1,0 +1,81 @@
+"""Turning validated manifest data into the model. Only runs once every check passed."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from ..model import DEFAULT_OWNER, Ban, Limit, Manifest, Policy, ProviderConfig, State, User
+from .instant import FOREVER, parse_instant
+from .sources import Sources
+
+PLAIN_FIELDS = ("name", "avatar", "link", "role", "status_message", "metadata", "profile", "active")
+"""User keys whose value goes into the model as it is."""
+
+LIMITS = ("max_deactivate", "max_delete", "max_unban", "max_update")
+
+
+def build(sources: Sources) -> Manifest:
+    data = sources.data
+    return Manifest(
+        desired=State(users=users(data.get("users", {})), bans=bans(data.get("bans"))),
+        provider=provider(data.get("provider", {}), sources),
+        owner=data.get("owner", DEFAULT_OWNER),
+        policy=policy(data.get("policy", {})),
+        sources=sources.files,
+        digest=sources.digest(),
+    )
+
+
+def users(entries: dict[str, dict[str, Any]]) -> dict[str, User]:
+    return {uid: user(uid, entry) for uid, entry in entries.items()}
+
+
+def user(uid: str, entry: dict[str, Any]) -> User:
+    """Absent keys stay ``None`` (unmanaged); empty ones stay empty (none)."""
+    tags = entry.get("tags")
+    blocklist = entry.get("blocklist")
+    whitelist = entry.get("whitelist")
+    tokens_valid_after = entry.get("tokens_valid_after")
+    return User(
+        uid=uid,
+        **{key: entry.get(key) for key in PLAIN_FIELDS},
+        tags=tuple(tags) if tags is not None else None,
+        blocklist=frozenset(blocklist) if blocklist is not None else None,
+        # `whitelist: [..]` turns whitelist mode on with exactly these; `false` turns it off.
+        whitelist=frozenset(whitelist) if isinstance(whitelist, list) else None,
+        whitelist_mode=isinstance(whitelist, list) if whitelist is not None else None,
+        tokens_valid_after=parse_instant(tokens_valid_after) if tokens_valid_after else None,
+    )
+
+
+def bans(entries: dict[str, dict[str, Any]] | None) -> dict[str, Ban] | None:
+    if entries is None:
+        return None  # no bans section: bans are unmanaged
+    return {uid: ban(uid, entry["until"]) for uid, entry in entries.items()}
+
+
+def ban(uid: str, until: str) -> Ban:
+    return Ban(uid, None if until == FOREVER else parse_instant(until))
+
+
+def policy(section: dict[str, Any]) -> Policy:
+    defaults = Policy()
+    return replace(
+        defaults,
+        mode=section.get("mode", defaults.mode),
+        prune=section.get("prune", defaults.prune),
+        protected=frozenset(section.get("protected", ())),
+        personal_metadata=frozenset(section.get("personal_metadata", ())),
+        **{name: Limit.parse(section[name]) for name in LIMITS if name in section},
+    )
+
+
+def provider(section: dict[str, Any], sources: Sources) -> ProviderConfig:
+    declared_in = sources.declared_in("provider") or sources.documents[0]
+    return ProviderConfig(
+        type=section.get("type", "local"),
+        settings={key: value for key, value in section.items() if key != "type"},
+        base_dir=str(Path(declared_in.file).parent),
+    )

@@ -1,0 +1,186 @@
+"""Semantic checks: what the schema cannot say about a manifest.
+
+They read only the parts of the data that passed the schema, so that a user with a
+schema problem is not reported twice, and they report every problem found.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from ..model import USER_FIELDS
+from ..providers import CAPABILITIES, Capabilities
+from .finding import DocPath, Finding
+from .instant import FOREVER, parse_instant
+
+RELATIONS = {"blocklist": "block", "whitelist": "whitelist"}
+"""The user's lists of other users, and the verb for one entry."""
+
+FEATURES = {
+    "blocklist": "blocklist",
+    "whitelist": "whitelist",
+    "tokens_valid_after": "expire_tokens",
+}
+"""User keys that need a capability beyond ``user_fields``: key → `Capabilities` flag."""
+
+
+@dataclass(frozen=True)
+class View:
+    """The parts of the manifest that passed the schema."""
+
+    users: dict[str, dict[str, Any]]
+    bans: dict[str, dict[str, Any]] | None
+    protected: list[str]
+    prune: str
+    provider: str | None
+    """The provider's type, or ``None`` when the schema refused it."""
+
+    @classmethod
+    def of(cls, data: dict[str, Any], schema_findings: list[Finding]) -> View:
+        broken = {finding.path[:2] for finding in schema_findings}
+        policy = _mapping(data.get("policy"))
+        protected = policy.get("protected", [])
+        bans = data.get("bans")
+        return cls(
+            users=_valid(data.get("users"), "users", broken),
+            bans=_valid(bans, "bans", broken) if bans is not None else None,
+            protected=protected if ("policy", "protected") not in broken else [],
+            prune=policy.get("prune", "none") if ("policy", "prune") not in broken else "none",
+            provider=_provider_type(data.get("provider")),
+        )
+
+
+def check(view: View, now: datetime | None = None) -> list[Finding]:
+    """Every semantic problem; provider rules only once the provider's type is known."""
+    now = now or datetime.now(UTC)
+    findings = [*_self_references(view), *_protected(view), *_instants(view, now)]
+    if view.provider is not None:
+        capabilities = CAPABILITIES[view.provider]
+        findings += _uid_rules(view, view.provider, capabilities)
+        findings += _unsupported(view, view.provider, capabilities)
+    return findings
+
+
+def _self_references(view: View) -> Iterator[Finding]:
+    for uid, user in view.users.items():
+        for key, verb in RELATIONS.items():
+            entries = user.get(key)
+            if isinstance(entries, list) and uid in entries:
+                path = ("users", uid, key, entries.index(uid))
+                yield Finding(
+                    path, f"'{uid}' cannot {verb} itself", f"remove '{uid}' from its {key}"
+                )
+
+
+def _protected(view: View) -> Iterator[Finding]:
+    for uid in view.protected:
+        if view.bans is not None and uid in view.bans:
+            yield Finding(
+                ("bans", uid),
+                f"'{uid}' is protected and cannot be banned",
+                "remove the ban, or remove the user from policy.protected",
+                "key",
+            )
+        if view.users.get(uid, {}).get("active") is False:
+            yield Finding(
+                ("users", uid, "active"),
+                f"'{uid}' is protected and cannot be deactivated",
+                "remove active: false, or remove the user from policy.protected",
+            )
+
+
+def _instants(view: View, now: datetime) -> Iterator[Finding]:
+    for uid, user in view.users.items():
+        if "tokens_valid_after" in user:
+            yield from _invalid_instant(
+                ("users", uid, "tokens_valid_after"), user["tokens_valid_after"]
+            )
+    for uid, ban in (view.bans or {}).items():
+        path = ("bans", uid, "until")
+        until = ban["until"]
+        if until == FOREVER:
+            continue
+        problems = list(_invalid_instant(path, until))
+        yield from problems
+        if not problems and parse_instant(until) <= now:
+            yield Finding(
+                path,
+                f"the ban of '{uid}' already expired ({until})",
+                "remove the ban (a user missing from bans is unbanned)",
+            )
+
+
+def _invalid_instant(path: DocPath, text: str) -> Iterator[Finding]:
+    try:
+        parse_instant(text)
+    except ValueError as error:
+        yield Finding(path, f"'{text}' is not a real date and time ({error})")
+
+
+def _uid_rules(view: View, provider: str, capabilities: Capabilities) -> Iterator[Finding]:
+    for path, uid, at in _uid_places(view):
+        if not capabilities.uid_pattern.match(uid):
+            lower = uid.lower()
+            hint = f"use '{lower}'" if capabilities.uid_pattern.match(lower) else ""
+            message = f"'{uid}' is not a valid uid for {provider}: {capabilities.uid_rule}"
+            yield Finding(path, message, hint, at)
+
+
+def _uid_places(view: View) -> Iterator[tuple[DocPath, str, Any]]:
+    for uid, user in view.users.items():
+        yield ("users", uid), uid, "key"
+        for key in RELATIONS:
+            entries = user.get(key)
+            for index, target in enumerate(entries if isinstance(entries, list) else ()):
+                yield ("users", uid, key, index), target, "value"
+    for uid in view.bans or {}:
+        yield ("bans", uid), uid, "key"
+    for index, uid in enumerate(view.protected):
+        yield ("policy", "protected", index), uid, "value"
+
+
+def _unsupported(view: View, provider: str, capabilities: Capabilities) -> Iterator[Finding]:
+    def lacking(path: DocPath, what: str, alternative_key: str) -> Finding:
+        hint = capabilities.alternatives.get(alternative_key, "")
+        return Finding(path, f"{what} not supported by the {provider} provider", hint, "key")
+
+    for uid, user in view.users.items():
+        for key in user:
+            if not _supports(capabilities, key):
+                yield lacking(("users", uid, key), f"'{key}' is", key)
+        if user.get("active") is False and not capabilities.deactivate:
+            yield lacking(("users", uid, "active"), "deactivation (active: false) is", "deactivate")
+    if view.bans is not None and not capabilities.bans:
+        yield lacking(("bans",), "'bans' (app-level bans) are", "bans")
+    if view.prune == "delete" and not capabilities.delete:
+        yield lacking(("policy", "prune"), "prune: delete (permanent delete) is", "delete")
+    if view.prune == "deactivate" and not capabilities.deactivate:
+        yield lacking(("policy", "prune"), "prune: deactivate is", "deactivate")
+
+
+def _supports(capabilities: Capabilities, key: str) -> bool:
+    if key in USER_FIELDS:
+        return key in capabilities.user_fields
+    flag = FEATURES.get(key)
+    return flag is None or bool(getattr(capabilities, flag))
+
+
+def _valid(section: Any, name: str, broken: set[DocPath]) -> dict[str, dict[str, Any]]:
+    entries = _mapping(section)
+    return {
+        key: value
+        for key, value in entries.items()
+        if (name, key) not in broken and isinstance(value, dict)
+    }
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _provider_type(provider: Any) -> str | None:
+    kind = _mapping(provider).get("type", "local") if provider is not None else "local"
+    return kind if kind in CAPABILITIES else None

@@ -1,0 +1,148 @@
+"""The files of a manifest, merged into one document that remembers where each part came from."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import Problem
+from .finding import DocPath, Finding
+from .yamlsource import Document, read
+
+MERGED = ("users", "bans")
+"""Sections whose entries are merged across files; every other key is given once."""
+
+SUFFIXES = (".yaml", ".yml")
+
+
+@dataclass
+class Sources:
+    """The documents read, in order, and their merged data."""
+
+    documents: list[Document] = field(default_factory=list)
+    data: dict[str, Any] = field(default_factory=dict)
+    origins: dict[DocPath, Document] = field(default_factory=dict)
+    """Which document declared each top-level key, and each user and ban."""
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        return tuple(document.file for document in self.documents)
+
+    def digest(self) -> str:
+        """sha256 of the files' bytes, in order: a saved plan can tell the manifest changed."""
+        digest = hashlib.sha256()
+        for document in self.documents:
+            digest.update(document.raw)
+        return digest.hexdigest()
+
+    def locate(self, finding: Finding) -> Problem:
+        """The finding as a problem at its file, line and column."""
+        document = self.origins.get(finding.path[:2]) or self.origins.get(finding.path[:1])
+        if document is None:
+            document = self.documents[0]
+        return document.problem(finding)
+
+    def declared_in(self, key: str) -> Document | None:
+        return self.origins.get((key,))
+
+    @property
+    def refused(self) -> set[DocPath]:
+        return set().union(*(document.refused for document in self.documents))
+
+    def add(self, document: Document) -> None:
+        if not isinstance(document.data, dict):
+            self.problems.append(_not_a_mapping(document))
+            return
+        self.documents.append(document)
+        for key, value in document.data.items():
+            if key in MERGED and isinstance(value, dict) and isinstance(self.data.get(key), dict):
+                self._merge_section(document, key, value)
+            elif (key,) in self.origins:
+                self.problems.append(_twice(document, (key,), self.origins[(key,)], f"'{key}'"))
+            else:
+                self._declare(document, key, value)
+
+    def _declare(self, document: Document, key: str, value: Any) -> None:
+        self.data[key] = value
+        self.origins[(key,)] = document
+        if key in MERGED and isinstance(value, dict):
+            for name in value:
+                self.origins[(key, name)] = document
+
+    def _merge_section(self, document: Document, key: str, entries: dict[str, Any]) -> None:
+        merged = self.data[key]
+        for name, entry in entries.items():
+            path = (key, name)
+            if name in merged:
+                what = f"the uid '{name}'" if key == "users" else f"the ban of '{name}'"
+                self.problems.append(_twice(document, path, self.origins[path], what))
+                continue
+            merged[name] = entry
+            self.origins[path] = document
+
+
+def read_sources(paths: Sequence[str | Path]) -> Sources:
+    """Read every file the paths name, merging as it goes; problems are collected, not raised."""
+    sources = Sources()
+    files, problems = expand(paths)
+    sources.problems += problems
+    for path, file in files:
+        document, problems = read(path, file)
+        sources.problems += problems
+        if document is not None:
+            sources.add(document)
+    return sources
+
+
+def expand(paths: Sequence[str | Path]) -> tuple[list[tuple[Path, str]], list[Problem]]:
+    """The files to read, as (path, name shown to the user); a directory gives its YAML files."""
+    files: list[tuple[Path, str]] = []
+    problems: list[Problem] = []
+    seen: set[Path] = set()
+    if not paths:
+        problems.append(
+            Problem("", 1, 1, "", "no manifest given", "name a YAML file or a directory")
+        )
+    for given in paths:
+        path = Path(given)
+        found = _directory_files(path) if path.is_dir() else [path]
+        if not found:
+            problems.append(
+                Problem(str(path), 1, 1, "", "no *.yaml or *.yml files in this directory")
+            )
+        elif not path.exists():
+            problems.append(Problem(str(path), 1, 1, "", "no such file or directory"))
+            continue
+        for file in found:
+            if file.resolve() not in seen:  # the same file named twice is read once
+                seen.add(file.resolve())
+                files.append((file, str(file)))
+    return files, problems
+
+
+def _directory_files(directory: Path) -> list[Path]:
+    return sorted(
+        entry for entry in directory.iterdir() if entry.suffix in SUFFIXES and entry.is_file()
+    )
+
+
+def _twice(document: Document, path: DocPath, first: Document, what: str) -> Problem:
+    line, column = first.where(path, "key")
+    return document.problem(
+        Finding(
+            path,
+            f"{what} is declared twice; first at {first.file}:{line}:{column}",
+            "declare it once",
+            "key",
+        )
+    )
+
+
+def _not_a_mapping(document: Document) -> Problem:
+    return document.problem(
+        Finding((), "a manifest file must be a mapping (version, provider, users, ...)")
+    )

@@ -1,0 +1,179 @@
+"""The JSON Schema: valid, shipped with the package, documented, and checked quickly."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from jsonschema import Draft202012Validator
+
+from chatroster.manifest import schema
+from chatroster.manifest.predicate import compile_schema
+
+SCHEMA_PATH = Path(__file__).parent.parent / "schemas" / "manifest.schema.json"
+
+
+def test_the_schema_is_a_valid_draft_2020_12_schema() -> None:
+    document = json.loads(SCHEMA_PATH.read_text())
+    assert document["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    Draft202012Validator.check_schema(document)
+
+
+def test_the_package_ships_the_same_schema_file() -> None:
+    assert schema.load_schema() == json.loads(SCHEMA_PATH.read_text())
+
+
+def properties(node: Any, path: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
+    if isinstance(node, dict):
+        for name, sub in node.get("properties", {}).items():
+            yield f"{path}.{name}", sub
+        for key, value in node.items():
+            if key not in ("if",):  # the conditions of if/then only select a branch
+                yield from properties(value, f"{path}/{key}")
+    elif isinstance(node, list):
+        for index, item in enumerate(node):
+            yield from properties(item, f"{path}[{index}]")
+
+
+def test_every_property_has_a_description_for_editors() -> None:
+    inlined = schema.inlined_schema()
+    undocumented = [path for path, sub in properties(inlined) if "description" not in sub]
+    assert undocumented == []
+
+
+def test_the_schema_describes_the_manifest_sections() -> None:
+    document = schema.load_schema()
+    assert set(document["properties"]) == {
+        "version",
+        "provider",
+        "owner",
+        "policy",
+        "users",
+        "bans",
+    }
+    assert document["required"] == ["version"]
+    user = document["$defs"]["user"]
+    assert set(user["properties"]) == {
+        "name",
+        "avatar",
+        "link",
+        "role",
+        "status_message",
+        "metadata",
+        "tags",
+        "profile",
+        "active",
+        "blocklist",
+        "whitelist",
+        "tokens_valid_after",
+    }
+    assert user["required"] == ["name"]
+
+
+uids = st.sampled_from(["alice", "bob", "Bob_1", "a b", "", "x" * 70, "é"])
+texts = st.one_of(
+    st.text(max_size=5), st.sampled_from(["", "2026-12-31T00:00:00Z", "forever", "25%"])
+)
+scalars = st.one_of(st.none(), st.booleans(), st.integers(-2, 101), st.floats(-1, 101), texts)
+values = st.recursive(
+    st.one_of(scalars, uids),
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(texts, inner, max_size=3)),
+    max_leaves=6,
+)
+uid_lists = st.lists(uids, max_size=3)
+dates = st.sampled_from(
+    ["2026-12-31T00:00:00Z", "2026-12-31", "2026-12-31 00:00", "soon", "forever"]
+)
+ext = st.dictionaries(
+    st.sampled_from(["ext_a", "ext_b", "dept", "ext_"]), st.one_of(texts, scalars)
+)
+profile = st.fixed_dictionaries(
+    {},
+    optional={
+        "email": texts,
+        "gender": st.sampled_from([0, 1, 2, 3, True, 1.0, "1"]),
+        "level": st.one_of(st.integers(-1, 101), st.floats(-1, 101), st.booleans()),
+        "role": st.integers(-1, 101),
+        "ext": ext,
+        "other": texts,
+    },
+)
+
+
+def near(valid: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """Mostly values of the right shape, sometimes anything at all."""
+    return st.one_of(valid, valid, valid, values)
+
+
+# Users of nearly the right shape, so that both answers of the quick check are common.
+users = st.fixed_dictionaries(
+    {"name": near(texts)},
+    optional={
+        "avatar": near(texts),
+        "role": near(texts),
+        "metadata": near(st.dictionaries(texts, values, max_size=3)),
+        "tags": near(st.lists(texts, max_size=3)),
+        "profile": near(profile),
+        "active": near(st.booleans()),
+        "blocklist": near(uid_lists),
+        "whitelist": near(st.one_of(uid_lists, st.booleans())),
+        "tokens_valid_after": near(dates),
+        "nmae": texts,
+    },
+)
+bans = st.fixed_dictionaries({}, optional={"until": near(dates), "reason": texts})
+
+
+def quick_and_full(section_name: str, key: str, entry: Any) -> tuple[bool, bool]:
+    section = schema.inlined_schema()["properties"][section_name]
+    quick = compile_schema(section["propertyNames"])(key) and compile_schema(
+        section["additionalProperties"]
+    )(entry)
+    return quick, Draft202012Validator(section).is_valid({key: entry})
+
+
+# The quick check may only ever err towards "no" (jsonschema then decides); for the
+# manifest schema it is never unsure, so both answers agree.
+@settings(max_examples=500, deadline=None)
+@given(key=uids, user=users)
+def test_the_quick_check_agrees_with_jsonschema_on_users(key: str, user: Any) -> None:
+    quick, full = quick_and_full("users", key, user)
+    assert quick == full
+
+
+@settings(max_examples=200, deadline=None)
+@given(key=uids, ban=st.one_of(bans, values))
+def test_the_quick_check_agrees_with_jsonschema_on_bans(key: str, ban: Any) -> None:
+    quick, full = quick_and_full("bans", key, ban)
+    assert quick == full
+
+
+def test_the_quick_check_passes_ordinary_valid_users() -> None:
+    section = schema.inlined_schema()["properties"]["users"]
+    quick_user = compile_schema(section["additionalProperties"])
+    assert quick_user(
+        {
+            "name": "Alice",
+            "tags": ["a", "b"],
+            "metadata": {"team": "core"},
+            "profile": {
+                "email": "a@example.com",
+                "gender": 2,
+                "level": 3,
+                "ext": {"ext_dept": "x"},
+            },
+            "active": True,
+            "blocklist": ["bob"],
+            "whitelist": False,
+            "tokens_valid_after": "2026-11-01T00:00:00Z",
+        }
+    )
+
+
+def test_the_quick_check_says_no_to_keywords_it_does_not_know() -> None:
+    assert compile_schema({"type": "string", "format": "email"})("a@example.com") is False
+    assert compile_schema(True)("anything") is True
