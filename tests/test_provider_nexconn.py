@@ -351,6 +351,25 @@ def test_deactivates_and_reactivates_a_user_an_hour_later(nexconn: Nexconn) -> N
     assert nexconn.live(nexconn.manifest(alice))["alice"].active is True
 
 
+def test_a_deactivated_users_lists_are_left_alone_as_the_vendor_hides_them(
+    nexconn: Nexconn,
+) -> None:
+    bob = person("bob")
+    alice = person("alice", blocklist=frozenset({"bob"}), whitelist=frozenset({"bob"}))
+    nexconn.converge(nexconn.manifest(alice, bob))
+    made = nexconn.converge(nexconn.manifest(alice.evolve(active=False), bob))
+    assert actions(made) == {"deactivate_user": 1}
+    again = nexconn.plan(nexconn.manifest(alice.evolve(active=False), bob))
+    assert again.empty and any("cannot be read" in warning for warning in again.warnings)
+
+
+def test_a_deactivated_users_whitelist_mode_is_left_alone(nexconn: Nexconn) -> None:
+    alice = person("alice", whitelist_mode=True, active=False)
+    made = nexconn.apply(nexconn.manifest(alice))
+    assert actions(made) == {"create_user": 1}
+    assert nexconn.plan(nexconn.manifest(alice)).empty
+
+
 def test_a_reactivation_within_the_hour_fails_saying_when_to_run_again(nexconn: Nexconn) -> None:
     alice = person("alice")
     nexconn.converge(nexconn.manifest(alice, person("bob")))

@@ -94,7 +94,7 @@ def _unreadable_lists(desired: State, live: State) -> list[str]:
         have = live.users.get(uid)
         if have is None:
             continue
-        for name in ("blocklist", "whitelist"):
+        for name in ("blocklist", "whitelist", "whitelist_mode"):
             if getattr(want, name) is not None and getattr(have, name) is None:
                 found.append(f"{uid}: the live {name} cannot be read (for example, the user "
                              "is deactivated); it is left as it is")
@@ -149,11 +149,12 @@ def _converge(want: User, have: User, ctx: Context) -> Iterator[Change]:
     if (
         ctx.capabilities.whitelist
         and want.whitelist_mode is not None
-        and want.whitelist_mode != bool(have.whitelist_mode)
+        and have.whitelist_mode is not None  # None: unreadable, left as it is
+        and want.whitelist_mode != have.whitelist_mode
     ):
         yield Change(
             Action.SET_WHITELIST_MODE, uid,
-            before={"whitelist_mode": bool(have.whitelist_mode)},
+            before={"whitelist_mode": have.whitelist_mode},
             after={"whitelist_mode": want.whitelist_mode},
         )
     yield from _relations(want, have, ctx.capabilities)
