@@ -132,7 +132,7 @@ def test_the_yaml_names_its_schema_and_keeps_a_readable_order() -> None:
     keys = [line.split(":")[0] for line in text.splitlines() if line and line[0].isalpha()]
     assert keys == ["version", "provider", "owner", "users", "bans"]
     assert text.index("amy:") < text.index("zed:")
-    assert "    name: A\n    tags:\n      - a\n" in text  # name first; block style
+    assert "    name: A\n    tags:\n    - a\n" in text  # name first; block style
 
 
 def test_times_reload_as_the_same_strings() -> None:
