@@ -23,20 +23,23 @@ _USER_ACTIONS = frozenset({
 })
 
 
-def live_object(change: Change, live: State) -> Any:
+def live_object(change: Change, live: State, owner: str) -> Any:
     """The part of live state ``change`` depends on, as plain JSON-able data.
 
     Only the fields the change writes count, so that applying one change of a plan
-    does not make the next change on the same user look stale.
+    does not make the next change on the same user look stale; plus whether the user
+    still belongs to ``owner`` (or to no one), since every user change rests on that.
     """
     user = live.users.get(change.uid)
-    if change.action in (Action.CREATE_USER, Action.DELETE_USER):
-        return user is not None
-    if change.action in _USER_ACTIONS:
+    if change.action in _USER_ACTIONS or change.action is Action.DELETE_USER:
         if user is None:
             return None
+        claimable = user.owner in (None, owner)
+        if change.action in (Action.CREATE_USER, Action.DELETE_USER):
+            return {"exists": True, "claimable": claimable}
         data = _user_data(user)
-        return {name: data.get(name) for name in sorted(change.after)}
+        fields = {name: data.get(name) for name in sorted(change.after) if name != "owner"}
+        return {**fields, "claimable": claimable}
     if change.action in (Action.BAN_USER, Action.UNBAN_USER):
         ban = (live.bans or {}).get(change.uid)
         return None if ban is None else {"until": _iso(ban.until)}
@@ -44,13 +47,13 @@ def live_object(change: Change, live: State) -> Any:
     return None if relation is None else change.target in relation
 
 
-def fingerprint(change: Change, live: State) -> str:
-    text = json.dumps(live_object(change, live), sort_keys=True, default=str)
+def fingerprint(change: Change, live: State, owner: str) -> str:
+    text = json.dumps(live_object(change, live, owner), sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def fingerprints(changes: tuple[Change, ...], live: State) -> dict[str, str]:
-    return {change.key: fingerprint(change, live) for change in changes}
+def fingerprints(changes: tuple[Change, ...], live: State, owner: str) -> dict[str, str]:
+    return {change.key: fingerprint(change, live, owner) for change in changes}
 
 
 def reached(change: Change, live: State) -> bool:

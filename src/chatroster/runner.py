@@ -118,7 +118,7 @@ def make_plan(
     return result.evolve(
         provider=provider.identity(),
         manifest_digest=manifest.digest,
-        fingerprints=fingerprints(result.changes, live),
+        fingerprints=fingerprints(result.changes, live, manifest.owner),
     )
 
 

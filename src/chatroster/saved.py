@@ -77,7 +77,7 @@ def recheck(plan: Plan, manifest: Manifest, provider: Provider, *, now: datetime
     live = provider.read(scope_of(plan))
     kept, stale = [], []
     for change in plan.changes:
-        if fingerprint(change, live) == plan.fingerprints.get(change.key):
+        if fingerprint(change, live, plan.owner) == plan.fingerprints.get(change.key):
             kept.append(change)
         elif not reached(change, live):
             stale.append(change.key)
