@@ -66,11 +66,11 @@ def test_custom_and_python_tags_are_refused_but_str_is_allowed() -> None:
     assert found[0].hint.startswith("remove the tag")
 
 
-def test_a_file_over_10_mib_is_refused_before_parsing(tmp_path: Path) -> None:
+def test_a_file_over_64_mib_is_refused_before_parsing(tmp_path: Path) -> None:
     big = tmp_path / "big.yaml"
-    big.write_text("version: 1\n" + "# padding\n" * (1100 * 1024))
+    big.write_text("version: 1\n" + "# padding\n" * (6800 * 1024))
     [problem] = problems(big)
-    assert located(problem) == ("big.yaml", 1, 1, "the file is larger than 10 MiB")
+    assert located(problem) == ("big.yaml", 1, 1, "the file is larger than 64 MiB")
     assert "several files" in problem.hint
 
 

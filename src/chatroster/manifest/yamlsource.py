@@ -36,8 +36,9 @@ from yaml.resolver import Resolver
 from ..errors import Problem
 from .finding import At, DocPath, Finding, render_path
 
-MAX_BYTES = 10 * 1024 * 1024
-"""Larger files are refused: a manifest that size is a mistake, or an attack."""
+MAX_BYTES = 64 * 1024 * 1024
+"""Larger files are refused: a manifest that size is a mistake, or an attack. 100k
+users with every field set take about 30 MiB."""
 
 Parser: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -128,7 +129,7 @@ def _read_bytes(path: Path, file: str) -> bytes | Problem:
             1,
             1,
             "",
-            "the file is larger than 10 MiB",
+            f"the file is larger than {MAX_BYTES // (1024 * 1024)} MiB",
             "split the users over several files in one directory",
         )
     return raw
