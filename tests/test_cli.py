@@ -208,3 +208,19 @@ def test_export_writes_a_manifest_that_plans_to_no_changes(team: Path) -> None:
 def test_version_and_help(tmp_path: Path) -> None:
     assert chatroster("--version", cwd=tmp_path).stdout.startswith("chatroster")
     assert "plan" in chatroster("--help", cwd=tmp_path).stdout
+
+
+def test_seed_mode_creates_what_is_missing_and_never_changes_or_removes(team: Path) -> None:
+    edit(team, lambda data: data.update(policy={"mode": "seed", "prune": "delete"}))
+    assert chatroster("apply", str(team), "--yes", cwd=team.parent).returncode == 0
+
+    def testers_were_here(data: dict) -> None:  # type: ignore[type-arg]
+        data["users"]["alice"]["name"] = "Renamed in the manifest"
+        data["users"]["bob"]["active"] = False
+        del data["users"]["dave"]
+        data["users"]["erin"] = {"name": "Erin"}
+
+    edit(team, testers_were_here)
+    result = chatroster("plan", str(team), "--format", "json", cwd=team.parent)
+    assert [(c["action"], c["uid"]) for c in json.loads(result.stdout)["changes"]] == [
+        ("create_user", "erin")]
