@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 import httpx
 
 from ..changes import Change
-from ..model import ProviderConfig, State, User
+from ..model import Ban, ProviderConfig, State, User
 from ..transport import run_concurrently
 from . import CAPABILITIES
 from . import nexconn_api as api
@@ -82,7 +82,7 @@ class NexconnProvider(Provider):
         lists = scope.owned or scope.everything
         read_bans = scope.bans or scope.everything
         deleted: set[str] = set()
-        bans: dict[str, Any] = {}
+        bans: dict[str, Ban] = {}
         listed: dict[str, HostedProfile] = {}
         self._parallel([
             lambda: deleted.update(self.client.soft_deleted()),
@@ -155,12 +155,9 @@ class NexconnProvider(Provider):
     # carried out, and the changes that failed anywhere are reported together.
 
     def create_users(self, changes: Sequence[Change]) -> None:
-        # Registering (issuing a token) is idempotent, so a create interrupted half-way
-        # is finished by the next apply. Soft-delete goes last: the vendor refuses
-        # every other write to a soft-deleted user.
+        # Soft-delete goes last: the vendor refuses every other write to a soft-deleted user.
         self.batches.pipeline(changes, [
-            lambda batch: self.batches.each(batch, self._issue),
-            lambda batch: self.batches.each(batch, self._first_profile),
+            lambda batch: self.batches.each(batch, self._register),
             lambda batch: self._set_tags([c for c in batch if c.after.get("tags")]),
             lambda batch: self._set_modes([c for c in batch if c.after.get("whitelist_mode")]),
             lambda batch: self._soft_delete([c for c in batch if c.after.get("active") is False]),
@@ -247,20 +244,23 @@ class NexconnProvider(Provider):
 
     # -- users and profiles
 
-    def _issue(self, change: Change) -> None:
-        """Register the user: on Nexconn, issuing a token is what registers a user."""
-        self.client.call(api.ISSUE, {"userId": change.uid, **api.push_to_api(change.after)})
+    def _register(self, change: Change) -> None:
+        """Register the user, then write its whole hosted profile at once: profile, the
+        copy of name and avatar, the ownership marker and the token watermark.
 
-    def _first_profile(self, change: Change) -> None:
-        """A new user's whole hosted profile in one write: profile, the copy of name and
-        avatar, the ownership marker and the token watermark. A new user needs no
-        ``access-token/expire``: its only token was issued above and never handed out.
+        On Nexconn, issuing a token is what registers a user; it is idempotent, so a
+        create interrupted half-way is finished by the next apply. Both calls go from
+        one worker, so that the two endpoints (200/s and 100/s) are busy at the same
+        time. A new user needs no ``access-token/expire``: its only token was issued
+        here and never handed out.
         """
         after = change.after
+        # Translated first, so that a bad value fails the change with nothing written.
         hosted = HostedProfile().with_profile(after.get("profile") or {}).with_push(after)
         hosted = hosted.with_owner(str(after["owner"]))
         if after.get("tokens_valid_after"):
             hosted = hosted.with_tokens(_time(change, "tokens_valid_after"))
+        self.client.call(api.ISSUE, {"userId": change.uid, **api.push_to_api(after)})
         self.client.call(api.PROFILE_SET, hosted.to_api(change.uid))
 
     def _update_push(self, change: Change) -> None:
@@ -422,20 +422,19 @@ def _user(
     uid: str, push: Push | None, hosted: HostedProfile, detailed: bool, details: _Details
 ) -> User:
     """A user found by ``user/get`` (``push``) or in the soft-deleted list (no push)."""
-    active = push is not None
-    # The vendor drops a soft-deleted user's push data and its blocklist. Its name and
-    # avatar are read from the hosted profile, where chatroster keeps a copy.
+    # The vendor drops a soft-deleted user's push data, and its lists cannot be read
+    # (None: unknown, which the planner leaves alone). Its name and avatar are read from
+    # the hosted profile, where chatroster keeps a copy.
     name, avatar = push if push is not None else hosted.push
-    gone: frozenset[str] | None = None if active else frozenset()
     return User(
         uid=uid,
         name=name,
         avatar=avatar,
         tags=details.tags.get(uid, ()) if detailed else None,
         profile=hosted.profile if detailed else None,
-        active=active,
-        blocklist=details.blocklists.get(uid, gone),
-        whitelist=details.whitelists.get(uid, gone),
+        active=push is not None,
+        blocklist=details.blocklists.get(uid),
+        whitelist=details.whitelists.get(uid),
         whitelist_mode=details.modes.get(uid),
         tokens_valid_after=hosted.tokens_valid_after,
         owner=hosted.owner,
