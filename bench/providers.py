@@ -1,6 +1,6 @@
 """Benchmark of the HTTP providers against `chatroster emulator`: calls, time, 429s, memory.
 
-For CometChat, at 1k and 10k users, it starts the emulator as a real process on
+For CometChat and for Nexconn, at 1k and 10k users, it starts the emulator as a real process on
 loopback with its rate limit at the vendor's default and runs the real CLI, each step
 in a fresh process so that peak memory is that step's own:
   apply (all new)     chatroster apply --yes on an empty app
@@ -23,7 +23,18 @@ The emulator takes one per-minute limit for each class; the vendor's defaults di
 (core 10,000, standard 20,000), so the emulator is set to the stricter 10,000 and the
 manifest tells the client the same for both classes.
 
-Run:  PYTHONPATH=src python bench/providers.py [--sizes 1000,10000]
+Nexconn (its own manifest below: profiles, tags, blocks, deactivations and bans) runs
+against the emulator's limit at the vendor's default, 100 requests per second per
+endpoint (issue 200/s, tag batch set 10/s), with the manifest's `rate: 100`:
+  Nexconn no-change plan = (S//50 + 1) + (N - S) + ceil(N/50) + (N//100 + 1)
+    + (B//1000 + 1) + K
+    N declared users (all with a hosted profile), S of them soft-deleted, B banned,
+    K active users whose blocklist the manifest manages.
+  Nexconn apply (all new): the empty read (N user/get) plus, per endpoint, the calls
+    `nexconn_apply_calls` lists. Its floor adds up, stage by stage, the slowest
+    endpoint's calls / the vendor's limit for it (endpoints of one stage run together).
+
+Run:  PYTHONPATH=src python bench/providers.py [--sizes 1000,10000] [--vendors cometchat,nexconn]
 """
 
 from __future__ import annotations
@@ -110,8 +121,8 @@ def apply_formula(n: int) -> tuple[int, float]:
     return core + standard, floor
 
 
-def step(*args: str) -> dict[str, Any]:
-    env = {**os.environ, "COMETCHAT_API_KEY": API_KEY,
+def step(*args: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+    env = {**os.environ, "COMETCHAT_API_KEY": API_KEY, **(env or {}),
            "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
     done = subprocess.run(
         [sys.executable, "-c", STEP, *args], capture_output=True, text=True, env=env, check=False
@@ -146,16 +157,156 @@ def run(n: int) -> list[tuple[str, dict[str, Any], int, float | None]]:
     ]
 
 
+# ------------------------------------------------------------------------- Nexconn
+
+NEXCONN_LIMIT = 100.0
+"""Requests per second per endpoint and App Key: the vendor's default (and the emulator's)."""
+NEXCONN_KEY, NEXCONN_SECRET = "emulator-app-key", "emulator-app-secret"
+#: Endpoints whose vendor limit differs from the default, as calls per second.
+NEXCONN_LIMITS = {
+    "/v4/auth/access-token/issue": 2 * NEXCONN_LIMIT,
+    "/v4/user/tag/batch/set": NEXCONN_LIMIT / 10,
+    "/v4/user/soft-delete": NEXCONN_LIMIT / 100,  # 100 user ids/s, 100 ids a call
+}
+#: What runs one after the other; endpoints within a stage run at the same time.
+NEXCONN_READ = [
+    ["/v4/user/soft-deleted/list", "/v4/user/ban/list", "/v4/user/profile/list"],
+    ["/v4/user/get"],
+    ["/v4/user/tag/batch/get", "/v4/user/blocklist/get"],
+]
+NEXCONN_WRITE = [
+    ["/v4/auth/access-token/issue", "/v4/user/profile/set"],
+    ["/v4/user/tag/batch/set"], ["/v4/user/soft-delete"], ["/v4/user/ban"],
+    ["/v4/user/blocklist/add"],
+]
+APPLY_BATCH = 1000
+"""Changes the applier hands the Nexconn provider at once (NexconnProvider.batch_size)."""
+
+
+def nexconn_manifest(n: int, base_url: str) -> dict[str, Any]:
+    users: dict[str, Any] = {}
+    for i in range(n):
+        user: dict[str, Any] = {
+            "name": f"User {i}",
+            "avatar": f"https://example.com/a/{i}.png",
+            "tags": ["staff", f"team{i % 20}"],
+            "profile": {"email": f"user{i}@example.com", "level": i % 100},
+        }
+        if i % 10 == 0:
+            user["blocklist"] = [f"u{(i + 1) % n}"]
+        if i % 20 == 5:
+            user["active"] = False
+        users[f"u{i}"] = user
+    provider = {
+        "type": "nexconn", "url": base_url, "rate": NEXCONN_LIMIT,
+        "app_key": "${NEXCONN_APP_KEY}", "app_secret": "${NEXCONN_APP_SECRET}",
+    }
+    bans = {f"u{i}": {"until": "forever"} for i in range(50, n, 100)}
+    return {"version": 1, "provider": provider, "owner": "bench",
+            "policy": {"max_update": "100%", "max_deactivate": "100%"},
+            "users": users, "bans": bans}
+
+
+def nexconn_counts(n: int) -> dict[str, int]:
+    return {
+        "deactivated": len([i for i in range(n) if i % 20 == 5]),
+        "blockers": len([i for i in range(n) if i % 10 == 0]),
+        "bans": len(range(50, n, 100)),
+    }
+
+
+def nexconn_plan_calls(n: int) -> dict[str, int]:
+    """The documented read formula (docs/providers.md) for this manifest, per endpoint."""
+    c = nexconn_counts(n)
+    return {
+        "/v4/user/soft-deleted/list": c["deactivated"] // 50 + 1,
+        "/v4/user/get": n - c["deactivated"],
+        "/v4/user/tag/batch/get": math.ceil(n / 50),
+        "/v4/user/profile/list": n // 100 + 1,
+        "/v4/user/ban/list": c["bans"] // 1000 + 1,
+        "/v4/user/blocklist/get": c["blockers"],
+    }
+
+
+def nexconn_apply_calls(n: int) -> dict[str, int]:
+    """Calls of an apply on an empty app: the read finds nobody, then the writes."""
+    c = nexconn_counts(n)
+    batches = [range(start, min(n, start + APPLY_BATCH)) for start in range(0, n, APPLY_BATCH)]
+    return {
+        "/v4/user/soft-deleted/list": 1, "/v4/user/ban/list": 1, "/v4/user/profile/list": 1,
+        "/v4/user/get": n,
+        "/v4/auth/access-token/issue": n,
+        "/v4/user/profile/set": n,
+        # Users with the same tags share a call, within each batch the applier hands over.
+        "/v4/user/tag/batch/set": sum(len({i % 20 for i in batch}) for batch in batches),
+        "/v4/user/soft-delete": sum(
+            math.ceil(len([i for i in batch if i % 20 == 5]) / 100) for batch in batches
+        ),
+        "/v4/user/ban": math.ceil(c["bans"] / 20),
+        "/v4/user/blocklist/add": c["blockers"],
+    }
+
+
+def nexconn_floor(calls: dict[str, int], stages: list[list[str]]) -> float:
+    """Seconds the vendor's limits allow at best: per stage, its slowest endpoint."""
+    return sum(
+        max(calls.get(path, 0) / NEXCONN_LIMITS.get(path, NEXCONN_LIMIT) for path in stage)
+        for stage in stages
+    )
+
+
+def nexconn_step(*args: str) -> dict[str, Any]:
+    env = {"NEXCONN_APP_KEY": NEXCONN_KEY, "NEXCONN_APP_SECRET": NEXCONN_SECRET}
+    return step(*args, env=env)
+
+
+def run_nexconn(n: int) -> list[tuple[str, dict[str, Any], int, float | None]]:
+    with tempfile.TemporaryDirectory() as tmp, running_emulator(
+        Path(tmp) / "emulator.db", "--nexconn-rate", str(NEXCONN_LIMIT)
+    ) as emulator:
+        path = Path(tmp) / "users.yaml"
+        path.write_text(yaml.safe_dump(nexconn_manifest(n, emulator.base_url), sort_keys=False))
+        emulator.reset()
+        applied = measured(emulator, nexconn_step("apply", str(path), "--yes"))
+        planned = measured(emulator, nexconn_step("plan", str(path), "--detailed-exitcode"))
+    plan_calls, apply_calls = nexconn_plan_calls(n), nexconn_apply_calls(n)
+    for name, result, expected in (("plan", planned, plan_calls), ("apply", applied, apply_calls)):
+        got = {path.split(" ", 1)[1]: calls for path, calls in result["by_endpoint"].items()}
+        if got != expected:
+            print(f"  {name}: calls by endpoint {got} differ from the formula's {expected}")
+    return [
+        ("apply (all new)", applied, sum(apply_calls.values()),
+         nexconn_floor(apply_calls, NEXCONN_READ + NEXCONN_WRITE)),
+        ("plan (no changes)", planned, sum(plan_calls.values()),
+         nexconn_floor(plan_calls, NEXCONN_READ)),
+    ]
+
+
+# ---------------------------------------------------------------------------- main
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000,10000")
-    sizes = [int(size) for size in parser.parse_args().sizes.split(",")]
-    print("CometChat through chatroster emulator "
-          f"(limit {VENDOR_LIMIT}/min per class, client at {SAFETY:.0%})")
+    parser.add_argument("--vendors", default="cometchat,nexconn")
+    arguments = parser.parse_args()
+    sizes = [int(size) for size in arguments.sizes.split(",")]
+    vendors = arguments.vendors.split(",")
+    if "cometchat" in vendors:
+        print("CometChat through chatroster emulator "
+              f"(limit {VENDOR_LIMIT}/min per class, client at {SAFETY:.0%})")
+        table(sizes, run)
+    if "nexconn" in vendors:
+        print(f"Nexconn through chatroster emulator (limit {NEXCONN_LIMIT:g}/s per endpoint, "
+              "client at 90%)")
+        table(sizes, run_nexconn)
+
+
+def table(sizes: list[int], runner: Any) -> None:
     print(f"{'users':>7}  {'step':<18} {'calls':>7} {'formula':>8} {'seconds':>8} "
           f"{'floor s':>8} {'429s':>5} {'peak MB':>8}")
     for n in sizes:
-        for name, result, formula, floor in run(n):
+        for name, result, formula, floor in runner(n):
             shown_floor = f"{floor:>8.1f}" if floor is not None else f"{'':>8}"
             print(f"{n:>7}  {name:<18} {result['calls']:>7} {formula:>8} "
                   f"{result['seconds']:>8.2f} {shown_floor} {result['throttled']:>5} "
