@@ -224,3 +224,16 @@ def test_seed_mode_creates_what_is_missing_and_never_changes_or_removes(team: Pa
     result = chatroster("plan", str(team), "--format", "json", cwd=team.parent)
     assert [(c["action"], c["uid"]) for c in json.loads(result.stdout)["changes"]] == [
         ("create_user", "erin")]
+
+
+def test_validate_needs_no_credentials_but_plan_does(tmp_path: Path) -> None:
+    manifest = tmp_path / "vendor.yaml"
+    manifest.write_text(yaml.safe_dump({
+        "version": 1,
+        "provider": {"type": "cometchat", "url": "http://127.0.0.1:9", "app_id": "app",
+                     "api_key": "${CHATROSTER_TEST_UNSET_KEY}"},
+        "users": {"alice": {"name": "Alice"}},
+    }))
+    assert chatroster("validate", str(manifest), cwd=tmp_path).returncode == 0
+    planned = chatroster("plan", str(manifest), cwd=tmp_path)
+    assert planned.returncode == 1 and "CHATROSTER_TEST_UNSET_KEY" in planned.stderr

@@ -259,9 +259,13 @@ def test_sends_json_bodies_and_query_parameters() -> None:
 
 
 def test_redact_replaces_secrets_and_their_url_encoded_form() -> None:
-    text = f"key={SECRET} url=/x?k=a%2Fb sig a/b"
-    assert redact(text, [SECRET, "a/b"]) == "key=*** url=/x?k=*** sig ***"
+    text = f"key={SECRET} url=/x?k=ab%2Fcdef sig ab/cdef"
+    assert redact(text, [SECRET, "ab/cdef"]) == "key=*** url=/x?k=*** sig ***"
     assert redact("nothing here", ["", SECRET]) == "nothing here"
+
+
+def test_values_too_short_to_be_credentials_do_not_garble_messages() -> None:
+    assert redact("users list", ["s"]) == "users list"
 
 
 def test_errors_and_log_lines_never_show_a_secret(caplog: pytest.LogCaptureFixture) -> None:

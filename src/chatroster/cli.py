@@ -62,8 +62,8 @@ def _note(message: str) -> None:
     click.echo(message, err=True)
 
 
-def _load(paths: Sequence[str]) -> Manifest:
-    return load(list(paths))
+def _load(paths: Sequence[str], *, offline: bool = False) -> Manifest:
+    return load(list(paths), offline=offline)
 
 
 def _render(plan: Plan, fmt: str, masker: Masker) -> str:
@@ -103,8 +103,11 @@ def cli() -> None:
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 def validate(paths: tuple[str, ...]) -> None:
-    """Check a manifest offline: YAML, schema, semantics and provider capabilities."""
-    manifest = _load(paths)
+    """Check a manifest offline: YAML, schema, semantics and provider capabilities.
+
+    Needs no credentials: unset variables in the provider section are not errors here.
+    """
+    manifest = _load(paths, offline=True)
     users = len(manifest.desired.users)
     click.echo(f"{', '.join(manifest.sources)}: valid ({users} users, provider "
                f"{manifest.provider.type}).")

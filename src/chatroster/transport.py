@@ -67,9 +67,19 @@ class TransportError(ProviderError):
         self.attempts = attempts
 
 
+#: Shorter values are not real credentials, and replacing every occurrence of, say,
+#: "s" would garble every message without protecting anything.
+MIN_SECRET_LENGTH = 6
+
+
 def redact(text: str, secrets: Sequence[str]) -> str:
     """``text`` with every secret (and its URL-encoded form) replaced by ``***``."""
-    forms = {form for secret in secrets if secret for form in (secret, quote(secret, safe=""))}
+    forms = {
+        form
+        for secret in secrets
+        if len(secret) >= MIN_SECRET_LENGTH
+        for form in (secret, quote(secret, safe=""))
+    }
     # Longest first, so that a secret containing another is replaced whole.
     for form in sorted(forms, key=len, reverse=True):
         text = text.replace(form, REDACTED)
