@@ -13,8 +13,6 @@ Run:  python bench/core.py [--sizes 1000,10000,100000]
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 import sys
 import tempfile
 import time
@@ -22,18 +20,8 @@ from pathlib import Path
 
 import yaml
 
-STEP = r"""
-import json, resource, sys, time
-from chatroster.cli import main
-start = time.perf_counter()
-try:
-    main(sys.argv[1:])
-except SystemExit as exc:
-    code = exc.code
-seconds = time.perf_counter() - start
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(json.dumps({"code": code, "seconds": seconds, "peak_mb": peak}), file=sys.stderr)
-"""
+from cli_step import step
+
 
 
 def manifest(n: int) -> dict:
@@ -54,13 +42,6 @@ def manifest(n: int) -> dict:
     return {"version": 1, "provider": {"type": "local"}, "owner": "bench",
             "policy": {"max_update": "100%"}, "users": users, "bans": bans}
 
-
-def step(*args: str) -> dict:
-    done = subprocess.run([sys.executable, "-c", STEP, *args], capture_output=True, text=True)
-    result = json.loads(done.stderr.strip().splitlines()[-1])
-    if result["code"] not in (0, None):
-        raise SystemExit(f"{args[0]} failed: {done.stderr[-2000:]}")
-    return result
 
 
 def run(n: int) -> list[tuple[str, dict]]:

@@ -40,10 +40,7 @@ Run:  PYTHONPATH=src python bench/providers.py [--sizes 1000,10000] [--vendors c
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -52,8 +49,9 @@ from typing import Any
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "src"), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT / "src"), str(ROOT / "tests"), str(ROOT / "bench")]
 
+import cli_step
 from emulator_process import EmulatorProcess, running_emulator
 
 API_KEY = "emulator-api-key"
@@ -62,18 +60,6 @@ VENDOR_LIMIT = 10_000
 SAFETY = 0.9
 """The share of a limit the provider uses (providers/cometchat.py: RATE_SAFETY)."""
 
-STEP = r"""
-import json, resource, sys, time
-from chatroster.cli import main
-start = time.perf_counter()
-try:
-    main(sys.argv[1:])
-except SystemExit as exc:
-    code = exc.code
-seconds = time.perf_counter() - start
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(json.dumps({"code": code, "seconds": seconds, "peak_mb": peak}), file=sys.stderr)
-"""
 
 
 def manifest(n: int, base_url: str) -> dict[str, Any]:
@@ -122,15 +108,7 @@ def apply_formula(n: int) -> tuple[int, float]:
 
 
 def step(*args: str, env: dict[str, str] | None = None) -> dict[str, Any]:
-    env = {**os.environ, "COMETCHAT_API_KEY": API_KEY, **(env or {}),
-           "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
-    done = subprocess.run(
-        [sys.executable, "-c", STEP, *args], capture_output=True, text=True, env=env, check=False
-    )
-    result: dict[str, Any] = json.loads(done.stderr.strip().splitlines()[-1])
-    if result["code"] not in (0, None):
-        raise SystemExit(f"{args[0]} failed: {done.stderr[-2000:]}")
-    return result
+    return cli_step.step(*args, env={"COMETCHAT_API_KEY": API_KEY, **(env or {})})
 
 
 def measured(emulator: EmulatorProcess, result: dict[str, Any]) -> dict[str, Any]:
