@@ -19,9 +19,7 @@ import time
 from pathlib import Path
 
 import yaml
-
 from cli_step import step
-
 
 
 def manifest(n: int) -> dict:

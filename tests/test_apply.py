@@ -6,15 +6,14 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import yaml
+from emulator_process import EmulatorProcess
+from test_cli import chatroster
 
 from chatroster.emulator.config import DEFAULT_APP_KEY, DEFAULT_APP_SECRET
 from chatroster.store import Store
-from emulator_process import EmulatorProcess
-from test_cli import chatroster
 
 
 def big_manifest(path: Path, n: int) -> None:

@@ -4,7 +4,7 @@ applying twice leaves the platform exactly as applying once (real SQLite files).
 from __future__ import annotations
 
 import tempfile
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
@@ -15,13 +15,13 @@ from chatroster.model import Ban, Manifest, Policy, ProviderConfig, State, User
 from chatroster.providers.local import LocalProvider
 from chatroster.runner import Options, make_plan, read_live
 
-NOW = datetime(2026, 11, 21, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 UIDS = [f"u{i}" for i in range(6)]
 OWNER = "team"
 
 uids = st.sampled_from(UIDS)
 texts = st.text(alphabet="abc xyz", min_size=1, max_size=6)
-maybe = lambda strategy: st.none() | strategy  # noqa: E731  (absent = unmanaged)
+maybe = lambda strategy: st.none() | strategy
 
 
 @st.composite

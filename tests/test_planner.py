@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from chatroster.changes import Action
+from chatroster.errors import UnsafePlanError
 from chatroster.model import Ban, Limit, Policy, State, User, thaw
 from chatroster.planner import Context, plan
 from chatroster.providers import CAPABILITIES
 from chatroster.safety import check, limit_reasons
-from chatroster.errors import UnsafePlanError
 
-NOW = datetime(2026, 11, 21, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 OWNER = "team"
 
 

@@ -5,17 +5,17 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
 from markdown_it import MarkdownIt
+from test_cli import chatroster
 
 from chatroster.changes import Action, Change
 from chatroster.masking import Masker
 from chatroster.plan import Plan
 from chatroster.render import plan_json, plan_markdown, plan_text
-from test_cli import chatroster
 
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+")
 MD = MarkdownIt("commonmark").enable("table")
@@ -23,7 +23,7 @@ MD = MarkdownIt("commonmark").enable("table")
 
 def plan_of(changes: list[Change], **extra: object) -> Plan:
     return Plan(changes=tuple(changes), owner="ops", managed=10,
-                created_at=datetime(2026, 11, 21, tzinfo=timezone.utc),
+                created_at=datetime(2026, 11, 21, tzinfo=UTC),
                 provider={"type": "local", "path": "x.db"}, **extra)  # type: ignore[arg-type]
 
 

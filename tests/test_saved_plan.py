@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Callable
 
 import pytest
 import yaml
+from test_cli import chatroster
 
 from chatroster.model import User
 from chatroster.store import Store
-from test_cli import chatroster
 
 BASE = {
     "version": 1,
@@ -68,9 +68,9 @@ STALE = {
     "deactivate_user": (lambda d: d["users"].pop("bob"),
                         lambda s: s.update_user("bob", {"owner": "other"})),
     "unban_user": (lambda d: d["bans"].pop("carol"),
-                   lambda s: s.ban(["carol"], datetime(2030, 1, 1, tzinfo=timezone.utc))),
+                   lambda s: s.ban(["carol"], datetime(2030, 1, 1, tzinfo=UTC))),
     "ban_user": (lambda d: d["bans"].update(bob={"until": "forever"}),
-                 lambda s: s.ban(["bob"], datetime(2030, 1, 1, tzinfo=timezone.utc))),
+                 lambda s: s.ban(["bob"], datetime(2030, 1, 1, tzinfo=UTC))),
 }
 
 
@@ -152,7 +152,7 @@ def test_an_old_plan_is_refused_with_max_age(app: Path) -> None:
     rewrite(app, lambda d: d["users"]["bob"].update(name="Robert"))
     plan = save_plan(app)
     data = json.loads(plan.read_text())
-    old = datetime.now(timezone.utc) - timedelta(hours=3)
+    old = datetime.now(UTC) - timedelta(hours=3)
     data["created_at"] = old.strftime("%Y-%m-%dT%H:%M:%SZ")
     plan.write_text(json.dumps(data))
     refused = apply_plan(app, plan, "--max-age", "2h")

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import groupby
-from typing import Callable, Sequence
 
 from .changes import Action, Change
 from .errors import ApplyError, ProviderError

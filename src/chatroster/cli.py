@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Callable, NoReturn, Sequence
+from typing import Any, NoReturn
 
 import click
 
@@ -29,13 +30,13 @@ from .plan import Plan
 from .providers import open_provider
 from .render import plan_json, plan_markdown, plan_text
 from .runner import KINDS, Options, Targeting, label, make_plan, read_live
-from .saved import load_plan, recheck
 from .safety import check as check_safety
+from .saved import load_plan, recheck
 
 FORMATS = click.Choice(["text", "json", "markdown"])
 
 
-class Duration(click.ParamType):
+class Duration(click.ParamType):  # type: ignore[type-arg]
     """``90s``, ``30m``, ``2h`` or ``1d``."""
 
     name = "duration"
@@ -307,4 +308,4 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     sys.exit(EXIT_OK)
 
 
-__all__ = ["cli", "main", "PlanFileError"]
+__all__ = ["PlanFileError", "cli", "main"]

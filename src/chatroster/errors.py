@@ -12,8 +12,8 @@ the CLI maps them to output in one place.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 EXIT_OK = 0
 EXIT_ERROR = 1

@@ -69,7 +69,7 @@ def reached(change: Change, live: State) -> bool:
     if action in (Action.ADD_BLOCK, Action.REMOVE_BLOCK, Action.ADD_WHITELIST,
                   Action.REMOVE_WHITELIST):
         relation = _relation(change, user) or frozenset()
-        return (change.target in relation) == action.value.startswith("add")
+        return bool((change.target in relation) == action.value.startswith("add"))
     if action is Action.EXPIRE_TOKENS:
         wanted = _parse(change.after.get("tokens_valid_after"))
         return user.tokens_valid_after is not None and wanted is not None and \
@@ -108,7 +108,7 @@ def _ban_reached(change: Change, live: State) -> bool:
 
 
 def _same(current: Any, wanted: Any) -> bool:
-    empty = (None, "", [], {})
+    empty: tuple[Any, ...] = (None, "", [], {})
     if current in empty and wanted in empty:
         return True
     if isinstance(current, list) and isinstance(wanted, list):

@@ -4,9 +4,10 @@ its JSON form (the structure `--format json` prints and `--out` saves)."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any
 
 from .changes import ORDER, Action, Change
 from .errors import PlanFileError

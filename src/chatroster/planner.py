@@ -10,12 +10,13 @@ Rules it encodes, each named in PRODUCT.md:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Iterator
+from typing import Any
 
 from .changes import Action, Change, ordered
-from .model import USER_FIELDS, Ban, Policy, State, User, thaw, utc
+from .model import Ban, Policy, State, User, thaw, utc
 from .plan import Plan
 from .providers.base import Capabilities
 

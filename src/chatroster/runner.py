@@ -7,9 +7,9 @@ same steps serve plan, apply, drift and the GitHub Action.
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
-from typing import Callable
+from datetime import UTC, datetime
 
 from .changes import Action, Change
 from .fingerprint import fingerprints
@@ -61,7 +61,7 @@ class Targeting:
 class Options:
     allow_takeover: bool = False
     targeting: Targeting = field(default_factory=Targeting)
-    now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
+    now: Callable[[], datetime] = lambda: datetime.now(UTC)
 
 
 def scope_for(manifest: Manifest) -> Scope:

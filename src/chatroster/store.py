@@ -228,7 +228,8 @@ class Store:
         newest_first: bool = False,
     ) -> UserPage:
         """Users in registration order, filtered as the vendors' list endpoints filter."""
-        where, args = ["1=1"], []  # type: ignore[var-annotated]
+        where: list[str] = ["1=1"]
+        args: list[Any] = []
         if active is not None:
             where.append("active = ?")
             args.append(int(active))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from itertools import groupby
 
+from ..changes import Change
 from ..masking import Masker
 from ..plan import Plan
 from .describe import describe
@@ -41,7 +42,7 @@ def plan_markdown(plan: Plan, masker: Masker, *, max_chars: int = MAX_CHARS) -> 
     return "\n".join(head + body) + "\n"
 
 
-def _user_block(uid: str, changes: list, masker: Masker) -> list[str]:
+def _user_block(uid: str, changes: list[Change], masker: Masker) -> list[str]:
     items = []
     for change in changes:
         line = describe(change, masker)
