@@ -218,13 +218,18 @@ def _progress(total: int) -> Callable[[int, int], None] | None:
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option("--out", type=click.Path(dir_okay=False), help="Write here instead of stdout.")
-def export(paths: tuple[str, ...], out: str | None) -> None:
+@click.option("--uids", "uids_file", type=click.File("r"), default=None,
+              help="A file of uids, one a line, to read as well: for Nexconn, which cannot "
+                   "list users without a hosted profile.")
+def export(paths: tuple[str, ...], out: str | None, uids_file: Any) -> None:
     """Write the live state of the manifest's provider as a manifest."""
     from .export import dump_yaml, export_manifest
 
     manifest = _load(paths)
+    uids = frozenset(line.strip() for line in uids_file or () if line.strip()
+                     and not line.lstrip().startswith("#"))
     with open_provider(manifest.provider) as provider:
-        live = read_live(manifest, provider, everything=True)
+        live = read_live(manifest, provider, everything=True, uids=uids)
     config = _relocated(manifest.provider, Path(out).parent if out else Path.cwd())
     text = dump_yaml(export_manifest(live, provider=config, owner=manifest.owner))
     if out:

@@ -86,15 +86,23 @@ def scope_for(manifest: Manifest) -> Scope:
 
 
 def read_live(
-    manifest: Manifest, provider: Provider, *, everything: bool = False, owned: bool = False
+    manifest: Manifest,
+    provider: Provider,
+    *,
+    everything: bool = False,
+    owned: bool = False,
+    uids: frozenset[str] = frozenset(),
 ) -> State:
     """Live state for the manifest; ``owned`` adds every owned user (drift),
-    ``everything`` every user the platform can list (export)."""
+    ``everything`` every user the platform can list (export), and ``uids`` users the
+    platform cannot list (Nexconn) that the caller names."""
     scope = scope_for(manifest)
     if owned:
         scope = replace(scope, owned=True)
     if everything:
         scope = replace(scope, everything=True, owned=True, bans=True)
+    if uids:
+        scope = replace(scope, uids=scope.uids | uids)
     return provider.read(scope)
 
 
