@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
+from .bulk import paused_collection
 from .changes import Action, Change
 from .fingerprint import fingerprints
 from .model import Manifest, State
@@ -112,6 +113,11 @@ def make_plan(
     """Read live state (unless given) and plan; targeting filters the changes."""
     if live is None:
         live = read_live(manifest, provider)
+    with paused_collection():  # a change or more per user: see `chatroster.bulk`
+        return _plan(manifest, provider, options, live)
+
+
+def _plan(manifest: Manifest, provider: Provider, options: Options, live: State) -> Plan:
     ctx = Context(
         owner=manifest.owner,
         policy=manifest.policy,

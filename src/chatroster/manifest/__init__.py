@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 
+from ..bulk import paused_collection
 from ..errors import ManifestError
 from ..model import Manifest
 from . import checks, schema
@@ -38,11 +39,18 @@ def load(
     are needed to reach the platform, not to check the manifest, and a pull request
     from a fork has none.
     """
+    with paused_collection():
+        return _load(paths, os.environ if env is None else env, now, offline)
+
+
+def _load(
+    paths: Sequence[str | Path], env: Mapping[str, str], now: datetime | None, offline: bool
+) -> Manifest:
     sources = read_sources(paths)
     if not sources.documents:
         raise ManifestError(sources.problems)
     data = sources.data
-    substitution = substitute(data, os.environ if env is None else env)
+    substitution = substitute(data, env)
     if offline:
         substitution = [f for f in substitution if not f.within(("provider",))]
     # A value already reported (an unset variable, a refused alias or tag) gets no

@@ -17,6 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from ..bulk import paused_collection
 from ..changes import Change
 from ..errors import ProviderError
 from ..model import USER_FIELDS, ProviderConfig, State, User, utc
@@ -50,6 +51,10 @@ class LocalProvider(Provider):
     # ------------------------------------------------------------------------ read
 
     def read(self, scope: Scope) -> State:
+        with paused_collection():  # up to 100k users and more: see `chatroster.bulk`
+            return self._read(scope)
+
+    def _read(self, scope: Scope) -> State:
         if scope.everything:  # export: every user, with every list
             users = self.store.all_users()
             self._fill_relations(users, "blocks", "blocklist", None)
