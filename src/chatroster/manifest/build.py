@@ -10,9 +10,6 @@ from ..model import DEFAULT_OWNER, Ban, Limit, Manifest, Policy, ProviderConfig,
 from .instant import FOREVER, parse_instant
 from .sources import Sources
 
-PLAIN_FIELDS = ("name", "avatar", "link", "role", "status_message", "metadata", "profile", "active")
-"""User keys whose value goes into the model as it is."""
-
 LIMITS = ("max_deactivate", "max_delete", "max_unban", "max_update")
 
 
@@ -34,14 +31,22 @@ def users(entries: dict[str, dict[str, Any]]) -> dict[str, User]:
 
 def user(uid: str, entry: dict[str, Any]) -> User:
     """Absent keys stay ``None`` (unmanaged); empty ones stay empty (none)."""
-    tags = entry.get("tags")
-    blocklist = entry.get("blocklist")
-    whitelist = entry.get("whitelist")
-    tokens_valid_after = entry.get("tokens_valid_after")
+    get = entry.get  # each key named once: this runs for every user of the manifest
+    tags = get("tags")
+    blocklist = get("blocklist")
+    whitelist = get("whitelist")
+    tokens_valid_after = get("tokens_valid_after")
     return User(
         uid=uid,
-        **{key: entry.get(key) for key in PLAIN_FIELDS},
+        name=get("name"),
+        avatar=get("avatar"),
+        link=get("link"),
+        role=get("role"),
+        status_message=get("status_message"),
+        metadata=get("metadata"),
         tags=tuple(tags) if tags is not None else None,
+        profile=get("profile"),
+        active=get("active"),
         blocklist=frozenset(blocklist) if blocklist is not None else None,
         # `whitelist: [..]` turns whitelist mode on with exactly these; `false` turns it off.
         whitelist=frozenset(whitelist) if isinstance(whitelist, list) else None,
