@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from .changes import Action, Change, ordered
-from .model import Ban, Policy, State, User, thaw, utc
+from .model import USER_FIELDS, Ban, Policy, State, User, utc
 from .plan import Plan
 from .providers.base import Capabilities
 
@@ -90,16 +90,18 @@ def _drop_unknown_targets(changes: list[Change], exists: set[str]) -> tuple[list
 
 
 def _unreadable_lists(desired: State, live: State) -> list[str]:
-    found = []
-    for uid, want in sorted(desired.users.items()):
+    found: list[tuple[str, str]] = []
+    for uid, want in desired.users.items():
         have = live.users.get(uid)
         if have is None:
             continue
         for name in ("blocklist", "whitelist", "whitelist_mode"):
             if getattr(want, name) is not None and getattr(have, name) is None:
-                found.append(f"{uid}: the live {name} cannot be read (for example, the user "
-                             "is deactivated); it is left as it is")
-    return found
+                warning = (f"{uid}: the live {name} cannot be read (for example, the user "
+                           "is deactivated); it is left as it is")
+                found.append((uid, warning))
+    # By uid, and per uid in the order above; only the few found are sorted.
+    return [warning for _, warning in sorted(found, key=lambda item: item[0])]
 
 
 def _managed_count(desired: State, live: State, owner: str) -> int:
@@ -126,7 +128,7 @@ def _create(want: User, ctx: Context) -> Iterator[Change]:
         after["whitelist_mode"] = want.whitelist_mode
     if want.tokens_valid_after is not None and ctx.capabilities.expire_tokens:
         after["tokens_valid_after"] = iso(want.tokens_valid_after)
-    yield Change(Action.CREATE_USER, want.uid, after=thaw(after))
+    yield Change(Action.CREATE_USER, want.uid, after=after)  # Change freezes a copy
     new = User(want.uid, blocklist=frozenset(), whitelist=frozenset())
     yield from _relations(want, new, ctx.capabilities)
 
@@ -141,7 +143,7 @@ def _converge(want: User, have: User, ctx: Context) -> Iterator[Change]:
         )
     before, after = _field_diff(want, have, ctx.capabilities)
     if after:
-        yield Change(Action.UPDATE_USER, uid, before=thaw(before), after=thaw(after))
+        yield Change(Action.UPDATE_USER, uid, before=before, after=after)
     if want.active is not None and want.active != have.active:
         if want.active:
             yield Change(Action.REACTIVATE_USER, uid, before={"active": False}, after={"active": True})
@@ -165,12 +167,14 @@ def _converge(want: User, have: User, ctx: Context) -> Iterator[Change]:
 def _field_diff(want: User, have: User, caps: Capabilities) -> tuple[dict[str, Any], dict[str, Any]]:
     before: dict[str, Any] = {}
     after: dict[str, Any] = {}
-    for name, value in _managed_fields(want, caps).items():
+    for name in USER_FIELDS:  # runs for every declared user: equal values leave first
+        value = getattr(want, name)
+        if value is None or name not in caps.user_fields:
+            continue
         current = getattr(have, name)
-        if _empty(value) and _empty(current):
+        if value == current or (_empty(value) and _empty(current)):
             continue  # "no tags" and "tags never set" mean the same to a user
-        if value != current:
-            before[name], after[name] = current, value
+        before[name], after[name] = current, value
     return before, after
 
 
