@@ -51,7 +51,11 @@ class Masker:
         if isinstance(value, str):
             if PHONE.match(value.strip()):
                 return fingerprint(value)
+            if "@" not in value:
+                return value  # no email address either: the usual case, without a search
             return EMAIL.sub(lambda m: fingerprint(m.group(0)), value)
+        if value is None or isinstance(value, (int, float)):
+            return value  # before the slower abstract Mapping test below
         if isinstance(value, Mapping):
             return {key: self.value(item) for key, item in value.items()}
         if isinstance(value, (list, tuple)):
@@ -60,6 +64,8 @@ class Masker:
 
     def _all(self, value: Any) -> Any:
         """Every leaf masked (hosted profile fields, listed metadata keys)."""
+        if isinstance(value, (str, int, float)):
+            return fingerprint(value)  # before the slower abstract Mapping test below
         if isinstance(value, Mapping):
             return {key: self._all(item) for key, item in value.items()}
         if isinstance(value, (list, tuple)):

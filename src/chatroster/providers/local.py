@@ -87,7 +87,15 @@ class LocalProvider(Provider):
     # ----------------------------------------------------------------------- write
 
     def create_users(self, changes: Sequence[Change]) -> None:
-        self._each(changes, self._create)
+        # One lookup and one insert for the whole batch: two queries per user were most
+        # of the store's time when applying 100k new users.
+        existing = self.store.get_users(change.uid for change in changes)
+        new: list[User] = []
+        self._each(
+            changes,
+            lambda change: self._create(change, existing.get(change.uid), new),
+            then=lambda: self.store.insert_users(new),
+        )
 
     def adopt_users(self, changes: Sequence[Change]) -> None:
         self._each(changes, self._adopt)
@@ -128,11 +136,17 @@ class LocalProvider(Provider):
     def expire_tokens(self, changes: Sequence[Change]) -> None:
         self._each(changes, self._expire_tokens)
 
-    def _each(self, changes: Sequence[Change], write: Callable[[Change], Outcome]) -> None:
+    def _each(
+        self,
+        changes: Sequence[Change],
+        write: Callable[[Change], Outcome],
+        then: Callable[[], None] | None = None,
+    ) -> None:
         """Write a batch in one transaction; report the changes that failed together.
 
         A ValueError is a bad value in one change. Each write translates its change
         before touching the store, so such a change fails alone with nothing written.
+        ``then`` runs in the same transaction after the last write (a batched insert).
         """
         failed: dict[str, str] = {}
         with self._transaction():
@@ -143,6 +157,8 @@ class LocalProvider(Provider):
                     problem = str(exc)
                 if problem is not None:
                     failed[change.key] = problem
+            if then is not None:
+                then()
         if failed:
             raise PartialFailure(failed)
 
@@ -158,11 +174,10 @@ class LocalProvider(Provider):
 
     # One function per action; each returns why its change failed, or None.
 
-    def _create(self, change: Change) -> Outcome:
+    def _create(self, change: Change, current: User | None, new: list[User]) -> Outcome:
         fields, active = _user_fields(change.after)
-        current = self.store.get_user(change.uid)
         if current is None:
-            self.store.insert_users([User(uid=change.uid, active=active, **fields)])
+            new.append(User(uid=change.uid, active=active, **fields))  # inserted with the batch
             return None
         if current.owner != fields.get("owner"):
             return (
