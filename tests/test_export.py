@@ -11,11 +11,13 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from chatroster.apply import apply
 from chatroster.changes import Action
-from chatroster.export import dump_yaml, export_manifest
+from chatroster.export import _ordered, dump_yaml, export_manifest
 from chatroster.model import Ban, ProviderConfig, State, User
 from chatroster.providers.base import Scope
 from chatroster.providers.local import LocalProvider
@@ -142,6 +144,24 @@ def test_times_reload_as_the_same_strings() -> None:
 
     assert reloaded == data
     assert reloaded["bans"]["eve"]["until"] == "2026-11-21T12:00:00Z"
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    max_leaves=10,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(users=st.dictionaries(st.text(max_size=6), st.dictionaries(st.text(max_size=8), JSON_VALUES)))
+def test_the_yaml_is_the_text_pyyaml_safe_dumper_writes(users: dict[str, Any]) -> None:
+    # dump_yaml makes the scalar nodes itself, for speed; the text must not change.
+    data = {"version": 1, "owner": OWNER, "users": users}
+    expected = yaml.dump(_ordered(data), Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper),
+                         sort_keys=False, default_flow_style=False, allow_unicode=True, width=1000)
+
+    assert dump_yaml(data).split("\n", 1)[1] == expected
 
 
 def test_the_exported_manifest_is_valid_against_the_schema() -> None:
