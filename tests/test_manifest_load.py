@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from chatroster.manifest import load
+from chatroster.errors import ManifestError
+from chatroster.manifest import Checked, check, load
 from chatroster.manifest.yamlsource import resolve_plain
 from chatroster.model import (
     Ban,
@@ -183,6 +184,25 @@ def test_the_environment_is_read_by_default(
     monkeypatch.setenv("CHATROSTER_TEST_NAME", "From Env")
     path = write(tmp_path, "m.yaml", "version: 1\nusers:\n  a: {name: '${CHATROSTER_TEST_NAME}'}\n")
     assert load([path]).desired.users["a"].name == "From Env"
+
+
+def test_a_reference_spelled_with_an_escape_is_replaced_too(tmp_path: Path) -> None:
+    path = write(tmp_path, "m.yaml", 'version: 1\nusers:\n  a: {name: "\\x24{WHO}"}\n')
+    assert load([path], env={"WHO": "Ann"}).desired.users["a"].name == "Ann"
+
+
+def test_check_makes_the_checks_of_load_and_summarises(tmp_path: Path) -> None:
+    example = FIXTURES / "good" / "product_example.yaml"
+    assert check([example], env={}, now=NOW) == Checked(
+        files=(str(example),), users=len(load([example], env={}, now=NOW).desired.users),
+        provider="local",
+    )
+    bad = write(tmp_path, "bad.yaml", "version: 1\nusers:\n  a: {nam: A}\n")
+    with pytest.raises(ManifestError) as by_check:
+        check([bad])
+    with pytest.raises(ManifestError) as by_load:
+        load([bad])
+    assert by_check.value.problems == by_load.value.problems
 
 
 def test_a_directory_merges_users_and_bans_of_its_yaml_files() -> None:

@@ -23,7 +23,7 @@ from .errors import (
     ChatrosterError,
     PlanFileError,
 )
-from .manifest import load
+from .manifest import check, load
 from .masking import Masker
 from .model import Manifest, ProviderConfig
 from .plan import Plan
@@ -63,8 +63,8 @@ def _note(message: str) -> None:
     click.echo(message, err=True)
 
 
-def _load(paths: Sequence[str], *, offline: bool = False) -> Manifest:
-    return load(list(paths), offline=offline)
+def _load(paths: Sequence[str]) -> Manifest:
+    return load(list(paths))
 
 
 def _render(plan: Plan, fmt: str, masker: Masker) -> str:
@@ -108,10 +108,9 @@ def validate(paths: tuple[str, ...]) -> None:
 
     Needs no credentials: unset variables in the provider section are not errors here.
     """
-    manifest = _load(paths, offline=True)
-    users = len(manifest.desired.users)
-    click.echo(f"{', '.join(manifest.sources)}: valid ({users} users, provider "
-               f"{manifest.provider.type}).")
+    checked = check(list(paths), offline=True)
+    click.echo(f"{', '.join(checked.files)}: valid ({checked.users} users, provider "
+               f"{checked.provider}).")
 
 
 @cli.command()

@@ -49,6 +49,11 @@ class Sources:
     def declared_in(self, key: str) -> Document | None:
         return self.origins.get((key,))
 
+    def may_hold_references(self) -> bool:
+        """Whether any value can hold a ``${NAME}`` reference: only when a file's text has
+        one, or has a backslash, which can spell one in double quotes (``"\\x24{NAME}"``)."""
+        return any("${" in document.text or "\\" in document.text for document in self.documents)
+
     @property
     def refused(self) -> set[DocPath]:
         return set().union(*(document.refused for document in self.documents))
