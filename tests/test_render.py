@@ -151,3 +151,10 @@ def test_no_email_or_phone_is_printed_in_any_format(tmp_path: Path) -> None:
         assert "SG" not in output  # hosted profile fields are masked whole
     shown = chatroster("plan", str(manifest), "--show-personal", cwd=tmp_path)
     assert "changed3@example.net" in shown.stdout
+
+
+def test_refused_takeovers_are_shown_not_reported_as_no_changes() -> None:
+    plan = plan_of([], conflicts=("o2",), conflict_owners={"o2": "other"})
+    for text in (plan_text(plan, Masker(), colour=False), plan_markdown(plan, Masker())):
+        assert "No changes. Live state matches" not in text
+        assert "o2 belongs to owner 'other'" in text and "--allow-takeover" in text

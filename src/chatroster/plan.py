@@ -47,6 +47,14 @@ class Plan:
     def empty(self) -> bool:
         return not self.changes
 
+    def refusals(self) -> list[str]:
+        """One line per declared user refused because another owner holds it."""
+        return [
+            f"{uid} belongs to owner '{self.conflict_owners.get(uid, '')}': refused "
+            "(re-run with --allow-takeover to take it over)"
+            for uid in self.conflicts
+        ]
+
     def evolve(self, **changes: Any) -> Plan:
         return replace(self, **changes)
 

@@ -9,6 +9,7 @@ from ..changes import Change
 from ..masking import Masker
 from ..plan import Plan
 from .describe import describe
+from .text import summary_line
 
 #: GitHub refuses comments over 65,536 characters; leave room for the wrapper.
 MAX_CHARS = 60_000
@@ -21,9 +22,11 @@ def plan_markdown(plan: Plan, masker: Masker, *, max_chars: int = MAX_CHARS) -> 
     if plan.targeting:
         head += ["> **Targeted plan:** " + ", ".join(
             f"{k}=`{v}`" for k, v in plan.targeting.items()) + "", ""]
-    head += [f"> ⚠️ {warning}" for warning in plan.warnings] + ([""] if plan.warnings else [])
+    notes = [f"> ⛔ **refused:** {r}" for r in plan.refusals()]
+    notes += [f"> ⚠️ {warning}" for warning in plan.warnings]
+    head += notes + ([""] if notes else [])
     if plan.empty:
-        return "\n".join(head + ["No changes. Live state matches the manifest.", ""])
+        return "\n".join(head + [summary_line(plan), ""])
     head += ["| action | count |", "|---|---:|"]
     head += [f"| {action} | {n} |" for action, n in plan.summary().items()]
     head.append("")

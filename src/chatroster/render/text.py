@@ -20,6 +20,7 @@ def plan_text(plan: Plan, masker: Masker, *, colour: bool) -> str:
         line = describe(change, masker)
         lines.append(paint(f"  {line.symbol} {line.headline}", line.symbol, line.destructive))
         lines += [f"      {detail}" for detail in line.details]
+    lines += [paint(f"  refused: {refusal}", "-", True) for refusal in plan.refusals()]
     lines += [paint(f"  warning: {warning}", "!") for warning in plan.warnings]
     lines.append(summary_line(plan))
     return "\n".join(lines)
@@ -34,6 +35,8 @@ def _header(plan: Plan) -> str:
 
 
 def summary_line(plan: Plan) -> str:
+    if plan.empty and plan.conflicts:
+        return f"No changes planned, but {len(plan.conflicts)} user(s) refused (above)."
     if plan.empty:
         return "No changes. Live state matches the manifest."
     counts = ", ".join(f"{n} {action}" for action, n in plan.summary().items())
