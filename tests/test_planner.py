@@ -264,3 +264,14 @@ def test_a_live_list_that_cannot_be_read_is_left_alone_with_a_warning() -> None:
     result = plan(desired, live, ctx("cometchat"))
     assert result.empty
     assert result.warnings and "blocklist cannot be read" in result.warnings[0]
+
+
+def test_a_deactivated_user_is_left_alone_where_the_platform_refuses_changes_to_it() -> None:
+    desired = State({"a": User("a", name="new name", active=False)})
+    live = State({"a": owned("a", name="old", active=False)})
+    frozen = plan(desired, live, ctx("nexconn"))
+    assert frozen.empty and "a is deactivated" in frozen.warnings[0]
+    assert actions(plan(desired, live, ctx("local"))) == [("update_user", "a", None)]
+    revived = State({"a": User("a", name="new name", active=True)})
+    assert actions(plan(revived, live, ctx("nexconn"))) == [
+        ("reactivate_user", "a", None), ("update_user", "a", None)]

@@ -14,10 +14,10 @@ from .model import freeze, thaw
 class Action(str, Enum):
     """What a change does. The same words appear in code, plan text and plan JSON."""
 
-    ADOPT_USER = "adopt_user"
     CREATE_USER = "create_user"
-    UPDATE_USER = "update_user"
     REACTIVATE_USER = "reactivate_user"
+    ADOPT_USER = "adopt_user"
+    UPDATE_USER = "update_user"
     UNBAN_USER = "unban_user"
     BAN_USER = "ban_user"
     REMOVE_BLOCK = "remove_block"
@@ -33,11 +33,12 @@ class Action(str, Enum):
         return self.value
 
 
-# Why this order: users must exist (created, adopted, reactivated) before any relation
-# names them; removals of blocks and whitelist entries go before additions so that a
-# per-user cap is never hit half-way; relations are settled before users are
-# deactivated, because several platforms drop a deactivated user's relations or refuse
-# to change them; deactivation comes before permanent deletion.
+# Why this order: users must exist (created, reactivated, adopted) before any relation
+# names them; reactivation comes before adoption and updates because some platforms
+# refuse to change a deactivated user; removals of blocks and whitelist entries go
+# before additions so that a per-user cap is never hit half-way; relations are settled
+# before users are deactivated, because several platforms drop a deactivated user's
+# relations or refuse to change them; deactivation comes before permanent deletion.
 ORDER: tuple[Action, ...] = tuple(Action)
 _RANK = {action: rank for rank, action in enumerate(ORDER)}
 

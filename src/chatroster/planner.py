@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from operator import attrgetter
 from typing import Any
 
 from .changes import Action, Change, ordered
@@ -44,6 +45,7 @@ def plan(desired: State, live: State, ctx: Context) -> Plan:
     changes: list[Change] = []
     conflicts: list[str] = []
     created: set[str] = set()
+    frozen: list[str] = []
     exists = set(desired.users) | set(live.users)
     for uid, want in desired.users.items():
         have = live.users.get(uid)
@@ -54,13 +56,19 @@ def plan(desired: State, live: State, ctx: Context) -> Plan:
             if have.owner not in (None, ctx.owner) and not ctx.allow_takeover:
                 conflicts.append(uid)
                 continue
-            changes += _converge(want, have, ctx)
+            converge = list(_converge(want, have, ctx))
+            if converge and _stays_frozen(want, have, ctx.capabilities):
+                frozen.append(f"{uid} is deactivated, and {len(converge)} change(s) to it "
+                              "are left until it is reactivated (active: true): the platform "
+                              "refuses changes to deactivated users")
+                continue
+            changes += converge
     if ctx.policy.mode == "sync":
         changes += _prune(desired, live, ctx)
     deleted = {c.uid for c in changes if c.action is Action.DELETE_USER}
     changes += _bans(desired, live, ctx, created, deleted)
     changes, warnings = _drop_unknown_targets(changes, exists)
-    warnings += _unreadable_lists(desired, live)
+    warnings += _unreadable_lists(desired, live) + frozen
     return Plan(
         changes=ordered(changes),
         warnings=tuple(warnings),
@@ -89,19 +97,29 @@ def _drop_unknown_targets(changes: list[Change], exists: set[str]) -> tuple[list
     return kept, warnings
 
 
+_LISTS = ("blocklist", "whitelist", "whitelist_mode")
+_LISTS_OF = attrgetter(*_LISTS)
+
+
 def _unreadable_lists(desired: State, live: State) -> list[str]:
     found: list[tuple[str, str]] = []
     for uid, want in desired.users.items():
         have = live.users.get(uid)
-        if have is None:
-            continue
-        for name in ("blocklist", "whitelist", "whitelist_mode"):
-            if getattr(want, name) is not None and getattr(have, name) is None:
+        wanted = _LISTS_OF(want)
+        if have is None or wanted == (None, None, None):
+            continue  # a new user, or one whose lists the manifest leaves alone
+        for name, mine, theirs in zip(_LISTS, wanted, _LISTS_OF(have)):
+            if mine is not None and theirs is None:
                 warning = (f"{uid}: the live {name} cannot be read (for example, the user "
                            "is deactivated); it is left as it is")
                 found.append((uid, warning))
     # By uid, and per uid in the order above; only the few found are sorted.
     return [warning for _, warning in sorted(found, key=lambda item: item[0])]
+
+
+def _stays_frozen(want: User, have: User, caps: Capabilities) -> bool:
+    """A deactivated user that stays so, on a platform that refuses to change one."""
+    return not caps.edit_inactive and have.active is False and want.active is not True
 
 
 def _managed_count(desired: State, live: State, owner: str) -> int:
@@ -164,17 +182,21 @@ def _converge(want: User, have: User, ctx: Context) -> Iterator[Change]:
     yield from _tokens(want, have, ctx.capabilities)
 
 
+_USER_FIELDS_OF = attrgetter(*USER_FIELDS)
+
+
 def _field_diff(want: User, have: User, caps: Capabilities) -> tuple[dict[str, Any], dict[str, Any]]:
     before: dict[str, Any] = {}
     after: dict[str, Any] = {}
-    for name in USER_FIELDS:  # runs for every declared user: equal values leave first
-        value = getattr(want, name)
+    wanted, current = _USER_FIELDS_OF(want), _USER_FIELDS_OF(have)
+    if wanted == current:
+        return before, after  # the usual case in a large plan, decided in one comparison
+    for name, value, live in zip(USER_FIELDS, wanted, current):
         if value is None or name not in caps.user_fields:
             continue
-        current = getattr(have, name)
-        if value == current or (_empty(value) and _empty(current)):
+        if value == live or (_empty(value) and _empty(live)):
             continue  # "no tags" and "tags never set" mean the same to a user
-        before[name], after[name] = current, value
+        before[name], after[name] = live, value
     return before, after
 
 

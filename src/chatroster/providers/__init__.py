@@ -17,6 +17,7 @@ LOCAL = Capabilities()
 NEXCONN = Capabilities(
     user_fields=frozenset({"name", "avatar", "tags", "profile"}),
     delete=False,
+    edit_inactive=False,
     max_ban=timedelta(days=30),
     list_users=False,
     uid_pattern=re.compile(r"^[A-Za-z0-9]{1,64}$"),
@@ -36,6 +37,7 @@ COMETCHAT = Capabilities(
     ),
     bans=False,
     whitelist=False,
+    edit_inactive=False,
     uid_pattern=re.compile(r"^[a-z0-9_-]{1,100}$"),
     uid_rule="lower-case letters, digits, '_' and '-', at most 100 characters",
     alternatives={

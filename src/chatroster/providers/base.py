@@ -25,6 +25,8 @@ class Capabilities:
 
     user_fields: frozenset[str] = frozenset(USER_FIELDS)
     deactivate: bool = True
+    edit_inactive: bool = True
+    """Whether a deactivated user can be changed (fields, owner, relations, tokens)."""
     delete: bool = True
     bans: bool = True
     max_ban: timedelta | None = None
