@@ -234,7 +234,8 @@ def test_empty_and_never_set_mean_the_same() -> None:
         (Limit(count=2), 100, 3, True),
         (Limit(percent=25), 40, 10, False),
         (Limit(percent=25), 40, 11, True),
-        (Limit(percent=25), 4, 3, False),  # percentages do not apply below 10 users
+        (Limit(percent=25), 4, 1, False),  # a percentage always allows one
+        (Limit(percent=25), 4, 2, True),
     ],
 )
 def test_deactivation_limit_refuses_over_the_limit(limit: Limit, managed: int, count: int,
@@ -275,3 +276,11 @@ def test_a_deactivated_user_is_left_alone_where_the_platform_refuses_changes_to_
     revived = State({"a": User("a", name="new name", active=True)})
     assert actions(plan(revived, live, ctx("nexconn"))) == [
         ("reactivate_user", "a", None), ("update_user", "a", None)]
+
+
+def test_updates_of_users_adopted_by_the_same_plan_do_not_count_against_max_update() -> None:
+    live = State({f"u{i}": owned(f"u{i}", owner=None) for i in range(20)})
+    desired = State({f"u{i}": User(f"u{i}", name="renamed") for i in range(20)})
+    result = plan(desired, live, ctx())
+    assert result.count(Action.UPDATE_USER) == 20
+    assert limit_reasons(result, Policy(max_update=Limit(percent=10)), "local") == []

@@ -162,8 +162,11 @@ class Limit:
         return n <= self.threshold(owned)
 
     def threshold(self, owned: int) -> int:
+        """How many are allowed. A non-zero percentage always allows at least one, so
+        that one change in a small app does not need --force, while emptying it does."""
         if self.percent is not None:
-            return int(owned * self.percent / 100)
+            allowed = int(owned * self.percent / 100)
+            return max(1, allowed) if self.percent > 0 else 0
         return self.count if self.count is not None else 0
 
     def __str__(self) -> str:

@@ -7,10 +7,6 @@ from .errors import UnsafePlanError
 from .model import Limit, Policy
 from .plan import Plan
 
-#: Below this many managed users a percentage limit is not applied: 1 of 3 users is
-#: 33%, and refusing that would make every small change need --force.
-MIN_MANAGED_FOR_PERCENT = 10
-
 _LIMITS: tuple[tuple[Action, str, str], ...] = (
     (Action.DEACTIVATE_USER, "max_deactivate", "deactivated"),
     (Action.DELETE_USER, "max_delete", "deleted"),
@@ -24,8 +20,8 @@ def limit_reasons(plan: Plan, policy: Policy, label: str) -> list[str]:
     found = []
     for action, name, verb in _LIMITS:
         limit: Limit = getattr(policy, name)
-        n = plan.count(action)
-        if n == 0 or _allowed(limit, n, plan.managed):
+        n = _counted(plan, action)
+        if n == 0 or limit.allows(n, plan.managed):
             continue
         share = f" ({n * 100 // plan.managed}%)" if plan.managed else ""
         found.append(
@@ -49,10 +45,17 @@ def conflict_reasons(plan: Plan, label: str) -> list[str]:
     return found
 
 
-def _allowed(limit: Limit, n: int, managed: int) -> bool:
-    if limit.percent is not None and managed < MIN_MANAGED_FOR_PERCENT:
-        return True
-    return limit.allows(n, managed)
+def _counted(plan: Plan, action: Action) -> int:
+    """Changes that count against ``action``'s limit.
+
+    Updates of users the same plan adopts do not: the limit guards users already
+    managed, and the users an interrupted first apply left half-made are adopted and
+    completed by the next run, which must not need --force to finish the job.
+    """
+    if action is not Action.UPDATE_USER:
+        return plan.count(action)
+    adopted = {c.uid for c in plan.changes if c.action is Action.ADOPT_USER}
+    return sum(1 for c in plan.changes if c.action is action and c.uid not in adopted)
 
 
 def check(plan: Plan, policy: Policy, label: str, *, force: bool) -> None:
