@@ -349,7 +349,7 @@ def test_every_problem_of_every_file_is_reported_at_once(tmp_path: Path) -> None
 def test_an_undefined_variable_is_not_also_a_schema_problem(tmp_path: Path) -> None:
     manifest = tmp_path / "rate.yaml"
     manifest.write_text(
-        "version: 1\nprovider:\n  type: nexconn\n  region: sg\n  app_key: k\n  app_secret: s\n"
+        "version: 1\nprovider:\n  type: nexconn\n  region: sg\n  app_key: ${K:-k}\n  app_secret: ${S:-s}\n"
         "  rate: ${RATE}\n"
     )
     [problem] = problems(manifest)
@@ -366,7 +366,7 @@ def test_a_malformed_reference_says_how_to_escape_it(tmp_path: Path) -> None:
 
 def test_nexconn_needs_a_url_or_a_region(tmp_path: Path) -> None:
     manifest = tmp_path / "nexconn.yaml"
-    manifest.write_text("version: 1\nprovider:\n  type: nexconn\n  app_key: k\n  app_secret: s\n")
+    manifest.write_text("version: 1\nprovider:\n  type: nexconn\n  app_key: ${K:-k}\n  app_secret: ${S:-s}\n")
     [problem] = problems(manifest)
     assert located(problem) == (
         "nexconn.yaml",
@@ -431,7 +431,7 @@ def test_a_missing_version_is_reported_at_the_start_of_the_first_file(tmp_path: 
 
 def test_cometchat_needs_an_app_id_or_a_url(tmp_path: Path) -> None:
     manifest = tmp_path / "cometchat.yaml"
-    manifest.write_text("version: 1\nprovider:\n  type: cometchat\n  api_key: k\n  region: eu\n")
+    manifest.write_text("version: 1\nprovider:\n  type: cometchat\n  api_key: ${K:-k}\n  region: eu\n")
     [problem] = problems(manifest)
     assert located(problem) == (
         "cometchat.yaml",
@@ -439,3 +439,14 @@ def test_cometchat_needs_an_app_id_or_a_url(tmp_path: Path) -> None:
         3,
         "give the app_id (and its region: us, eu or in), or the API's url",
     )
+
+
+def test_a_credential_written_out_in_the_manifest_is_refused(tmp_path: Path) -> None:
+    manifest = tmp_path / "leak.yaml"
+    manifest.write_text("version: 1\nprovider:\n  type: cometchat\n  app_id: a\n"
+                        "  api_key: sk-live-0123456789\n")
+    [problem] = problems(manifest)
+    assert located(problem)[1:3] == (5, 12)
+    assert "credentials must come from the environment" in problem.message
+    assert problem.hint == "write api_key: ${COMETCHAT_API_KEY} and set that environment variable"
+    assert "sk-live" not in problem.render()

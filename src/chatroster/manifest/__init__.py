@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from typing import Any
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from ..bulk import paused_collection
 from ..errors import ManifestError
-from ..model import Manifest
+from ..model import Manifest, ProviderConfig
+from .finding import Finding
 from . import checks, schema
 from .build import build, provider
 from .env import substitute
@@ -81,8 +83,10 @@ def _checked(
     if not sources.documents:
         raise ManifestError(sources.problems)
     data = sources.data
+    written_out = _literal_secrets(data)  # before substitution fills the values in
     # Most manifests name no variable: then the walk over every value finds nothing.
     substitution = substitute(data, env) if sources.may_hold_references() else []
+    substitution += written_out
     if offline:
         substitution = [f for f in substitution if not f.within(("provider",))]
     # A value already reported (an unset variable, a refused alias or tag) gets no
@@ -95,3 +99,25 @@ def _checked(
     if problems:
         raise ManifestError(problems)
     return sources
+
+
+def _literal_secrets(data: Any) -> list[Finding]:
+    """Credentials written into the manifest instead of taken from the environment.
+
+    A manifest lives in Git; a key written in it is leaked to everyone who can read the
+    repository. The value itself is never repeated in the message.
+    """
+    section = data.get("provider") if isinstance(data, dict) else None
+    if not isinstance(section, dict):
+        return []
+    kind = str(section.get("type", "provider")).upper()
+    return [
+        Finding(
+            ("provider", key),
+            f"provider.{key} is written out in the manifest; credentials must come from "
+            "the environment",
+            f"write {key}: ${{{kind}_{key.upper()}}} and set that environment variable",
+        )
+        for key in sorted(ProviderConfig.SECRET_KEYS)
+        if isinstance(section.get(key), str) and "${" not in section[key]
+    ]
