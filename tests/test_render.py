@@ -158,3 +158,21 @@ def test_refused_takeovers_are_shown_not_reported_as_no_changes() -> None:
     for text in (plan_text(plan, Masker(), colour=False), plan_markdown(plan, Masker())):
         assert "No changes. Live state matches" not in text
         assert "o2 belongs to owner 'other'" in text and "--allow-takeover" in text
+
+
+def test_phone_numbers_inside_text_and_listed_keys_at_any_depth_are_masked() -> None:
+    masker = Masker(personal_metadata=frozenset({"secret"}), key=b"app")
+    text = masker.value("call +1 415 555 0100 before 2026-11-01 10:00 (ticket 12345)")
+    assert "415" not in text and "2026-11-01 10:00" in text and "12345" in text
+    nested = masker.field("metadata", {"team": {"secret": "deep", "name": "core"}})
+    assert nested["team"]["name"] == "core" and nested["team"]["secret"].startswith("masked:")
+
+
+def test_masks_are_keyed_so_a_known_value_cannot_be_looked_up() -> None:
+    import hashlib
+
+    unkeyed = "masked:" + hashlib.sha256(repr("SG").encode()).hexdigest()[:8]
+    one, other = Masker(key=b"app one"), Masker(key=b"app two")
+    assert one.field("profile", {"location": "SG"})["location"] != unkeyed
+    assert one.value("a@b.io") != other.value("a@b.io")
+    assert one.value("a@b.io") == Masker(key=b"app one").value("a@b.io")

@@ -24,7 +24,7 @@ from .errors import (
     PlanFileError,
 )
 from .manifest import check, load
-from .masking import Masker
+from .masking import Masker, mask_key
 from .model import Manifest, ProviderConfig
 from .plan import Plan
 from .providers import open_provider
@@ -76,7 +76,10 @@ def _render(plan: Plan, fmt: str, masker: Masker) -> str:
 
 
 def _masker(manifest: Manifest, show_personal: bool) -> Masker:
-    return Masker(personal_metadata=manifest.policy.personal_metadata, show=show_personal)
+    secrets = {k: v for k, v in manifest.provider.settings.items()
+               if k in manifest.provider.SECRET_KEYS}
+    return Masker(personal_metadata=manifest.policy.personal_metadata, show=show_personal,
+                  key=mask_key(secrets, os.environ))
 
 
 def targeting_options(func: Callable[..., Any]) -> Callable[..., Any]:

@@ -8,6 +8,7 @@ real values: they are as sensitive as the manifest.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -15,10 +16,42 @@ from typing import Any
 
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
 PHONE = re.compile(r"^\+?[\d][\d ().-]{6,}\d$")
+#: A phone number inside text: a '+' and 7 digits or more, or 9 digits or more, so
+#: that dates (8 digits) and times are left readable.
+PHONE_IN_TEXT = re.compile(r"(?<![\w+])(?:\+\d[\d ().-]{5,}\d|\d[\d ().-]{7,}\d)(?!\w)")
+MASK_KEY_VARIABLE = "CHATROSTER_MASK_KEY"
 
 
-def fingerprint(value: Any) -> str:
-    return "masked:" + hashlib.sha256(repr(value).encode()).hexdigest()[:8]
+def fingerprint(value: Any, key: bytes = b"") -> str:
+    """A short stable hash of ``value``, keyed so that it cannot be looked up.
+
+    Without a key, a hash of 'SG' or of a known email address is the same everywhere
+    and can be reversed from a list of likely values.
+    """
+    digest = hmac.new(key, repr(value).encode(), hashlib.sha256).hexdigest()
+    return "masked:" + digest[:8]
+
+
+def mask_key(secrets: Mapping[str, Any], environ: Mapping[str, str]) -> bytes:
+    """The key masks are computed with: ``CHATROSTER_MASK_KEY`` when set, otherwise
+    derived from the provider's credentials, which readers of a pull request do not
+    have. Stable for one app, so a value masks the same way on every run."""
+    chosen = environ.get(MASK_KEY_VARIABLE)
+    if chosen:
+        return chosen.encode()
+    material = "\0".join(f"{k}={v}" for k, v in sorted(secrets.items()) if isinstance(v, str))
+    return hashlib.sha256(("chatroster-mask\0" + material).encode()).digest() if material else b""
+
+
+ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _phone_like(match: re.Match[str]) -> bool:
+    text = match.group(0)
+    if ISO_DATE.search(text):
+        return False
+    digits = sum(ch.isdigit() for ch in text)
+    return digits >= (7 if text.startswith("+") else 9)
 
 
 @dataclass(frozen=True)
@@ -27,6 +60,7 @@ class Masker:
 
     personal_metadata: frozenset[str] = frozenset()
     show: bool = False
+    key: bytes = b""
 
     def field(self, name: str, value: Any) -> Any:
         """The printable form of user field ``name``'s value."""
@@ -35,11 +69,17 @@ class Masker:
         if name == "profile":
             return self._all(value)
         if name == "metadata" and isinstance(value, Mapping):
-            return {
-                key: self._all(item) if key in self.personal_metadata else self.value(item)
-                for key, item in value.items()
-            }
+            return self._metadata(value)
         return self.value(value)
+
+    def _metadata(self, value: Mapping[str, Any]) -> dict[str, Any]:
+        """Listed keys masked whole at any depth; other values as any value."""
+        return {
+            key: self._all(item) if key in self.personal_metadata
+            else self._metadata(item) if isinstance(item, Mapping)
+            else self.value(item)
+            for key, item in value.items()
+        }
 
     def fields(self, values: Mapping[str, Any]) -> dict[str, Any]:
         return {name: self.field(name, value) for name, value in values.items()}
@@ -50,10 +90,13 @@ class Masker:
             return value
         if isinstance(value, str):
             if PHONE.match(value.strip()):
-                return fingerprint(value)
-            if "@" not in value:
-                return value  # no email address either: the usual case, without a search
-            return EMAIL.sub(lambda m: fingerprint(m.group(0)), value)
+                return self._hash(value)
+            if "@" in value:
+                value = EMAIL.sub(lambda m: self._hash(m.group(0)), value)
+            if sum(ch.isdigit() for ch in value) >= 7:  # the usual case skips the search
+                value = PHONE_IN_TEXT.sub(
+                    lambda m: self._hash(m.group(0)) if _phone_like(m) else m.group(0), value)
+            return value
         if value is None or isinstance(value, (int, float)):
             return value  # before the slower abstract Mapping test below
         if isinstance(value, Mapping):
@@ -65,9 +108,12 @@ class Masker:
     def _all(self, value: Any) -> Any:
         """Every leaf masked (hosted profile fields, listed metadata keys)."""
         if isinstance(value, (str, int, float)):
-            return fingerprint(value)  # before the slower abstract Mapping test below
+            return self._hash(value)  # before the slower abstract Mapping test below
         if isinstance(value, Mapping):
             return {key: self._all(item) for key, item in value.items()}
         if isinstance(value, (list, tuple)):
             return [self._all(item) for item in value]
-        return None if value is None else fingerprint(value)
+        return None if value is None else self._hash(value)
+
+    def _hash(self, value: Any) -> str:
+        return fingerprint(value, self.key)
