@@ -176,3 +176,12 @@ def test_masks_are_keyed_so_a_known_value_cannot_be_looked_up() -> None:
     assert one.field("profile", {"location": "SG"})["location"] != unkeyed
     assert one.value("a@b.io") != other.value("a@b.io")
     assert one.value("a@b.io") == Masker(key=b"app one").value("a@b.io")
+
+
+def test_a_value_with_backticks_cannot_break_out_of_its_code_span() -> None:
+    hostile = "x` | **bold** <img src=x onerror=alert(1)> ``"
+    change = Change(Action.UPDATE_USER, "a", before={"name": "A"}, after={"name": hostile})
+    text = plan_markdown(plan_of([change]), Masker())
+    rendered = MD.render(text)
+    assert "<img" not in rendered and "<strong>bold</strong>" not in rendered
+    assert "&lt;img src=x onerror=alert(1)&gt;" in rendered

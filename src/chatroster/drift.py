@@ -17,7 +17,7 @@ from .changes import Action, Change
 from .masking import Masker
 from .model import Manifest, State
 from .plan import Plan
-from .render.describe import describe
+from .render.describe import code, describe
 
 KINDS = ("missing", "managed", "unowned", "extra")
 
@@ -105,5 +105,5 @@ def render_markdown(drift: DriftReport) -> str:
     items = []
     for d in drift.differences:
         items.append(f"- **{d.kind}** `{d.uid}`: {d.description}")
-        items += [f"  - `{detail}`" for detail in d.details]
+        items += [f"  - {code(detail)}" for detail in d.details]
     return head + "\n" + "\n".join(rows) + "\n\n" + "\n".join(items) + "\n"

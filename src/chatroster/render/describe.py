@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -106,3 +107,15 @@ def _path(name: str, deepdiff_path: str) -> str:
     inner = deepdiff_path.removeprefix("root")
     parts = [part.strip("'\"") for part in inner.strip("[]").split("][") if part]
     return ".".join([name, *parts])
+
+
+def code(text: str) -> str:
+    """``text`` as a markdown code span that nothing inside it can close early.
+
+    Values come from the manifest and the platform: a backtick in a name must not end
+    the span and let the rest render as markdown or HTML in a pull-request comment.
+    """
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") or not text.strip() else ""
+    return f"{fence}{pad}{text}{pad}{fence}"

@@ -8,7 +8,7 @@ from itertools import groupby
 from ..changes import Change
 from ..masking import Masker
 from ..plan import Plan
-from .describe import describe
+from .describe import code, describe
 from .text import summary_line
 
 #: GitHub refuses comments over 65,536 characters; leave room for the wrapper.
@@ -53,7 +53,7 @@ def _user_block(uid: str, changes: list[Change], masker: Masker) -> list[str]:
         if line.destructive:
             headline = f"⚠️ **{headline}**"
         items.append(f"- {headline}")
-        items += [f"  - `{detail}`" for detail in line.details]
+        items += [f"  - {code(detail)}" for detail in line.details]
     title = f"**`{uid}`**: {len(changes)} change(s)"
     if len(changes) > FOLD_AFTER:
         return [f"<details><summary>{title}</summary>", "", *items, "", "</details>", ""]
