@@ -237,3 +237,13 @@ def test_validate_needs_no_credentials_but_plan_does(tmp_path: Path) -> None:
     assert chatroster("validate", str(manifest), cwd=tmp_path).returncode == 0
     planned = chatroster("plan", str(manifest), cwd=tmp_path)
     assert planned.returncode == 1 and "CHATROSTER_TEST_UNSET_KEY" in planned.stderr
+
+
+def test_drift_targeting_also_limits_unowned_and_extra_users(team: Path) -> None:
+    assert chatroster("apply", str(team), "--yes", cwd=team.parent).returncode == 0
+    edit(team, lambda data: data["users"].pop("dave"))  # dave: owned, no longer declared
+    edit(team, lambda data: data["policy"].update(prune="none"))
+    assert chatroster("drift", str(team), cwd=team.parent).returncode == 2
+    for narrowed in (["--exclude", "dave"], ["--target", "a*"], ["--only", "bans"]):
+        result = chatroster("drift", str(team), *narrowed, cwd=team.parent)
+        assert result.returncode == 0, (narrowed, result.stdout)

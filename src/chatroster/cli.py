@@ -142,11 +142,22 @@ def plan(paths: tuple[str, ...], fmt: str, out: str | None, detailed_exitcode: b
         sys.exit(EXIT_CHANGES)
 
 
+def _write_private(path: Path, text: str) -> None:
+    """Write ``text`` whole or not at all, readable by its owner only: plans and
+    exports hold personal data unmasked."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        descriptor = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        tmp.replace(path)
+    except OSError as exc:
+        raise ChatrosterError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
 def _save_plan(result: Plan, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(result.to_json(), indent=2, ensure_ascii=False) + "\n")
-    tmp.replace(path)
+    _write_private(path, json.dumps(result.to_json(), indent=2, ensure_ascii=False) + "\n")
     _note(f"Saved the plan to {path} (it holds personal data unmasked: keep it private).")
 
 
@@ -233,10 +244,11 @@ def export(paths: tuple[str, ...], out: str | None, uids_file: Any) -> None:
     with open_provider(manifest.provider) as provider:
         live = read_live(manifest, provider, everything=True, uids=uids)
     config = _relocated(manifest.provider, Path(out).parent if out else Path.cwd())
-    text = dump_yaml(export_manifest(live, provider=config, owner=manifest.owner))
+    exported = export_manifest(live, provider=config, owner=manifest.owner)
+    text = dump_yaml(exported)
     if out:
-        Path(out).write_text(text)
-        _note(f"Wrote {len(live.users)} users to {out}.")
+        _write_private(Path(out), text)
+        _note(f"Wrote {len(exported.get('users', {}))} users to {out}.")
     else:
         click.echo(text, nl=False)
 
@@ -256,7 +268,8 @@ def drift(paths: tuple[str, ...], fmt: str, show_personal: bool, target: tuple[s
     with open_provider(manifest.provider) as provider:
         live = read_live(manifest, provider, owned=True)
         result = make_plan(manifest, provider, options, live=live)
-    found = report(manifest, live, result, _masker(manifest, show_personal))
+    found = report(manifest, live, result, _masker(manifest, show_personal),
+                   options.targeting)
     if fmt == "json":
         click.echo(json.dumps(found.to_json(), indent=2, ensure_ascii=False))
     elif fmt == "markdown":

@@ -18,6 +18,7 @@ from .masking import Masker
 from .model import Manifest, State
 from .plan import Plan
 from .render.describe import code, describe
+from .runner import Targeting
 
 KINDS = ("missing", "managed", "unowned", "extra")
 
@@ -66,19 +67,23 @@ def _kind(change: Change) -> str:
     return "managed"
 
 
-def report(manifest: Manifest, live: State, plan: Plan, masker: Masker) -> DriftReport:
-    """Classify every change of ``plan`` and add owned users the manifest leaves out."""
+def report(manifest: Manifest, live: State, plan: Plan, masker: Masker,
+           targeting: Targeting | None = None) -> DriftReport:
+    """Classify every change of ``plan`` (already targeted) and add the users it refused
+    and the owned users the manifest leaves out, within ``targeting``."""
+    wanted = targeting.wants_user if targeting else (lambda uid: True)
     found = []
     for change in plan.changes:
         line = describe(change, masker)
         found.append(Difference(change.uid, _kind(change), line.headline, line.details))
-    for uid in plan.conflicts:
+    for uid in filter(wanted, plan.conflicts):
         owner = plan.conflict_owners.get(uid, "")
         found.append(Difference(uid, "unowned", f"owned by '{owner}', not '{manifest.owner}'"))
     pruned = {c.uid for c in plan.changes if c.action in (Action.DELETE_USER,
                                                            Action.DEACTIVATE_USER)}
     for uid, user in sorted(live.users.items()):
-        if user.owner == manifest.owner and uid not in manifest.desired.users and uid not in pruned:
+        if (user.owner == manifest.owner and uid not in manifest.desired.users
+                and uid not in pruned and wanted(uid)):
             state = "active" if user.active else "deactivated"
             found.append(Difference(uid, "extra", f"owned ({state}) but not in the manifest"))
     ordered = tuple(sorted(found, key=lambda d: (KINDS.index(d.kind), d.uid, d.description)))

@@ -45,13 +45,18 @@ class Targeting:
         return bool(self.include or self.exclude or self.only)
 
     def wants(self, change: Change) -> bool:
-        if self.include and not any(fnmatch.fnmatchcase(change.uid, g) for g in self.include):
+        if not self.wants_uid(change.uid):
             return False
-        if any(fnmatch.fnmatchcase(change.uid, g) for g in self.exclude):
+        return not self.only or any(change.action in KINDS[kind] for kind in self.only)
+
+    def wants_uid(self, uid: str) -> bool:
+        if self.include and not any(fnmatch.fnmatchcase(uid, g) for g in self.include):
             return False
-        if self.only and not any(change.action in KINDS[kind] for kind in self.only):
-            return False
-        return True
+        return not any(fnmatch.fnmatchcase(uid, g) for g in self.exclude)
+
+    def wants_user(self, uid: str) -> bool:
+        """A whole user (drift's unowned and extra users): a change of kind 'users'."""
+        return self.wants_uid(uid) and (not self.only or "users" in self.only)
 
     def describe(self) -> dict[str, list[str]]:
         found = {"target": list(self.include), "exclude": list(self.exclude), "only": list(self.only)}
