@@ -450,3 +450,12 @@ def test_a_credential_written_out_in_the_manifest_is_refused(tmp_path: Path) -> 
     assert "credentials must come from the environment" in problem.message
     assert problem.hint == "write api_key: ${COMETCHAT_API_KEY} and set that environment variable"
     assert "sk-live" not in problem.render()
+
+
+def test_nan_and_infinity_are_refused(tmp_path: Path) -> None:
+    manifest = tmp_path / "nan.yaml"
+    manifest.write_text("version: 1\nusers:\n  alice:\n    name: A\n"
+                        "    metadata: {f: .nan, deep: {g: -.inf}}\n")
+    found = problems(manifest)
+    assert sorted(located(p)[1:] for p in found) == [
+        (5, 19, "nan is not a usable number"), (5, 35, "-inf is not a usable number")]

@@ -10,6 +10,7 @@ second for nothing). Neither ever writes anything.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -87,6 +88,8 @@ def _checked(
     # Most manifests name no variable: then the walk over every value finds nothing.
     substitution = substitute(data, env) if sources.may_hold_references() else []
     substitution += written_out
+    if sources.may_hold_non_finite():
+        substitution += _non_finite(data, ())
     if offline:
         substitution = [f for f in substitution if not f.within(("provider",))]
     # A value already reported (an unset variable, a refused alias or tag) gets no
@@ -121,3 +124,13 @@ def _literal_secrets(data: Any) -> list[Finding]:
         for key in sorted(ProviderConfig.SECRET_KEYS)
         if isinstance(section.get(key), str) and "${" not in section[key]
     ]
+
+
+def _non_finite(node: Any, path: tuple[str | int, ...]) -> list[Finding]:
+    """``.nan`` and ``.inf``: JSON cannot carry them, and NaN never equals itself, so a
+    plan with one would show a change on every run."""
+    if isinstance(node, float) and not math.isfinite(node):
+        return [Finding(path, f"{node} is not a usable number", "write a finite number")]
+    items = node.items() if isinstance(node, dict) else enumerate(node) \
+        if isinstance(node, list) else ()
+    return [finding for key, item in items for finding in _non_finite(item, (*path, key))]

@@ -54,6 +54,11 @@ class Sources:
         one, or has a backslash, which can spell one in double quotes (``"\\x24{NAME}"``)."""
         return any("${" in document.text or "\\" in document.text for document in self.documents)
 
+    def may_hold_non_finite(self) -> bool:
+        """Whether a value can be NaN or infinite: only from YAML's ``.nan``/``.inf``."""
+        return any(".nan" in text or ".inf" in text
+                   for text in (document.text.lower() for document in self.documents))
+
     @property
     def refused(self) -> set[DocPath]:
         return set().union(*(document.refused for document in self.documents))
