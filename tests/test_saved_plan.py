@@ -175,3 +175,11 @@ def test_the_saved_plan_keeps_real_values_but_printed_output_is_masked(app: Path
     result = chatroster("plan", str(app), "--out", str(out), cwd=app.parent)
     assert "bob@example.com" not in result.stdout + result.stderr
     assert "bob@example.com" in out.read_text()
+
+
+def test_apply_plan_finds_the_manifest_the_plan_was_made_from(app: Path) -> None:
+    rewrite(app, lambda d: d["users"]["bob"].update(name="Robert"))
+    plan = save_plan(app)
+    result = chatroster("apply", "--plan", str(plan), "--yes", cwd=app.parent.parent)
+    assert result.returncode == 0, result.stderr
+    assert store(app).get_user("bob").name == "Robert"  # type: ignore[union-attr]

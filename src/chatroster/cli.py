@@ -181,14 +181,16 @@ def apply(paths: tuple[str, ...], plan_file: str | None, yes: bool, force: bool,
           max_age: timedelta | None, show_personal: bool, target: tuple[str, ...],
           exclude: tuple[str, ...], only: tuple[str, ...]) -> None:
     """Plan afresh (or take a saved plan) and make the changes."""
+    saved = load_plan(Path(plan_file)) if plan_file else None
+    if not paths and saved is not None:
+        paths = saved.manifest_files  # the files the plan was made from (digest-checked)
     if not paths:
         raise click.UsageError("give the manifest (file or directory) to apply")
     manifest = _load(paths)
     options = _options(target, exclude, only, allow_takeover)
     with open_provider(manifest.provider, concurrency=concurrency) as provider:
-        if plan_file:
-            result = recheck(load_plan(Path(plan_file)), manifest, provider,
-                             now=options.now(), max_age=max_age)
+        if saved is not None:
+            result = recheck(saved, manifest, provider, now=options.now(), max_age=max_age)
         else:
             result = make_plan(manifest, provider, options)
         click.echo(_render(result, "text", _masker(manifest, show_personal)))

@@ -28,6 +28,8 @@ class Plan:
     provider: Mapping[str, Any] = field(default_factory=dict)
     """The provider's identity (type, app, url or file): never a secret."""
     manifest_digest: str = ""
+    manifest_files: tuple[str, ...] = ()
+    """The files the manifest was read from, so `apply --plan` can find it again."""
     targeting: Mapping[str, Any] = field(default_factory=dict)
     """--target/--exclude/--only used to make it; empty for a full plan."""
     fingerprints: Mapping[str, str] = field(default_factory=dict)
@@ -65,6 +67,7 @@ class Plan:
             "provider": dict(self.provider),
             "owner": self.owner,
             "manifest_digest": self.manifest_digest,
+            "manifest_files": list(self.manifest_files),
             "managed": self.managed,
             "summary": self.summary(),
             "changes": [change.to_json() for change in self.changes],
@@ -97,6 +100,7 @@ class Plan:
                 created_at=datetime.fromisoformat(created.replace("Z", "+00:00")) if created else None,
                 provider=data.get("provider", {}),
                 manifest_digest=data.get("manifest_digest", ""),
+                manifest_files=tuple(data.get("manifest_files", ())),
                 targeting=data.get("targeting", {}),
                 fingerprints=data.get("fingerprints", {}),
                 warnings=tuple(data.get("warnings", ())),

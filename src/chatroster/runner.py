@@ -7,6 +7,7 @@ same steps serve plan, apply, drift and the GitHub Action.
 from __future__ import annotations
 
 import fnmatch
+from pathlib import Path
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -137,6 +138,7 @@ def _plan(manifest: Manifest, provider: Provider, options: Options, live: State)
     return result.evolve(
         provider=provider.identity(),
         manifest_digest=manifest.digest,
+        manifest_files=tuple(str(Path(source).resolve()) for source in manifest.sources),
         fingerprints=fingerprints(result.changes, live, manifest.owner),
     )
 
