@@ -15,10 +15,11 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
-from .model import Ban, User, thaw
+from .model import Ban, User, freeze, thaw
 
 SCHEMA_VERSION = 1
 
@@ -93,6 +94,13 @@ def _to_epoch(value: datetime | None) -> int | None:
 
 def _from_epoch(value: int | None) -> datetime | None:
     return None if value is None else datetime.fromtimestamp(value, tz=timezone.utc)
+
+
+@lru_cache(maxsize=4096)
+def _frozen_json(text: str) -> Any:
+    """Stored JSON as read-only data. Tag lists and metadata repeat across many users
+    (a team, a few tags), so each distinct text is decoded once, not once per user."""
+    return freeze(json.loads(text))
 
 
 _COMPACT_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode
@@ -186,8 +194,8 @@ class Store:
             link=link,
             role=role,
             status_message=status_message,
-            metadata=json.loads(metadata) if metadata is not None else {},
-            tags=tuple(json.loads(tags)),
+            metadata=_frozen_json(metadata) if metadata is not None else {},
+            tags=_frozen_json(tags),
             profile=json.loads(profile) if profile is not None else {},
             active=bool(active),
             whitelist_mode=bool(whitelist_mode),
