@@ -459,3 +459,18 @@ def test_nan_and_infinity_are_refused(tmp_path: Path) -> None:
     found = problems(manifest)
     assert sorted(located(p)[1:] for p in found) == [
         (5, 19, "nan is not a usable number"), (5, 35, "-inf is not a usable number")]
+
+
+def test_values_over_the_providers_limits_are_refused_before_any_call(tmp_path: Path) -> None:
+    ext = ", ".join(f"ext_k{i}: v" for i in range(19))
+    manifest = tmp_path / "long.yaml"
+    manifest.write_text(
+        "version: 1\nprovider:\n  type: nexconn\n  region: sg\n  app_key: ${K:-k}\n"
+        "  app_secret: ${S:-s}\nusers:\n  alice:\n    name: A\n"
+        f"    profile: {{email: {'x' * 130}@e.com, ext: {{{ext}}}}}\n"
+        f"    tags: [{'t' * 41}]\n"
+    )
+    found = {located(p)[3]: p for p in problems(manifest)}
+    assert "136 characters, over the nexconn limit of 128" in found
+    assert "19 entries, over the nexconn limit of 18" in found
+    assert "41 characters, over the nexconn limit of 40" in found

@@ -61,7 +61,50 @@ def check(view: View, now: datetime | None = None) -> list[Finding]:
         capabilities = CAPABILITIES[view.provider]
         findings += _uid_rules(view, view.provider, capabilities)
         findings += _unsupported(view, view.provider, capabilities)
+        findings += _over_limits(view, view.provider, capabilities)
     return findings
+
+
+def _over_limits(view: View, provider: str, capabilities: Capabilities) -> Iterator[Finding]:
+    """Values longer, or lists longer, than the platform takes: refused at apply time
+    otherwise, after the user may already have been half made."""
+    if not capabilities.max_length and not capabilities.max_items:
+        return
+    for uid, user in view.users.items():
+        for path, value in _texts(user, capabilities.max_length):
+            limit = capabilities.max_length[path[1]]
+            if isinstance(value, str) and len(value) > limit:
+                yield Finding(("users", uid, *path[0]),
+                              f"{len(value)} characters, over the {provider} limit of {limit}",
+                              f"shorten it to at most {limit} characters")
+        for name, limit in capabilities.max_items.items():
+            value = _at(user, name.split("."))
+            if isinstance(value, (list, dict)) and len(value) > limit:
+                yield Finding(("users", uid, *name.split(".")),
+                              f"{len(value)} entries, over the {provider} limit of {limit}",
+                              f"keep at most {limit}")
+
+
+def _texts(user: dict[str, Any], limits: Any) -> Iterator[tuple[tuple[tuple[Any, ...], str], Any]]:
+    """(document path, limit name) and the value, for every text a limit names."""
+    for name in limits:
+        if name.endswith("[]"):
+            items = _at(user, name[:-2].split("."))
+            for index, item in enumerate(items if isinstance(items, list) else ()):
+                yield ((*name[:-2].split("."), index), name), item
+        elif name.endswith(".*"):
+            parent = name[:-2].split(".")
+            mapping = _at(user, parent)
+            for key, item in (mapping.items() if isinstance(mapping, dict) else ()):
+                yield ((*parent, key), name), item
+        else:
+            yield (tuple(name.split(".")), name), _at(user, name.split("."))
+
+
+def _at(node: Any, keys: list[str]) -> Any:
+    for key in keys:
+        node = node.get(key) if isinstance(node, dict) else None
+    return node
 
 
 def _self_references(view: View) -> Iterator[Finding]:

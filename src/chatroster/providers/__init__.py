@@ -21,6 +21,13 @@ NEXCONN = Capabilities(
     max_ban=timedelta(days=30),
     list_users=False,
     uid_pattern=re.compile(r"^[A-Za-z0-9]{1,64}$"),
+    max_length={
+        "name": 64, "avatar": 1024, "tags[]": 40, "profile.email": 128,
+        "profile.birthday": 32, "profile.location": 32, "profile.unique_id": 32,
+        "profile.ext.*": 256,
+    },
+    # 20 ext fields a user, two of which hold chatroster's ownership marker.
+    max_items={"tags": 20, "profile.ext": 18},
     uid_rule="letters and digits only, at most 64 characters",
     alternatives={
         "link": "keep it in profile.ext (an ext_* field)",
@@ -39,6 +46,8 @@ COMETCHAT = Capabilities(
     whitelist=False,
     edit_inactive=False,
     uid_pattern=re.compile(r"^[a-z0-9_-]{1,100}$"),
+    max_length={"name": 100, "avatar": 3000, "link": 3000, "tags[]": 100},
+    max_items={"tags": 25},
     uid_rule="lower-case letters, digits, '_' and '-', at most 100 characters",
     alternatives={
         "profile": "use metadata (for example metadata: {'@private': {email: ...}})",

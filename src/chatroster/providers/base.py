@@ -38,6 +38,11 @@ class Capabilities:
     """Whether every user can be listed (pruning of users the manifest no longer names)."""
     uid_pattern: re.Pattern[str] = UID_PATTERN
     uid_rule: str = "letters, digits, '_' and '-', at most 64 characters"
+    max_length: Mapping[str, int] = field(default_factory=dict)
+    """Longest text the platform takes, by field path (``profile.email``; ``tags[]`` for
+    each tag, ``profile.ext.*`` for each ext value); checked by validate."""
+    max_items: Mapping[str, int] = field(default_factory=dict)
+    """Most entries the platform takes in a list or mapping field (``tags``)."""
     alternatives: Mapping[str, str] = field(default_factory=dict)
     """For a missing capability, what to use instead (shown in validation errors)."""
 
