@@ -6,6 +6,7 @@ they type every value the same way.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from yaml.constructor import SafeConstructor
@@ -18,11 +19,14 @@ _RESOLVERS = Resolver.yaml_implicit_resolvers
 _CONSTRUCTOR = SafeConstructor()
 
 
+@lru_cache(maxsize=4096)
 def resolve_plain(text: str) -> Any:
     """The value of an unquoted scalar, as YAML 1.1 (PyYAML's SafeLoader) reads it.
 
     Timestamps stay text, so that `until: 2026-12-31T00:00:00Z` and its quoted form
-    mean the same; the manifest parses both in one place.
+    mean the same; the manifest parses both in one place. Cached: the values that may
+    be typed (numbers, a team called t1) repeat across the users of a large manifest,
+    and every result is immutable.
     """
     if text.isdigit() and text.isascii() and (text[0] != "0" or text == "0"):
         return int(text)  # a plain decimal, the usual number: no pattern needed
