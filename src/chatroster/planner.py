@@ -147,8 +147,12 @@ def _create(want: User, ctx: Context) -> Iterator[Change]:
     if want.tokens_valid_after is not None and ctx.capabilities.expire_tokens:
         after["tokens_valid_after"] = iso(want.tokens_valid_after)
     yield Change(Action.CREATE_USER, want.uid, after=after)  # Change freezes a copy
-    new = User(want.uid, blocklist=frozenset(), whitelist=frozenset())
-    yield from _relations(want, new, ctx.capabilities)
+    yield from _relations(want, _NEW_USER, ctx.capabilities)
+
+
+_NEW_USER = User("", blocklist=frozenset(), whitelist=frozenset())
+"""The live side of a user about to be created: no relations yet (shared: 100k creates
+need no 100k copies of it)."""
 
 
 def _converge(want: User, have: User, ctx: Context) -> Iterator[Change]:
