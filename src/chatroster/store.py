@@ -254,28 +254,16 @@ class Store:
         offset: int,
         limit: int,
         active: bool | None = None,
-        search: str | None = None,
-        roles: Sequence[str] = (),
-        tags: Sequence[str] = (),
         with_profile: bool = False,
         newest_first: bool = False,
     ) -> UserPage:
-        """Users in registration order, filtered as the vendors' list endpoints filter."""
+        """Users in registration order (or newest first), as Nexconn's list endpoints
+        page them; CometChat's filtered listing is `user_rows_page`."""
         where: list[str] = ["1=1"]
         args: list[Any] = []
         if active is not None:
             where.append("active = ?")
             args.append(int(active))
-        if search:
-            where.append("(uid LIKE ? ESCAPE '\\' OR name LIKE ? ESCAPE '\\')")
-            pattern = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            args += [pattern, pattern]
-        if roles:
-            where.append(f"role IN ({','.join('?' * len(roles))})")
-            args += list(roles)
-        for tag in tags:
-            where.append("EXISTS (SELECT 1 FROM json_each(users.tags) WHERE value = ?)")
-            args.append(tag)
         if with_profile:
             where.append("profile IS NOT NULL AND profile != '{}'")
         clause = " AND ".join(where)
@@ -283,8 +271,7 @@ class Store:
         total = self._query(f"SELECT COUNT(*) AS n FROM users WHERE {clause}", args)[0]["n"]
         rows = self._query(
             f"SELECT {_USER_COLUMNS} FROM users WHERE {clause}"
-            f" ORDER BY created_at {order}, rowid {order} "
-            "LIMIT ? OFFSET ?",
+            f" ORDER BY created_at {order}, rowid {order} LIMIT ? OFFSET ?",
             [*args, limit, offset],
         )
         return UserPage([self._user_from_row(row) for row in rows], total)
