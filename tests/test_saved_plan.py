@@ -90,7 +90,7 @@ def test_a_plan_is_refused_when_its_object_changed_since(app: Path, kind: str) -
     assert (db.all_users(), db.bans()) == before  # nothing applied
 
 
-def test_a_changed_relation_is_refused(app: Path) -> None:
+def test_relations_changed_elsewhere_or_already_settled_do_not_stop_the_plan(app: Path) -> None:
     rewrite(app, lambda d: d["users"]["alice"].update(blocklist=[], whitelist=[]))
     plan = save_plan(app)
     db = store(app)
@@ -183,3 +183,221 @@ def test_apply_plan_finds_the_manifest_the_plan_was_made_from(app: Path) -> None
     result = chatroster("apply", "--plan", str(plan), "--yes", cwd=app.parent.parent)
     assert result.returncode == 0, result.stderr
     assert store(app).get_user("bob").name == "Robert"  # type: ignore[union-attr]
+
+
+# ------------------------------------------------------------------ edited plans
+# A saved plan is input like any other and may have been edited after review. Each
+# edit below was obeyed once; now each is refused with exit 1 and nothing is applied.
+
+
+def edited(plan: Path, change: Callable[[dict], None]) -> Path:  # type: ignore[type-arg]
+    data = json.loads(plan.read_text())
+    change(data)
+    plan.write_text(json.dumps(data))
+    return plan
+
+
+def forged(plan: Path, app: Path, change: Callable[[dict], None]) -> Path:  # type: ignore[type-arg]
+    """An edit by someone who also recomputes every fingerprint from the live store,
+    as the strongest editor could: only the re-derivation can catch it."""
+    from chatroster.changes import Change
+    from chatroster.fingerprint import fingerprint
+    from chatroster.model import State
+
+    db = store(app)
+    blocks = db.relations("blocks")
+    users = {uid: user.evolve(blocklist=frozenset(blocks.get(uid, ())))
+             for uid, user in db.all_users().items()}
+    live = State(users=users, bans=db.bans())
+
+    def edit(data: dict) -> None:  # type: ignore[type-arg]
+        change(data)
+        data["fingerprints"] = {
+            c.key: fingerprint(c, live, "ops")
+            for c in (Change.from_json(item) for item in data["changes"])}
+
+    return edited(plan, edit)
+
+
+def snapshot(app: Path):  # type: ignore[no-untyped-def]
+    db = store(app)
+    return db.all_users(), db.bans(), db.relations("blocks"), db.relations("whitelist")
+
+
+def first(data: dict, action: str) -> dict:  # type: ignore[type-arg]
+    return next(c for c in data["changes"] if c["action"] == action)
+
+
+def set_after_name(data: dict) -> None:  # type: ignore[type-arg]
+    first(data, "update_user")["after"]["name"] = "HACKED"
+
+
+def update_to_delete(data: dict) -> None:  # type: ignore[type-arg]
+    first(data, "update_user")["action"] = "delete_user"
+    data["summary"].pop("update_user")
+    data["summary"]["delete_user"] = 1
+
+
+def retarget_block(data: dict) -> None:  # type: ignore[type-arg]
+    first(data, "add_block")["target"] = "carol"
+
+
+def set_before(data: dict) -> None:  # type: ignore[type-arg]
+    first(data, "update_user")["before"]["name"] = "Someone"
+
+
+TAMPERED = {
+    "after-value": (set_after_name, "update_user:bob", "after.name"),
+    "action": (update_to_delete, "delete_user:bob", "does not ask for this change"),
+    "target": (retarget_block, "add_block:bob:carol", "does not ask for this change"),
+    "before-value": (set_before, "update_user:bob", "before.name"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(TAMPERED))
+def test_an_edited_change_is_refused_naming_the_uid_and_field(app: Path, kind: str) -> None:
+    tamper, key, field = TAMPERED[kind]
+    rewrite(app, lambda d: (d["users"]["bob"].update(name="Robert", blocklist=["alice"])))
+    plan = forged(save_plan(app), app, tamper)
+    before = snapshot(app)
+    result = apply_plan(app, plan)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert key in result.stderr and field in result.stderr, result.stderr
+    assert "Nothing was applied" in result.stderr
+    assert snapshot(app) == before
+
+
+def test_an_added_change_is_refused_even_with_a_matching_fingerprint(app: Path) -> None:
+    from chatroster.changes import Action, Change
+    from chatroster.fingerprint import fingerprint
+    from chatroster.model import State
+
+    rewrite(app, lambda d: d["users"]["bob"].update(name="Robert"))
+    plan = save_plan(app)
+    injected = Change(Action.DEACTIVATE_USER, "alice", before={"active": True},
+                      after={"active": False})
+    live = State(users=store(app).all_users(), bans=store(app).bans())
+
+    def inject(data: dict) -> None:  # type: ignore[type-arg]
+        data["changes"].append(injected.to_json())
+        data["summary"]["deactivate_user"] = 1
+        data["fingerprints"][injected.key] = fingerprint(injected, live, "ops")
+
+    edited(plan, inject)
+    result = apply_plan(app, plan)
+    assert result.returncode == 1
+    assert "deactivate_user:alice: the manifest does not ask for this change" in result.stderr
+    assert store(app).get_user("alice").active  # type: ignore[union-attr]
+    assert store(app).get_user("bob").name == "Bob"  # type: ignore[union-attr]
+
+    del_fingerprint = edited(plan, lambda d: d["fingerprints"].pop(injected.key))
+    result = apply_plan(app, del_fingerprint)
+    assert result.returncode == 1 and "no fingerprint for this change" in result.stderr
+    assert store(app).get_user("alice").active  # type: ignore[union-attr]
+
+
+def test_a_plan_made_from_another_manifest_cannot_be_passed_off_as_this_one(
+        app: Path, tmp_path: Path) -> None:
+    # The defect as reported: a pruning plan from m2 (alice left out), applied with a
+    # manifest that declares alice, after the digest was nulled or forged.
+    pruning = tmp_path / "m2.yaml"
+    data = yaml.safe_load(app.read_text())
+    data["users"].pop("alice")
+    pruning.write_text(yaml.safe_dump(data))
+    plan = tmp_path / "p.json"
+    assert chatroster("plan", str(pruning), "--out", str(plan), cwd=tmp_path).returncode == 0
+    assert "deactivate_user" in plan.read_text()
+    honest = tmp_path / "honest.json"
+    chatroster("plan", str(app), "--out", str(honest), cwd=tmp_path)
+    real_digest = json.loads(honest.read_text())["manifest_digest"]
+    for digest in (None, "", real_digest):
+        edited(plan, lambda d, digest=digest: d.update(manifest_digest=digest))
+        result = apply_plan(app, plan)
+        assert result.returncode == 1, result.stderr
+        assert store(app).get_user("alice").active, digest  # type: ignore[union-attr]
+    assert "deactivate_user:alice: the manifest does not ask for this change" in result.stderr
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("created_at", None, "created_at"),
+    ("created_at", "yesterday", "created_at"),
+    ("manifest_digest", None, "manifest_digest"),
+    ("manifest_files", [], "manifest_files"),
+    ("owner", None, "owner"),
+    ("changes", "all", "changes"),
+])
+def test_a_plan_file_with_missing_or_wrong_values_is_refused_by_the_schema(
+        app: Path, field: str, value: object, message: str) -> None:
+    rewrite(app, lambda d: d["users"]["bob"].update(name="Robert"))
+    plan = edited(save_plan(app), lambda d: d.update({field: value}))
+    result = apply_plan(app, plan)
+    assert result.returncode == 1
+    assert "not a valid saved plan" in result.stderr and message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert store(app).get_user("bob").name == "Bob"  # type: ignore[union-attr]
+
+
+def test_a_plan_dated_in_the_future_does_not_get_past_max_age(app: Path) -> None:
+    rewrite(app, lambda d: d["users"]["bob"].update(name="Robert"))
+    plan = edited(save_plan(app), lambda d: d.update(created_at="2099-01-01T00:00:00Z"))
+    result = apply_plan(app, plan, "--max-age", "1h")
+    assert result.returncode == 1 and "creation time" in result.stderr
+
+
+def test_safety_limits_count_from_live_state_not_from_the_file(app: Path) -> None:
+    # managed is the base of percentage limits: inflating it must not let a prune through.
+    rewrite(app, lambda d: (d["policy"].update(max_deactivate="34%"), d["users"].pop("bob"),
+                            d["users"].pop("carol")))
+    plan = app.parent / "plan.json"
+    chatroster("plan", str(app), "--force", "--out", str(plan), cwd=app.parent)
+    plan = edited(plan, lambda d: d.update(managed=1000))
+    result = apply_plan(app, plan)
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "max_deactivate" in result.stderr
+    assert store(app).get_user("bob").active  # type: ignore[union-attr]
+
+
+def test_an_edited_summary_is_refused(app: Path) -> None:
+    rewrite(app, lambda d: d["users"]["bob"].update(name="Robert"))
+    plan = edited(save_plan(app), lambda d: d.update(summary={"update_user": 5}))
+    result = apply_plan(app, plan)
+    assert result.returncode == 1 and "summary does not match" in result.stderr
+
+
+def test_printed_json_is_not_taken_for_a_saved_plan(app: Path) -> None:
+    rewrite(app, lambda d: d["users"]["bob"].update(name="Robert"))
+    printed = chatroster("plan", str(app), "--format", "json", cwd=app.parent)
+    plan = app.parent / "printed.json"
+    plan.write_text(printed.stdout)
+    result = apply_plan(app, plan)
+    assert result.returncode == 1 and "not a saved plan" in result.stderr
+
+
+def test_broken_json_says_where(app: Path) -> None:
+    broken = app.parent / "broken.json"
+    broken.write_text('{"format_version": 1,\n "changes": [}')
+    result = apply_plan(app, broken)
+    assert result.returncode == 1
+    assert "invalid JSON at line 2, column" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_saved_plan_still_applies_after_the_checkout_moves(app: Path, tmp_path: Path) -> None:
+    rewrite(app, lambda d: d["users"]["bob"].update(name="Robert"))
+    plan = save_plan(app)
+    moved = tmp_path.parent / (tmp_path.name + "-moved")
+    tmp_path.rename(moved)
+    result = chatroster("apply", "--plan", str(moved / "plan.json"), "--yes", cwd=moved)
+    assert result.returncode == 0, result.stderr
+    assert Store(moved / "app.db").get_user("bob").name == "Robert"  # type: ignore[union-attr]
+
+
+def test_a_takeover_in_a_saved_plan_needs_allow_takeover_at_apply(app: Path) -> None:
+    store(app).update_user("bob", {"owner": "other-team"})
+    rewrite(app, lambda d: d["users"]["bob"].update(name="Robert"))
+    plan = app.parent / "plan.json"
+    made = chatroster("plan", str(app), "--allow-takeover", "--out", str(plan), cwd=app.parent)
+    assert made.returncode == 0, made.stderr
+    refused = apply_plan(app, plan)
+    assert refused.returncode == 1 and "--allow-takeover" in refused.stderr
+    assert apply_plan(app, plan, "--allow-takeover").returncode == 0
+    assert store(app).get_user("bob").owner == "ops"  # type: ignore[union-attr]

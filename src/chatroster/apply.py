@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import groupby
 
 from .changes import Action, Change
-from .errors import ApplyError, ProviderError
+from .errors import ApplyError, Interrupted, ProviderError
 from .providers.base import PartialFailure, Provider
 
 #: The one place a change becomes a provider call.
@@ -29,13 +30,42 @@ DISPATCH: dict[Action, str] = {  # action → the `Provider` method that carries
 }
 
 Progress = Callable[[int, int], None]
-"""Called with (changes done, changes in all) after each batch."""
+"""Called with (changes settled, changes in all) after each batch."""
 
 
 @dataclass
 class ApplyResult:
-    done: int = 0
+    """What an apply did so far: the changes done, per action, and those that failed."""
+
+    planned: Counter[Action] = field(default_factory=Counter)
+    applied: Counter[Action] = field(default_factory=Counter)
     failures: list[tuple[str, str]] = field(default_factory=list)
+    in_flight: int = 0
+    """Changes of a batch that was running when apply was stopped at once: unknown."""
+
+    @property
+    def done(self) -> int:
+        return sum(self.applied.values())
+
+    def report(self) -> str:
+        """Per action, how many of the planned changes were applied."""
+        parts = [f"{action.value} {self.applied[action]} of {count}"
+                 for action, count in self.planned.items()]
+        return ", ".join(parts)
+
+    def interrupted(self, total: int) -> Interrupted:
+        return Interrupted(done=self.done, total=total, detail=self.report(),
+                           in_flight=self.in_flight, failed=len(self.failures))
+
+
+class Stop:
+    """A request to stop between batches (the first Ctrl-C), checked before each batch."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def request(self) -> None:
+        self.requested = True
 
 
 def apply(
@@ -44,29 +74,45 @@ def apply(
     *,
     continue_on_error: bool = False,
     progress: Progress | None = None,
+    stop: Stop | None = None,
 ) -> ApplyResult:
     """Run ``changes`` (already in plan order) batch by batch.
 
     Stops at the first failed batch unless ``continue_on_error``; raises `ApplyError`
-    listing every failure at the end. Re-running apply finishes an interrupted job
-    because the next plan is computed from what is live.
+    listing every failure at the end. When ``stop`` is requested, no new batch starts
+    and `Interrupted` reports what was applied; a `KeyboardInterrupt` during a batch
+    (a second Ctrl-C) raises `Interrupted` at once, counting that batch as unknown.
+    Re-running apply finishes an interrupted job because the next plan is computed
+    from what is live.
     """
-    result = ApplyResult()
+    result = ApplyResult(planned=Counter(change.action for change in changes))
+    try:
+        _apply_batches(changes, provider, result, continue_on_error, progress, stop)
+    except KeyboardInterrupt:
+        raise result.interrupted(len(changes)) from None
+    if result.failures:
+        raise ApplyError(result.failures, result.done)
+    return result
+
+
+def _apply_batches(changes: Sequence[Change], provider: Provider, result: ApplyResult,
+                   continue_on_error: bool, progress: Progress | None, stop: Stop | None) -> None:
     total = len(changes)
     for action, group in groupby(changes, key=lambda change: change.action):
         batch_of_action = list(group)
         for start in range(0, len(batch_of_action), provider.batch_size):
+            if stop is not None and stop.requested:
+                raise result.interrupted(total)
             batch = batch_of_action[start : start + provider.batch_size]
+            result.in_flight = len(batch)
             failed = _run(provider, action, batch)
+            result.in_flight = 0
             result.failures += failed
-            result.done += len(batch) - len(failed)
+            result.applied[action] += len(batch) - len(failed)
             if progress is not None:
                 progress(result.done + len(result.failures), total)
             if failed and not continue_on_error:
                 raise ApplyError(result.failures, result.done)
-    if result.failures:
-        raise ApplyError(result.failures, result.done)
-    return result
 
 
 def _run(provider: Provider, action: Action, batch: list[Change]) -> list[tuple[str, str]]:

@@ -5,22 +5,28 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, ClassVar, NoReturn
 
 import click
 
 from . import __version__
+from .apply import Stop
 from .apply import apply as apply_changes
 from .errors import (
     EXIT_CHANGES,
     EXIT_ERROR,
+    EXIT_INTERRUPTED,
     EXIT_OK,
     ChatrosterError,
+    Interrupted,
     PlanFileError,
 )
 from .manifest import check, load
@@ -31,7 +37,7 @@ from .providers import open_provider
 from .render import plan_json, plan_markdown, plan_text
 from .runner import KINDS, Options, Targeting, label, make_plan, read_live
 from .safety import check as check_safety
-from .saved import load_plan, recheck
+from .saved import load_plan, plan_document, recheck
 
 FORMATS = click.Choice(["text", "json", "markdown"])
 
@@ -40,7 +46,7 @@ class Duration(click.ParamType):  # type: ignore[type-arg]
     """``90s``, ``30m``, ``2h`` or ``1d``."""
 
     name = "duration"
-    UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    UNITS: ClassVar[dict[str, int]] = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
     def convert(self, value: Any, param: Any, ctx: Any) -> timedelta:
         if isinstance(value, timedelta):
@@ -157,7 +163,8 @@ def _write_private(path: Path, text: str) -> None:
 
 
 def _save_plan(result: Plan, path: Path) -> None:
-    _write_private(path, json.dumps(result.to_json(), indent=2, ensure_ascii=False) + "\n")
+    document = plan_document(result, path)
+    _write_private(path, json.dumps(document, indent=2, ensure_ascii=False) + "\n")
     _note(f"Saved the plan to {path} (it holds personal data unmasked: keep it private).")
 
 
@@ -190,17 +197,44 @@ def apply(paths: tuple[str, ...], plan_file: str | None, yes: bool, force: bool,
     options = _options(target, exclude, only, allow_takeover)
     with open_provider(manifest.provider, concurrency=concurrency) as provider:
         if saved is not None:
-            result = recheck(saved, manifest, provider, now=options.now(), max_age=max_age)
+            result = recheck(saved, manifest, provider, options, max_age=max_age)
         else:
             result = make_plan(manifest, provider, options)
         click.echo(_render(result, "text", _masker(manifest, show_personal)))
+        check_safety(result, manifest.policy, label(manifest), force=force)
         if result.empty:
             return
-        check_safety(result, manifest.policy, label(manifest), force=force)
         _confirm(yes, len(result.changes))
-        outcome = apply_changes(result.changes, provider, continue_on_error=continue_on_error,
-                                progress=_progress(len(result.changes)))
+        with _interruptible() as stop:
+            outcome = apply_changes(result.changes, provider, stop=stop,
+                                    continue_on_error=continue_on_error,
+                                    progress=_progress(len(result.changes)))
     click.echo(f"Applied {outcome.done} change(s).")
+
+
+@contextmanager
+def _interruptible() -> Iterator[Stop]:
+    """While apply runs, the first Ctrl-C (or SIGTERM, as CI cancels a job) asks it to
+    stop after the batch in flight; a second one stops at once. Either way apply then
+    says exactly what it applied (`Interrupted`, exit 130)."""
+    stop = Stop()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop  # signals reach the main thread only
+        return
+
+    def handle(signum: int, frame: object) -> None:
+        if stop.requested:
+            raise KeyboardInterrupt
+        stop.request()
+        _note("\ninterrupted: letting the changes in flight finish, then stopping "
+              "(press Ctrl-C again to stop at once)")
+
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _confirm(yes: bool, count: int) -> None:
@@ -314,19 +348,28 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     try:
         cli.main(args=list(argv) if argv is not None else None, prog_name="chatroster",
                  standalone_mode=False)
+    except Interrupted as exc:
+        click.echo(exc.render(), err=True)
+        if exc.in_flight:  # stopped at once: do not wait for calls still running
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(exc.exit_code)
+        sys.exit(exc.exit_code)
     except ChatrosterError as exc:
         click.echo(exc.render(), err=True)
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
-        click.echo("cancelled; nothing was changed", err=True)
-        sys.exit(EXIT_ERROR)
+        # click turns Ctrl-C into Abort; apply's own interrupts are `Interrupted` above,
+        # so this one came before anything was applied.
+        click.echo("interrupted; nothing was changed", err=True)
+        sys.exit(EXIT_INTERRUPTED)
     except click.ClickException as exc:
         # click's own exit code for usage errors is 2, which here means "changes".
         exc.show()
         sys.exit(EXIT_ERROR)
     except KeyboardInterrupt:
-        click.echo("interrupted; run the same command again to finish", err=True)
-        sys.exit(130)
+        click.echo("interrupted; nothing was changed", err=True)
+        sys.exit(EXIT_INTERRUPTED)
     sys.exit(EXIT_OK)
 
 

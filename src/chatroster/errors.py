@@ -7,6 +7,7 @@ the CLI maps them to output in one place.
     │   └── AuthError        credentials rejected (names the variable to check)
     ├── PlanFileError        a saved plan is unreadable, stale, or for another app
     ├── ApplyError           one or more changes failed during apply
+    ├── Interrupted          Ctrl-C during apply: what was applied (exit 130)
     └── UnsafePlanError      a safety limit refused the plan (exit 3)
 """
 
@@ -19,6 +20,7 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_CHANGES = 2
 EXIT_UNSAFE = 3
+EXIT_INTERRUPTED = 130
 
 
 class ChatrosterError(Exception):
@@ -87,6 +89,35 @@ class ApplyError(ChatrosterError):
             f"{len(self.failures)} change(s) failed, {self.done} applied; "
             "fix the cause and run apply again to finish."
         )
+        return "\n".join(lines)
+
+
+class Interrupted(ChatrosterError):
+    """Apply stopped on Ctrl-C. Says exactly what is known to be applied: the first
+    Ctrl-C lets the batch in flight settle; a second one stops at once, and that batch
+    (``in_flight`` changes) may be partly applied."""
+
+    exit_code = EXIT_INTERRUPTED
+
+    def __init__(self, *, done: int, total: int, detail: str = "", in_flight: int = 0,
+                 failed: int = 0) -> None:
+        self.done, self.total, self.detail = done, total, detail
+        self.in_flight, self.failed = in_flight, failed
+        super().__init__(f"interrupted after {done} of {total} change(s)")
+
+    def render(self) -> str:
+        lines = [f"interrupted: applied {self.done} of {self.total} change(s)"
+                 + (f" ({self.detail})" if self.detail else "")]
+        if self.in_flight:
+            lines.append(f"  {self.in_flight} more change(s) were in flight when apply stopped "
+                         "and may or may not have been made")
+        if self.failed:
+            lines.append(f"  {self.failed} change(s) failed")
+        if self.done or self.in_flight:
+            lines.append("Run the same command again to finish: the next plan starts from "
+                         "what is live.")
+        else:
+            lines.append("Nothing was changed.")
         return "\n".join(lines)
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from .changes import Action
+from collections.abc import Mapping
+from typing import Any
+
+from .changes import Action, Change
 from .errors import UnsafePlanError
 from .model import Limit, Policy
 from .plan import Plan
@@ -48,14 +51,37 @@ def conflict_reasons(plan: Plan, label: str) -> list[str]:
 def _counted(plan: Plan, action: Action) -> int:
     """Changes that count against ``action``'s limit.
 
-    Updates of users the same plan adopts do not: the limit guards users already
-    managed, and the users an interrupted first apply left half-made are adopted and
-    completed by the next run, which must not need --force to finish the job.
+    An update counts only when it can lose data: it overwrites or removes a value the
+    platform holds. Filling fields that are empty there (a user a crashed run registered
+    but never finished, an adopted user whose fields were never written) loses nothing,
+    so a rerun that finishes an interrupted apply never needs --force. Updates of users
+    the same plan adopts do not count either: the limit guards users already managed.
     """
     if action is not Action.UPDATE_USER:
         return plan.count(action)
     adopted = {c.uid for c in plan.changes if c.action is Action.ADOPT_USER}
-    return sum(1 for c in plan.changes if c.action is action and c.uid not in adopted)
+    return sum(1 for c in plan.changes
+               if c.action is action and c.uid not in adopted and overwrites(c))
+
+
+def overwrites(change: Change) -> bool:
+    """Whether ``change`` replaces or removes a value that is set on the platform."""
+    return any(_loses(change.before.get(name), value) for name, value in change.after.items())
+
+
+def _loses(before: Any, after: Any) -> bool:
+    if _empty(before):
+        return False
+    if isinstance(before, Mapping) and isinstance(after, Mapping):
+        return any(_loses(value, after.get(key)) for key, value in before.items())
+    if isinstance(before, (list, tuple, frozenset)) and isinstance(after, (list, tuple, frozenset)):
+        return bool(set(map(str, before)) - set(map(str, after)))
+    return bool(before != after)
+
+
+def _empty(value: Any) -> bool:
+    return value is None or value == "" or (isinstance(value, (Mapping, list, tuple, frozenset))
+                                            and not value)
 
 
 def check(plan: Plan, policy: Policy, label: str, *, force: bool) -> None:
