@@ -11,7 +11,7 @@ import yaml
 
 from chatroster.errors import ManifestError
 from chatroster.manifest import Checked, check, load
-from chatroster.manifest.yamlsource import resolve_plain
+from chatroster.manifest.scalar import UnusableNumber, resolve_plain
 from chatroster.model import (
     Ban,
     Limit,
@@ -268,11 +268,19 @@ def test_the_quickstart_shows_every_kind_of_setting() -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["0", "7", "0123", "0x1f", "1_000", "-5", "+3", "190:20:30", "3.5", "1e3", ".inf", "-.5"]
+    ["0", "7", "0123", "0x1f", "1_000", "-5", "+3", "190:20:30", "3.5", "1e3", "-.5", "1.5e+3"]
     + ["yes", "Off", "TRUE", "n", "~", "", "null", "0b101", "staff", "12:30"],
 )
 def test_plain_values_read_as_yaml_safe_load_reads_them(text: str) -> None:
     assert resolve_plain(text) == yaml.safe_load(f"value: {text}")["value"]
+
+
+@pytest.mark.parametrize(
+    "text", [".inf", "-.Inf", ".NaN", "1.0e+999", "9" * 641, "0x" + "f" * 600, "1" + ":00" * 400]
+)
+def test_plain_numbers_no_platform_can_take_are_refused(text: str) -> None:
+    with pytest.raises(UnusableNumber):
+        resolve_plain(text)
 
 
 def test_plain_timestamps_stay_text_for_one_parser_of_dates() -> None:

@@ -341,7 +341,7 @@ def test_every_problem_of_every_file_is_reported_at_once(tmp_path: Path) -> None
     found = problems(tmp_path)
     assert [located(p)[:3] for p in found] == [
         ("a.yaml", 3, 11),
-        ("b.yaml", 4, 1),
+        ("b.yaml", 3, 7),  # the end of the file, not past it
         ("c.yaml", 2, 16),
     ]
 

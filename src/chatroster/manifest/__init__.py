@@ -10,21 +10,20 @@ second for nothing). Neither ever writes anything.
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Mapping, Sequence
-from typing import Any
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from ..bulk import paused_collection
 from ..errors import ManifestError
 from ..model import Manifest, ProviderConfig
-from .finding import Finding
 from . import checks, schema
 from .build import build, provider
 from .env import substitute
+from .finding import Finding
 from .sources import Sources, read_sources
 
 __all__ = ["Checked", "check", "load"]
@@ -87,16 +86,16 @@ def _checked(
     written_out = _literal_secrets(data)  # before substitution fills the values in
     # Most manifests name no variable: then the walk over every value finds nothing.
     substitution = substitute(data, env) if sources.may_hold_references() else []
-    substitution += written_out
-    if sources.may_hold_non_finite():
-        substitution += _non_finite(data, ())
     if offline:
         substitution = [f for f in substitution if not f.within(("provider",))]
-    # A value already reported (an unset variable, a refused alias or tag) gets no
-    # second problem for what it turned into.
+    substitution += written_out  # offline or not: the secret is in Git either way
+    # A value already reported (an unset variable, a refused alias, tag or number) gets
+    # no second problem for what it turned into.
     told = sources.refused | {finding.path for finding in substitution}
-    schema_findings = [f for f in schema.check(data) if f.path not in told]
-    semantic = checks.check(checks.View.of(data, schema_findings), now)
+    every_schema_finding = schema.check(data)
+    schema_findings = [f for f in every_schema_finding if f.path not in told]
+    # The semantic checks skip every value the schema refused, told or not.
+    semantic = checks.check(checks.View.of(data, every_schema_finding), now)
     findings = substitution + schema_findings + semantic
     problems = sources.problems + [sources.locate(finding) for finding in findings]
     if problems:
@@ -113,7 +112,8 @@ def _literal_secrets(data: Any) -> list[Finding]:
     section = data.get("provider") if isinstance(data, dict) else None
     if not isinstance(section, dict):
         return []
-    kind = str(section.get("type", "provider")).upper()
+    kind = section.get("type")
+    kind = kind.upper() if isinstance(kind, str) and kind.isidentifier() else "PROVIDER"
     return [
         Finding(
             ("provider", key),
@@ -124,13 +124,3 @@ def _literal_secrets(data: Any) -> list[Finding]:
         for key in sorted(ProviderConfig.SECRET_KEYS)
         if isinstance(section.get(key), str) and "${" not in section[key]
     ]
-
-
-def _non_finite(node: Any, path: tuple[str | int, ...]) -> list[Finding]:
-    """``.nan`` and ``.inf``: JSON cannot carry them, and NaN never equals itself, so a
-    plan with one would show a change on every run."""
-    if isinstance(node, float) and not math.isfinite(node):
-        return [Finding(path, f"{node} is not a usable number", "write a finite number")]
-    items = node.items() if isinstance(node, dict) else enumerate(node) \
-        if isinstance(node, list) else ()
-    return [finding for key, item in items for finding in _non_finite(item, (*path, key))]

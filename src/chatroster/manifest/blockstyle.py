@@ -11,10 +11,10 @@ two marks for every value before constructing anything.)
 `load` reads only a conservative subset and returns ``None`` for anything outside
 it, as soon as it sees it: flow collections, block or multi-line scalars, escapes,
 anchors, aliases, tags, comments after a value, duplicate keys, odd indentation,
-unusual characters. The caller then reads the file with the precise event walker
-in `yamlsource`, which stays the one reader that explains problems. Within the
-subset, the data is exactly what that walker builds: keys as written, plain values
-typed by the same `resolve_plain`, quoted values as text.
+unusual characters, unusable numbers, deep nesting. The caller then reads the file
+with the precise event walker in `yamlsource`, which stays the one reader that
+explains problems. Within the subset, the data is exactly what that walker builds:
+keys as written, plain values typed by the same `resolve_plain`, quoted values as text.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from typing import Any
 
 from yaml.resolver import Resolver
 
-from .scalar import resolve_plain
+from .scalar import MAX_DEPTH, UnusableNumber, resolve_plain
 
 LINE = re.compile(
     r"""^( *)(?:(-) +|(['"]?)([A-Za-z0-9_][A-Za-z0-9_.-]{0,199})\3:(?: +|$))?(.*)$""", re.MULTILINE
@@ -57,6 +57,13 @@ def load(text: str) -> dict[str, Any] | None:
     """The data of ``text`` if it is in the plain block subset, else ``None``."""
     if UNUSUAL(text):
         return None
+    try:
+        return _load(text)
+    except UnusableNumber:
+        return None  # the walker reports it, at its place
+
+
+def _load(text: str) -> dict[str, Any] | None:
     root: dict[str, Any] = {}
     # Open containers, innermost last, each with the indentation of its entries; the
     # innermost one is also kept in `level` and `container`.
@@ -87,6 +94,8 @@ def load(text: str) -> dict[str, Any] | None:
                 level, container = indent, [] if dash else {}
                 parent[above_key] = container
                 stack.append((level, container))
+                if len(stack) > MAX_DEPTH:
+                    return None
         while indent < level:
             stack.pop()
             level, container = stack[-1]

@@ -32,7 +32,12 @@ class View:
     """The parts of the manifest that passed the schema."""
 
     users: dict[str, dict[str, Any]]
+    declared: dict[str, dict[str, Any]]
+    """Every user whose uid passed the schema, valid or not: the provider's rules judge
+    which keys a user has, and its uid, so they are told together with schema problems."""
     bans: dict[str, dict[str, Any]] | None
+    banned: list[str]
+    """Every banned uid that passed the schema."""
     protected: list[str]
     prune: str
     provider: str | None
@@ -41,12 +46,15 @@ class View:
     @classmethod
     def of(cls, data: dict[str, Any], schema_findings: list[Finding]) -> View:
         broken = {finding.path[:2] for finding in schema_findings}
+        bad_keys = {finding.path for finding in schema_findings if finding.at == "key"}
         policy = _mapping(data.get("policy"))
         protected = policy.get("protected", [])
         bans = data.get("bans")
         return cls(
             users=_valid(data.get("users"), "users", broken),
+            declared=_valid(data.get("users"), "users", bad_keys),
             bans=_valid(bans, "bans", broken) if bans is not None else None,
+            banned=[uid for uid in _mapping(bans) if ("bans", uid) not in bad_keys],
             protected=protected if ("policy", "protected") not in broken else [],
             prune=policy.get("prune", "none") if ("policy", "prune") not in broken else "none",
             provider=_provider_type(data.get("provider")),
@@ -70,7 +78,7 @@ def _over_limits(view: View, provider: str, capabilities: Capabilities) -> Itera
     otherwise, after the user may already have been half made."""
     if not capabilities.max_length and not capabilities.max_items:
         return
-    for uid, user in view.users.items():
+    for uid, user in view.declared.items():
         for path, value in _texts(user, capabilities.max_length):
             limit = capabilities.max_length[path[1]]
             if isinstance(value, str) and len(value) > limit:
@@ -173,13 +181,14 @@ def _uid_rules(view: View, provider: str, capabilities: Capabilities) -> Iterato
 
 
 def _uid_places(view: View) -> Iterator[tuple[DocPath, str, Any]]:
-    for uid, user in view.users.items():
+    for uid in view.declared:
         yield ("users", uid), uid, "key"
+    for uid, user in view.users.items():
         for key in RELATIONS:
             entries = user.get(key)
             for index, target in enumerate(entries if isinstance(entries, list) else ()):
                 yield ("users", uid, key, index), target, "value"
-    for uid in view.bans or {}:
+    for uid in view.banned:
         yield ("bans", uid), uid, "key"
     for index, uid in enumerate(view.protected):
         yield ("policy", "protected", index), uid, "value"
@@ -192,7 +201,7 @@ def _unsupported(view: View, provider: str, capabilities: Capabilities) -> Itera
 
     # Decided once per key, not once per key of each of 100k users.
     unsupported = {key for key in (*USER_FIELDS, *FEATURES) if not _supports(capabilities, key)}
-    for uid, user in view.users.items():
+    for uid, user in view.declared.items():
         for key in user:
             if key in unsupported:
                 yield lacking(("users", uid, key), f"'{key}' is", key)
@@ -228,4 +237,4 @@ def _mapping(value: Any) -> dict[str, Any]:
 
 def _provider_type(provider: Any) -> str | None:
     kind = _mapping(provider).get("type", "local") if provider is not None else "local"
-    return kind if kind in CAPABILITIES else None
+    return kind if isinstance(kind, str) and kind in CAPABILITIES else None

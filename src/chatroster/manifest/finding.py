@@ -23,6 +23,10 @@ class Finding:
         return self.path[: len(prefix)] == prefix
 
 
+SHOWN_LENGTH = 80
+"""Longer text from the manifest is cut when a message repeats it."""
+
+
 def render_path(path: DocPath) -> str:
     """``users.alice.blocklist[0]``"""
     text = ""
@@ -30,5 +34,16 @@ def render_path(path: DocPath) -> str:
         if isinstance(part, int):
             text += f"[{part}]"
         else:
-            text += f".{part}" if text else part
+            text += f".{shown(part)}" if text else shown(part)
     return text
+
+
+def shown(text: str) -> str:
+    """``text`` as a message may repeat it: control characters (a NUL, an escape that
+    would drive the terminal), lone surrogates and the like spelt as Python escapes,
+    and a long text cut short."""
+    if len(text) > SHOWN_LENGTH:
+        return shown(text[: SHOWN_LENGTH - 1]) + "…"
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from functools import cache
 from typing import Any
 
 Predicate = Callable[[Any], bool]
@@ -186,8 +187,18 @@ def _const(expected: Any, schema: dict[str, Any]) -> Predicate:
     return lambda instance: _same(instance, expected)
 
 
+@cache
+def compile_pattern(pattern: str) -> re.Pattern[str]:
+    """A schema's ``pattern`` as JSON Schema (ECMA-262) reads it: a final ``$`` is the end
+    of the text. Python's ``$`` also matches before a final line break, which would let
+    "alice\\n" pass as a uid."""
+    if pattern.endswith("$") and not pattern.endswith("\\$"):
+        pattern = pattern[:-1] + r"\Z"
+    return re.compile(pattern)
+
+
 def _pattern(pattern: str, schema: dict[str, Any]) -> Predicate:
-    search = re.compile(pattern).search
+    search = compile_pattern(pattern).search
     return lambda instance: not isinstance(instance, str) or search(instance) is not None
 
 

@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from functools import cache
 from importlib.resources import files
-from typing import Any
+from typing import Any, cast
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError
 
 from ..model import ProviderConfig
-from .finding import DocPath, Finding
-from .predicate import Predicate, compile_schema
+from .finding import DocPath, Finding, shown
+from .predicate import Predicate, compile_pattern, compile_schema
 
 SCHEMA_FILE = "manifest.schema.json"
 
@@ -59,7 +59,21 @@ def inlined_schema() -> dict[str, Any]:
 
 @cache
 def validator() -> Draft202012Validator:
-    return Draft202012Validator(inlined_schema())
+    return _Validator(inlined_schema())
+
+
+def _pattern(
+    validator: Draft202012Validator, pattern: str, instance: Any, schema: dict[str, Any]
+) -> Iterator[ValidationError]:
+    """jsonschema's ``pattern``, with the final ``$`` of JSON Schema (see `compile_pattern`)."""
+    if isinstance(instance, str) and not compile_pattern(pattern).search(instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+_Validator = cast(
+    type[Draft202012Validator],
+    validators.extend(Draft202012Validator, {"pattern": _pattern}),  # type: ignore[no-untyped-call]
+)
 
 
 @cache
@@ -125,45 +139,47 @@ def _explain(error: ValidationError) -> Iterable[Finding]:
     path = tuple(error.absolute_path)
     if "propertyNames" in error.relative_schema_path:
         # jsonschema reports a bad key at its mapping; point at the key itself.
-        key = str(error.instance)
-        return [
-            Finding((*path, key), f"the key '{key}' is not valid: {_pattern_text(error)}", at="key")
-        ]
+        key = str(_instance(error))
+        message = f"the key '{shown(key)}' is not valid: {_pattern_text(error)}"
+        return [Finding((*path, key), message, at="key")]
     explain = _EXPLAINERS.get(str(error.validator), _fallback)
     return explain(error, path)
 
 
 def _unknown_fields(error: ValidationError, path: DocPath) -> list[Finding]:
-    known = list(error.schema.get("properties", {}))
+    known = list(_schema(error).get("properties", {}))
     findings = []
-    for key in error.instance:
+    for key in _instance(error):
         if key in known:
             continue
         close = difflib.get_close_matches(key, known, n=1)
         guess = f" (did you mean '{close[0]}'?)" if close else ""
         hint = f"known fields here: {', '.join(known)}" if known else ""
-        findings.append(Finding((*path, key), f"unknown field '{key}'{guess}", hint, at="key"))
+        message = f"unknown field '{shown(key)}'{guess}"
+        findings.append(Finding((*path, key), message, hint, at="key"))
     return findings
 
 
 def _missing(error: ValidationError, path: DocPath) -> list[Finding]:
-    properties = error.schema.get("properties", {})
-    unknown = [key for key in error.instance if key not in properties]
+    properties = _schema(error).get("properties", {})
+    given = _instance(error)
+    unknown = [key for key in given if key not in properties]
     findings = []
-    for name in error.validator_value:
+    for name in _expected(error):
         # A misspelt field is reported once, as unknown with a suggestion.
-        if name not in error.instance and not difflib.get_close_matches(name, unknown, n=1):
+        if name not in given and not difflib.get_close_matches(name, unknown, n=1):
             hint = properties.get(name, {}).get("description", "")
             findings.append(Finding((*path, name), f"missing required field '{name}'", hint, "key"))
     return findings
 
 
 def _wrong_type(error: ValidationError, path: DocPath) -> list[Finding]:
-    expected = error.validator_value
+    expected = _expected(error)
     names = [expected] if isinstance(expected, str) else list(expected)
     wanted = " or ".join(TYPE_NAMES.get(name, name) for name in names)
-    message = f"must be {wanted}, not {_kind_of(error.instance)}"
-    return [Finding(path, message, _type_hint(error.instance, names))]
+    instance = _instance(error)
+    message = f"must be {wanted}, not {_kind_of(instance)}"
+    return [Finding(path, message, _type_hint(instance, names))]
 
 
 def _type_hint(instance: Any, expected: list[str]) -> str:
@@ -183,28 +199,30 @@ def _not_const(error: ValidationError, path: DocPath) -> list[Finding]:
         return [
             Finding(
                 path,
-                f"unsupported version {_shown(error.instance)}",
+                f"unsupported version {_shown(_instance(error))}",
                 "this chatroster reads version 1",
             )
         ]
-    return [Finding(path, f"must be {_shown(error.validator_value)}")]
+    return [Finding(path, f"must be {_shown(_expected(error))}")]
 
 
 def _not_in_enum(error: ValidationError, path: DocPath) -> list[Finding]:
-    choices = [str(choice) for choice in error.validator_value]
-    close = difflib.get_close_matches(str(error.instance), choices, n=1)
-    guess = f" (did you mean '{close[0]}'?)" if close and isinstance(error.instance, str) else ""
-    message = f"{_shown(error.instance)} is not one of: {', '.join(choices)}{guess}"
+    choices = [str(choice) for choice in _expected(error)]
+    instance = _instance(error)
+    close = difflib.get_close_matches(str(instance), choices, n=1)
+    guess = f" (did you mean '{close[0]}'?)" if close and isinstance(instance, str) else ""
+    message = f"{_shown(instance)} is not one of: {', '.join(choices)}{guess}"
     return [Finding(path, message)]
 
 
 def _no_match(error: ValidationError, path: DocPath) -> list[Finding]:
-    return [Finding(path, f"{_shown(error.instance)} is not valid: {_pattern_text(error)}")]
+    value = "the value" if _is_secret(path) else _shown(_instance(error))
+    return [Finding(path, f"{value} is not valid: {_pattern_text(error)}")]
 
 
 def _repeated(error: ValidationError, path: DocPath) -> list[Finding]:
     seen: list[Any] = []
-    for index, item in enumerate(error.instance):
+    for index, item in enumerate(_instance(error)):
         if item in seen:
             return [
                 Finding(
@@ -228,16 +246,16 @@ def _out_of_range(error: ValidationError, path: DocPath) -> list[Finding]:
         "exclusiveMinimum": "more than",
         "exclusiveMaximum": "less than",
     }
-    return [Finding(path, f"must be {words[str(error.validator)]} {error.validator_value}")]
+    return [Finding(path, f"must be {words[str(error.validator)]} {_expected(error)}")]
 
 
 def _no_branch(error: ValidationError, path: DocPath) -> list[Finding]:
     """An ``anyOf``: explain the branch that nearly fitted, else the accepted forms."""
     near = [e for e in error.context or () if e.validator not in WRONG_KIND or e.path]
-    summary = error.schema.get("errorMessage")
+    summary = _schema(error).get("errorMessage")
     if near and not (summary and all(e.validator == "pattern" and not e.path for e in near)):
         return [finding for e in near for finding in _explain(e)]
-    return [Finding(path, summary or f"{_shown(error.instance)} is not valid here")]
+    return [Finding(path, summary or f"{_shown(_instance(error))} is not valid here")]
 
 
 def _fallback(error: ValidationError, path: DocPath) -> list[Finding]:
@@ -264,8 +282,22 @@ _EXPLAINERS = {
 }
 
 
+def _instance(error: ValidationError) -> Any:
+    """The value that failed (jsonschema types it as possibly unset; here it never is)."""
+    return error.instance
+
+
+def _expected(error: ValidationError) -> Any:
+    """The keyword's value in the schema: the type, the choices, the pattern."""
+    return error.validator_value
+
+
+def _schema(error: ValidationError) -> dict[str, Any]:
+    return dict(error.schema) if isinstance(error.schema, Mapping) else {}
+
+
 def _pattern_text(error: ValidationError) -> str:
-    return str(error.schema.get("patternErrorMessage") or f"it must match {error.validator_value}")
+    return str(_schema(error).get("patternErrorMessage") or f"it must match {_expected(error)}")
 
 
 def _kind_of(value: Any) -> str:
@@ -282,8 +314,8 @@ def _kind_of(value: Any) -> str:
 
 def _shown(value: Any) -> str:
     if isinstance(value, str):
-        return f"'{value}'"
-    return json.dumps(value)
+        return f"'{shown(value)}'"
+    return shown(json.dumps(value))
 
 
 def _is_secret(path: DocPath) -> bool:

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import Problem
-from .finding import DocPath, Finding
-from .yamlsource import Document, read
+from .finding import DocPath, Finding, shown
+from .yamlsource import Document, not_regular, read
 
 MERGED = ("users", "bans")
 """Sections whose entries are merged across files; every other key is given once."""
@@ -54,11 +55,6 @@ class Sources:
         one, or has a backslash, which can spell one in double quotes (``"\\x24{NAME}"``)."""
         return any("${" in document.text or "\\" in document.text for document in self.documents)
 
-    def may_hold_non_finite(self) -> bool:
-        """Whether a value can be NaN or infinite: only from YAML's ``.nan``/``.inf``."""
-        return any(".nan" in text or ".inf" in text
-                   for text in (document.text.lower() for document in self.documents))
-
     @property
     def refused(self) -> set[DocPath]:
         return set().union(*(document.refused for document in self.documents))
@@ -88,7 +84,8 @@ class Sources:
         for name, entry in entries.items():
             path = (key, name)
             if name in merged:
-                what = f"the uid '{name}'" if key == "users" else f"the ban of '{name}'"
+                shown_name = shown(name)
+                what = f"the uid '{shown_name}'" if key == "users" else f"the ban of '{shown_name}'"
                 self.problems.append(_twice(document, path, self.origins[path], what))
                 continue
             merged[name] = entry
@@ -118,15 +115,8 @@ def expand(paths: Sequence[str | Path]) -> tuple[list[tuple[Path, str]], list[Pr
             Problem("", 1, 1, "", "no manifest given", "name a YAML file or a directory")
         )
     for given in paths:
-        path = Path(given)
-        found = _directory_files(path) if path.is_dir() else [path]
-        if not found:
-            problems.append(
-                Problem(str(path), 1, 1, "", "no *.yaml or *.yml files in this directory")
-            )
-        elif not path.exists():
-            problems.append(Problem(str(path), 1, 1, "", "no such file or directory"))
-            continue
+        found, refused = _files_named(Path(given))
+        problems += refused
         for file in found:
             if file.resolve() not in seen:  # the same file named twice is read once
                 seen.add(file.resolve())
@@ -134,10 +124,51 @@ def expand(paths: Sequence[str | Path]) -> tuple[list[tuple[Path, str]], list[Pr
     return files, problems
 
 
-def _directory_files(directory: Path) -> list[Path]:
-    return sorted(
-        entry for entry in directory.iterdir() if entry.suffix in SUFFIXES and entry.is_file()
-    )
+def _files_named(path: Path) -> tuple[list[Path], list[Problem]]:
+    """The manifest files ``path`` names: itself, or a directory's YAML files."""
+    mode = _mode(path)
+    if isinstance(mode, Problem):
+        return [], [mode]
+    if stat.S_ISREG(mode):
+        return [path], []
+    if not stat.S_ISDIR(mode):
+        return [], [not_regular(str(path))]
+    found, problems = _directory_files(path)
+    if not found and not problems:
+        problems.append(Problem(str(path), 1, 1, "", "no *.yaml or *.yml files in this directory"))
+    return found, problems
+
+
+def _directory_files(directory: Path) -> tuple[list[Path], list[Problem]]:
+    """The directory's YAML files, in order. One that is not a regular file (a FIFO,
+    whose read would wait for a writer forever, a device, a directory) is a problem."""
+    try:
+        entries = sorted(entry for entry in directory.iterdir() if entry.suffix in SUFFIXES)
+    except OSError as error:
+        reason = error.strerror or str(error)
+        return [], [Problem(str(directory), 1, 1, "", f"cannot read the directory: {reason}")]
+    files: list[Path] = []
+    problems: list[Problem] = []
+    for entry in entries:
+        mode = _mode(entry)
+        if isinstance(mode, Problem):
+            problems.append(mode)
+        elif stat.S_ISREG(mode):
+            files.append(entry)
+        else:
+            problems.append(not_regular(str(entry)))
+    return files, problems
+
+
+def _mode(path: Path) -> int | Problem:
+    """The type and mode of the file ``path`` names, following symbolic links."""
+    try:
+        return path.stat().st_mode
+    except FileNotFoundError:
+        return Problem(str(path), 1, 1, "", "no such file or directory")
+    except (OSError, ValueError) as error:  # ValueError: a NUL in the path
+        reason = getattr(error, "strerror", None) or str(error)
+        return Problem(str(path), 1, 1, "", f"cannot read the file: {reason}")
 
 
 def _twice(document: Document, path: DocPath, first: Document, what: str) -> Problem:

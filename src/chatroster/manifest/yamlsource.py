@@ -17,6 +17,9 @@ records where every key and value starts.
 
 from __future__ import annotations
 
+import os
+import re
+import stat
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -37,8 +40,8 @@ from yaml.events import (
 
 from ..errors import Problem
 from . import blockstyle
-from .finding import At, DocPath, Finding, render_path
-from .scalar import TAG, resolve_plain
+from .finding import At, DocPath, Finding, render_path, shown
+from .scalar import MAX_DEPTH, TAG, UnusableNumber, resolve_plain
 
 MAX_BYTES = 64 * 1024 * 1024
 """Larger files are refused: a manifest that size is a mistake, or an attack. 100k
@@ -54,6 +57,9 @@ HARMLESS_TAGS = {
 """Explicit tags that change nothing (``!!str 1`` is the text "1"); every other is refused."""
 
 PLAIN_YAML = "write the value out in full; a manifest is plain YAML"
+
+SURROGATE = re.compile(r"[\ud800-\udfff]").search
+"""Half of a UTF-16 pair alone: PyYAML's own parser lets an escape make one."""
 
 Position = tuple[int, int]
 """(line, column), both counted from 1."""
@@ -126,10 +132,11 @@ def read(path: Path, file: str) -> tuple[Document | None, list[Problem]]:
 
 def _read_bytes(path: Path, file: str) -> bytes | Problem:
     try:
-        with path.open("rb") as stream:
-            raw = stream.read(MAX_BYTES + 1)
+        raw = _read_regular(path)
     except OSError as error:
         return Problem(file, 1, 1, "", f"cannot read the file: {error.strerror or error}")
+    if raw is None:
+        return not_regular(file)
     if len(raw) > MAX_BYTES:
         return Problem(
             file,
@@ -140,6 +147,26 @@ def _read_bytes(path: Path, file: str) -> bytes | Problem:
             "split the users over several files in one directory",
         )
     return raw
+
+
+def _read_regular(path: Path) -> bytes | None:
+    """The first ``MAX_BYTES + 1`` bytes of the file, or ``None`` if it is not a regular file.
+
+    The caller checked the type before, but the file may have been swapped since: so it
+    is opened without blocking (a FIFO would wait for a writer) and checked again.
+    """
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    with os.fdopen(descriptor, "rb") as stream:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            return None
+        return stream.read(MAX_BYTES + 1)
+
+
+def not_regular(file: str) -> Problem:
+    """A manifest path that names a FIFO, a device, a socket, or a directory among files."""
+    return Problem(
+        file, 1, 1, "", "not a regular file; give a manifest file or a directory of *.yaml files"
+    )
 
 
 def _decode(raw: bytes, file: str) -> str | Problem:
@@ -166,7 +193,7 @@ def _duplicate(document: Document, path: DocPath, position: Position) -> Problem
         document.file,
         *position,
         render_path(path),
-        f"duplicate key '{path[-1]}' (first given on line {first_line})",
+        f"duplicate key '{shown(str(path[-1]))}' (first given on line {first_line})",
         "give each key once; remove or merge one of them",
     )
 
@@ -216,7 +243,10 @@ class _Walker:
 
     def run(self) -> tuple[Any, Problem | None]:
         """The data, or ``None`` and the syntax error that stopped the walk."""
-        parser = Parser(self.text)
+        try:
+            parser = Parser(self.text)  # PyYAML's own reader checks the characters here
+        except yaml.YAMLError as error:
+            return None, _reader_problem(self.file, error, self.text)
         try:
             return self._walk(parser.get_event), None
         except yaml.MarkedYAMLError as error:
@@ -239,8 +269,11 @@ class _Walker:
                     continue
                 value = self._scalar(event)
             elif kind is MappingStartEvent or kind is SequenceStartEvent:
-                self._open(event)
-                continue
+                if len(stack) < MAX_DEPTH:
+                    self._open(event)
+                    continue
+                self._too_deep(event, next_event)
+                value = None
             elif kind is MappingEndEvent or kind is SequenceEndEvent:
                 value = stack.pop().container
             elif kind is AliasEvent:
@@ -294,7 +327,16 @@ class _Walker:
         if self.record:
             self.marks.values.setdefault(self._here(), _position(event))
         if event.tag is None and event.implicit[0]:
-            return resolve_plain(event.value)
+            try:
+                return resolve_plain(event.value)
+            except UnusableNumber as unusable:
+                self._refuse_value(event, unusable.message, unusable.hint)
+                return None
+        if event.style == '"' and SURROGATE(event.value):
+            # Not a character: no platform, terminal or file can take it.
+            self._refuse_value(event, "a lone surrogate escape (\\ud800-\\udfff) is not a "
+                               "character", "write a character above U+FFFF as \\U0001F600")
+            return None
         return event.value
 
     def _check(self, event: Any) -> None:
@@ -302,12 +344,27 @@ class _Walker:
             self._refuse(event, f"anchors (&{event.anchor}) are not allowed", PLAIN_YAML)
         tag = event.tag
         if tag is not None and tag != "!" and tag != HARMLESS_TAGS[type(event)]:
-            shown = "!!" + tag[len(TAG) :] if tag.startswith(TAG) else tag
+            written = "!!" + tag[len(TAG) :] if tag.startswith(TAG) else tag
             self._refuse_value(
                 event,
-                f"the tag {shown} is not allowed",
+                f"the tag {shown(written)} is not allowed",
                 "remove the tag; a manifest is plain YAML (quote a value to keep it as text)",
             )
+
+    def _too_deep(self, event: Event, next_event: Any) -> None:
+        """Refuses a collection nested too deep, and skips to its end."""
+        self._refuse_value(
+            event,
+            f"nested more than {MAX_DEPTH} levels deep",
+            "flatten the data; a manifest needs only a few levels",
+        )
+        depth = 1
+        while depth:
+            kind = type(next_event())
+            if kind is MappingStartEvent or kind is SequenceStartEvent:
+                depth += 1
+            elif kind is MappingEndEvent or kind is SequenceEndEvent:
+                depth -= 1
 
     def _alias(self, event: AliasEvent) -> None:
         # Refused outright, never expanded: a few lines of aliases can stand for
@@ -345,14 +402,72 @@ def _position(event: Event) -> Position:
 
 
 def _syntax_problem(file: str, error: yaml.MarkedYAMLError, text: str) -> Problem:
+    unclosed = _unclosed(file, error, text)
+    if unclosed is not None:
+        return unclosed
     mark = error.problem_mark or error.context_mark
     context = f" ({error.context})" if error.context else ""
     hint = "check the indentation and the quoting here"
     if mark is not None and text[mark.index : mark.index + 1] == "\t":
         hint = "indent with spaces: YAML does not allow tabs"
-    line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+    elif "mapping values are not allowed" in str(error.problem):
+        hint = "is a ':' missing on a line above? Quote a value that holds ': '"
+    line, column = _within(text, mark)
     message = f"YAML syntax error: {error.problem or 'invalid YAML'}{context}"
     return Problem(file, line, column, "", message, hint)
+
+
+OPENED = {
+    "quoted scalar": (
+        "the quoted value that starts here",
+        "end the value with the quote it starts with",
+    ),
+    "flow sequence": (
+        "the list opened with '[' here",
+        "close the list with ']', and separate its items with ','",
+    ),
+    "flow mapping": (
+        "the mapping opened with '{' here",
+        "close the mapping with '}', and separate its entries with ','",
+    ),
+    "simple key": (
+        "the key that starts here",
+        "end the key with ':' on the same line; a key has at most 1024 characters",
+    ),
+}
+"""What the parser may have been reading when it failed (the error's context): what
+to call it in the message, and what to do."""
+
+
+def _unclosed(file: str, error: yaml.MarkedYAMLError, text: str) -> Problem | None:
+    """A problem found on a later line than the quote, bracket or key being read, or at
+    the end of the file, is located where that starts: the mistake is there (an unclosed
+    quote or bracket), not where the parser gave up."""
+    start, found = error.context_mark, error.problem_mark
+    opened = next((words for kind, words in OPENED.items() if kind in str(error.context)), None)
+    if start is None or found is None or opened is None:
+        return None
+    at_end = (found.line, found.column) >= _end(text)
+    if found.line == start.line and not at_end:
+        return None  # on the line it starts: the problem is where it was found
+    what, hint = opened
+    where = "at the end of the file" if at_end else f"on line {found.line + 1}"
+    message = f"YAML syntax error in {what}: {error.problem} ({where})"
+    return Problem(file, start.line + 1, start.column + 1, "", message, hint)
+
+
+def _end(text: str) -> Position:
+    """Where the text ends, counted from 0 as YAML marks are."""
+    return text.count("\n"), len(text) - (text.rfind("\n") + 1)
+
+
+def _within(text: str, mark: yaml.Mark | None) -> Position:
+    """The mark's (line, column) from 1, never past the end of the text."""
+    if mark is None:
+        return 1, 1
+    end = _end(text.rstrip("\n"))
+    line, column = min((mark.line, mark.column), end)
+    return line + 1, column + 1
 
 
 def _reader_problem(file: str, error: yaml.YAMLError, text: str) -> Problem:
