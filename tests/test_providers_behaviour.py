@@ -64,8 +64,9 @@ class Platform:
         desired = State(users={user.uid: user for user in users}, bans=bans)
         return Manifest(desired=desired, provider=self.config, owner=owner, policy=policy)
 
-    def open(self) -> Provider:
-        return open_provider(self.config, concurrency=self.concurrency)
+    def open(self, writable: bool = False) -> Provider:
+        """Read-only unless it is to apply, as the CLI opens it."""
+        return open_provider(self.config, concurrency=self.concurrency, writable=writable)
 
     def plan(self, manifest: Manifest, **options: Any) -> Plan:
         with self.open() as provider:
@@ -73,7 +74,7 @@ class Platform:
 
     def apply(self, manifest: Manifest, **options: Any) -> Plan:
         """Plan and apply; returns the plan that was applied."""
-        with self.open() as provider:
+        with self.open(writable=True) as provider:
             made = make_plan(manifest, provider, Options(**options))
             apply(made.changes, provider)
         return made
@@ -215,7 +216,7 @@ def test_applying_the_same_plan_twice_changes_nothing_more(provider_manifest: Pl
     users = [full_user(platform, uid) for uid in ("alice", "bob", "carol")]
     manifest = platform(*users)
     made = platform.plan(manifest)
-    with platform.open() as provider:
+    with platform.open(writable=True) as provider:
         apply(made.changes, provider)
         first = dict(read_live(manifest, provider).users)
         apply(made.changes, provider)  # as if an interrupted apply were run again
@@ -420,7 +421,7 @@ def test_a_failed_change_is_reported_and_the_rest_applied(provider_manifest: Pla
     blocks = frozenset({"carol"})
     manifest = platform(users[0].evolve(blocklist=blocks), users[1].evolve(blocklist=blocks),
                         users[2])
-    with platform.open() as provider:
+    with platform.open(writable=True) as provider:
         made = make_plan(manifest, provider, Options())
         platform.store.delete_users(["alice"])  # gone between plan and apply
         with pytest.raises(ApplyError) as caught:

@@ -132,7 +132,8 @@ def test_no_email_or_phone_is_printed_in_any_format(tmp_path: Path) -> None:
         result = chatroster("plan", str(manifest), "--format", fmt, cwd=tmp_path)
         assert result.returncode == 0, result.stderr
         outputs.append(result.stdout + result.stderr)
-    json.loads(outputs[1])  # the JSON format stays valid JSON when masked
+        if fmt == "json":
+            json.loads(result.stdout)  # the JSON format stays valid JSON when masked
     applied = chatroster("apply", str(manifest), "--yes", cwd=tmp_path)
     outputs.append(applied.stdout + applied.stderr)
     for i in range(20):  # then drift on every kind of value

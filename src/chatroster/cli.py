@@ -33,7 +33,7 @@ from .manifest import check, load
 from .masking import Masker, mask_key
 from .model import Manifest, ProviderConfig
 from .plan import Plan
-from .providers import open_provider
+from .providers import Provider, open_provider
 from .render import plan_json, plan_markdown, plan_text
 from .runner import KINDS, Options, Targeting, label, make_plan, read_live
 from .safety import check as check_safety
@@ -81,11 +81,19 @@ def _render(plan: Plan, fmt: str, masker: Masker) -> str:
     return plan_text(plan, masker, colour=_colour(sys.stdout))
 
 
-def _masker(manifest: Manifest, show_personal: bool) -> Masker:
+def _masker(manifest: Manifest, provider: Provider, show_personal: bool) -> Masker:
     secrets = {k: v for k, v in manifest.provider.settings.items()
                if k in manifest.provider.SECRET_KEYS}
     return Masker(personal_metadata=manifest.policy.personal_metadata, show=show_personal,
-                  key=mask_key(secrets, os.environ))
+                  key=mask_key(secrets, os.environ, provider.mask_key()))
+
+
+def _open(manifest: Manifest, **options: Any) -> Provider:
+    """The manifest's platform, with what the user should know about it on stderr."""
+    provider = open_provider(manifest.provider, **options)
+    for note in provider.notes:
+        _note(f"note: {note}")
+    return provider
 
 
 def targeting_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -138,9 +146,10 @@ def plan(paths: tuple[str, ...], fmt: str, out: str | None, detailed_exitcode: b
     """Read live state and show what apply would change."""
     manifest = _load(paths)
     options = _options(target, exclude, only, allow_takeover)
-    with open_provider(manifest.provider) as provider:
+    with _open(manifest) as provider:
         result = make_plan(manifest, provider, options)
-    click.echo(_render(result, fmt, _masker(manifest, show_personal)))
+        masker = _masker(manifest, provider, show_personal)
+    click.echo(_render(result, fmt, masker))
     if out:
         _save_plan(result, Path(out))
     check_safety(result, manifest.policy, label(manifest), force=force)
@@ -181,12 +190,15 @@ def _save_plan(result: Plan, path: Path) -> None:
               help="Parallel API calls (HTTP providers).")
 @click.option("--max-age", type=DURATION, default=None, metavar="DURATION",
               help="With --plan: refuse a plan older than this (30m, 2h, 1d).")
+@click.option("--lock-timeout", type=DURATION, default="0s", metavar="DURATION",
+              show_default=True,
+              help="Local platform: wait this long for another apply to finish (e.g. 5m).")
 @click.option("--show-personal", is_flag=True, help="Show personal data unmasked.")
 @targeting_options
 def apply(paths: tuple[str, ...], plan_file: str | None, yes: bool, force: bool,
           allow_takeover: bool, continue_on_error: bool, concurrency: int | None,
-          max_age: timedelta | None, show_personal: bool, target: tuple[str, ...],
-          exclude: tuple[str, ...], only: tuple[str, ...]) -> None:
+          max_age: timedelta | None, lock_timeout: timedelta, show_personal: bool,
+          target: tuple[str, ...], exclude: tuple[str, ...], only: tuple[str, ...]) -> None:
     """Plan afresh (or take a saved plan) and make the changes."""
     saved = load_plan(Path(plan_file)) if plan_file else None
     if not paths and saved is not None:
@@ -195,12 +207,13 @@ def apply(paths: tuple[str, ...], plan_file: str | None, yes: bool, force: bool,
         raise click.UsageError("give the manifest (file or directory) to apply")
     manifest = _load(paths)
     options = _options(target, exclude, only, allow_takeover)
-    with open_provider(manifest.provider, concurrency=concurrency) as provider:
+    with _open(manifest, concurrency=concurrency, writable=True,
+               lock_timeout=lock_timeout) as provider:
         if saved is not None:
             result = recheck(saved, manifest, provider, options, max_age=max_age)
         else:
             result = make_plan(manifest, provider, options)
-        click.echo(_render(result, "text", _masker(manifest, show_personal)))
+        click.echo(_render(result, "text", _masker(manifest, provider, show_personal)))
         check_safety(result, manifest.policy, label(manifest), force=force)
         if result.empty:
             return
@@ -277,7 +290,7 @@ def export(paths: tuple[str, ...], out: str | None, uids_file: Any) -> None:
     manifest = _load(paths)
     uids = frozenset(line.strip() for line in uids_file or () if line.strip()
                      and not line.lstrip().startswith("#"))
-    with open_provider(manifest.provider) as provider:
+    with _open(manifest) as provider:
         live = read_live(manifest, provider, everything=True, uids=uids)
     config = _relocated(manifest.provider, Path(out).parent if out else Path.cwd())
     exported = export_manifest(live, provider=config, owner=manifest.owner)
@@ -301,11 +314,11 @@ def drift(paths: tuple[str, ...], fmt: str, show_personal: bool, target: tuple[s
 
     manifest = _load(paths)
     options = _options(target, exclude, only, allow_takeover=False)
-    with open_provider(manifest.provider) as provider:
+    with _open(manifest) as provider:
         live = read_live(manifest, provider, owned=True)
         result = make_plan(manifest, provider, options, live=live)
-    found = report(manifest, live, result, _masker(manifest, show_personal),
-                   options.targeting)
+        masker = _masker(manifest, provider, show_personal)
+    found = report(manifest, live, result, masker, options.targeting)
     if fmt == "json":
         click.echo(json.dumps(found.to_json(), indent=2, ensure_ascii=False))
     elif fmt == "markdown":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -32,15 +33,31 @@ def fingerprint(value: Any, key: bytes = b"") -> str:
     return "masked:" + digest[:8]
 
 
-def mask_key(secrets: Mapping[str, Any], environ: Mapping[str, str]) -> bytes:
-    """The key masks are computed with: ``CHATROSTER_MASK_KEY`` when set, otherwise
-    derived from the provider's credentials, which readers of a pull request do not
-    have. Stable for one app, so a value masks the same way on every run."""
+def mask_key(
+    secrets: Mapping[str, Any], environ: Mapping[str, str], stored: bytes | None = None
+) -> bytes:
+    """The key masks are computed with, never empty (a hash keyed by a constant can be
+    reversed from a list of likely values). In order: ``CHATROSTER_MASK_KEY`` when set;
+    a key derived from the provider's credentials, which readers of a pull request do
+    not have; ``stored``, the platform's own random key (the local store's); a random
+    key for this process. Each of the first three is stable for one app, so a value
+    masks the same way on every run; the last, within one output."""
     chosen = environ.get(MASK_KEY_VARIABLE)
     if chosen:
         return chosen.encode()
     material = "\0".join(f"{k}={v}" for k, v in sorted(secrets.items()) if isinstance(v, str))
-    return hashlib.sha256(("chatroster-mask\0" + material).encode()).digest() if material else b""
+    if material:
+        return hashlib.sha256(("chatroster-mask\0" + material).encode()).digest()
+    return stored or process_mask_key()
+
+
+_PROCESS_KEY = os.urandom(32)
+
+
+def process_mask_key() -> bytes:
+    """A random key made once per process: masks without a key kept anywhere still
+    cannot be looked up, and stay equal within one output, which a reviewer compares."""
+    return _PROCESS_KEY
 
 
 ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")

@@ -134,7 +134,10 @@ def _plan(manifest: Manifest, provider: Provider, options: Options, live: State)
     result = plan(manifest.desired, live, ctx)
     if options.targeting:
         kept = tuple(c for c in result.changes if options.targeting.wants(c))
-        result = result.evolve(changes=kept, targeting=options.targeting.describe())
+        # A refused user outside the targets is not this run's business either.
+        refused = tuple(uid for uid in result.conflicts if options.targeting.wants_uid(uid))
+        result = result.evolve(changes=kept, targeting=options.targeting.describe(),
+                               conflicts=refused)
     return result.evolve(
         provider=provider.identity(),
         manifest_digest=manifest.digest,

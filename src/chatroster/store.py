@@ -3,22 +3,32 @@
 The local provider writes to it directly; `chatroster emulator` serves the same file
 over the Nexconn and CometChat HTTP APIs, whose modules only translate. Every write
 runs inside `transaction()`, so a crash never leaves half a change.
+
+A store is opened writable (apply, the emulator: created and migrated as needed) or
+read-only (plan, drift, export: nothing is ever created, migrated or changed). Either
+way a file is checked before anything is written to it, so a file that is not a
+chatroster store, or is damaged, is refused untouched. `ApplyLock` keeps applies to
+one at a time.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import secrets
 import sqlite3
 import threading
 import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
+from .errors import ProviderError
 from .model import Ban, User, freeze, thaw
 
 SCHEMA_VERSION = 1
@@ -83,9 +93,35 @@ _JSON = ("metadata", "profile")
 
 Clock = Callable[[], float]
 
+#: The ``meta`` key of the store's random key for masks (hex), made once when opened
+#: writable: without credentials, masks keyed by a constant could be looked up.
+MASK_KEY = "mask_key"
 
-class StoreError(Exception):
-    """The file is not a chatroster store, or is from a newer version."""
+#: What a damaged store's message tells the user to do.
+_REPAIR = "restore it from a backup or remove it"
+
+#: What identifies a file: its first 100 bytes, the SQLite header.
+_HEADER_SIZE = 100
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+#: Header bytes 18 and 19 (read and write format) are 2 in WAL mode.
+_WAL_FORMAT = b"\x02\x02"
+
+#: A file's identity and last write (inode, size, mtime in ns); None when missing.
+_FileStat = tuple[int, int, int] | None
+
+
+class StoreError(ProviderError):
+    """The file cannot be used as a chatroster store: damaged, from a newer version,
+    unreadable or busy. The message names the file and says what to do. A
+    `ProviderError` (exit 1): the store is the local platform."""
+
+
+class NotAStoreError(StoreError):
+    """The file is not a chatroster store; it was left untouched."""
+
+
+class StoreLockedError(StoreError):
+    """Another apply holds the store's `ApplyLock`."""
 
 
 def _to_epoch(value: datetime | None) -> int | None:
@@ -93,7 +129,7 @@ def _to_epoch(value: datetime | None) -> int | None:
 
 
 def _from_epoch(value: int | None) -> datetime | None:
-    return None if value is None else datetime.fromtimestamp(value, tz=timezone.utc)
+    return None if value is None else datetime.fromtimestamp(value, tz=UTC)
 
 
 @lru_cache(maxsize=4096)
@@ -120,39 +156,75 @@ class UserPage:
 
 
 class Store:
-    """A chatroster SQLite store. Safe to share between threads; writes are serialised."""
+    """A chatroster SQLite store. Safe to share between threads; writes are serialised.
 
-    def __init__(self, path: str | Path, *, clock: Clock = time.time) -> None:
+    ``writable`` (apply, the emulator): a missing file is created, private to its
+    owner, with its directories; the schema is migrated and a mask key made once.
+    Read-only (plan, drift, export): nothing is created, migrated or changed, and a
+    missing file reads as an empty store. Either way an existing file is first checked
+    read-only (`_check_store`), so one that is not a store, or is damaged, is refused
+    untouched with a `StoreError` naming it.
+    """
+
+    def __init__(
+        self, path: str | Path, *, clock: Clock = time.time, writable: bool = True
+    ) -> None:
         self.path = Path(path)
         self.clock = clock
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.writable = writable
+        self.exists = True
+        """False when a read-only store stands for a file that does not exist yet (or is
+        empty): it then reads as a platform with no data."""
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(
-            str(self.path), isolation_level=None, check_same_thread=False, timeout=30
-        )
-        self._db.row_factory = sqlite3.Row
-        self._migrate()
+        self._opened_as: _FileStat = None
+        self._db = self._open_writable() if writable else self._open_read_only()
 
-    def _migrate(self) -> None:
+    def _open_writable(self) -> sqlite3.Connection:
+        """Check an existing file read-only first, so that one that is not a store is
+        refused untouched; create a missing one readable by its owner only."""
+        header = _header(self.path)
+        if header:
+            _open_checked(self.path, header, immutable=_wal_at_rest(self.path, header)).close()
+        else:
+            _create_private(self.path)
         try:
-            with self._lock:
-                self._db.execute("PRAGMA journal_mode=WAL")
-                self._db.execute("PRAGMA synchronous=NORMAL")
-                self._db.executescript(_SCHEMA)  # idempotent; executescript commits itself
-            with self.transaction():
-                row = self._db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
-                if row is None:
-                    self._db.execute(
-                        "INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),)
-                    )
-                elif int(row["value"]) > SCHEMA_VERSION:
-                    raise StoreError(
-                        f"{self.path} was written by a newer chatroster "
-                        f"(store version {row['value']}); upgrade chatroster"
-                    )
-        except sqlite3.DatabaseError as exc:
-            self._db.close()
-            raise StoreError(f"{self.path} is not a chatroster store: {exc}") from None
+            db = _connect(str(self.path))
+        except sqlite3.Error as exc:
+            raise failure(self.path, exc) from None
+        try:
+            _migrate(db)
+        except sqlite3.Error as exc:
+            db.close()
+            raise failure(self.path, exc) from None
+        return db
+
+    def _open_read_only(self) -> sqlite3.Connection:
+        header = _header(self.path)
+        if not header:
+            self.exists = False
+            return _empty_database()
+        immutable = _wal_at_rest(self.path, header)
+        # Taken before the first read: `changed_since_open` compares against it.
+        self._opened_as = _file_stat(self.path) if immutable else None
+        return _open_checked(self.path, header, immutable=immutable)
+
+    def changed_since_open(self) -> bool:
+        """Whether the file was written since it was opened without locks (a WAL store
+        at rest, see `_wal_at_rest`): what was read may then mix two states and must be
+        read again. Always False for other stores, which SQLite locks for each read."""
+        return self._opened_as is not None and _file_stat(self.path) != self._opened_as
+
+    def mask_key(self) -> bytes | None:
+        """The store's own random key for masks in printed output; None when it has none:
+        it does not exist yet, or an older chatroster made it and nothing has opened it
+        for writing since."""
+        if not self.exists:
+            return None
+        rows = self._query("SELECT value FROM meta WHERE key = ?", (MASK_KEY,))
+        try:
+            return bytes.fromhex(rows[0][0]) if rows else None
+        except ValueError:
+            return None
 
     def close(self) -> None:
         with self._lock:
@@ -637,3 +709,290 @@ class Store:
 def _like_prefix(text: str) -> str:
     """A LIKE pattern matching values that start with ``text`` (wildcards escaped)."""
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+# ------------------------------------------------------------ opening and checking
+
+
+def _header(path: Path) -> bytes:
+    """The first bytes of ``path``: b"" when it is missing or empty."""
+    try:
+        with path.open("rb") as stream:
+            return stream.read(_HEADER_SIZE)
+    except FileNotFoundError:
+        return b""
+    except OSError as exc:
+        raise StoreError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def _wal_at_rest(path: Path, header: bytes) -> bool:
+    """A WAL database with no -wal file: nothing has it open, and the file holds all of
+    it. SQLite would create -wal and -shm files to read it, even read-only, and leave
+    them behind; opened ``immutable`` it creates nothing. Such a read takes no lock, so
+    a writer that starts meanwhile is detected by `Store.changed_since_open`."""
+    wal = path.with_name(path.name + "-wal")
+    return header[18:20] == _WAL_FORMAT and not wal.exists()
+
+
+def _file_stat(path: Path) -> _FileStat:
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    return stat.st_ino, stat.st_size, stat.st_mtime_ns
+
+
+def _read_only_uri(path: Path, immutable: bool) -> str:
+    """A URI that opens ``path`` read-only. `Path.as_uri` percent-encodes what a URI
+    would misread ('?', '#', '%', spaces), and SQLite decodes it."""
+    query = "mode=ro&immutable=1" if immutable else "mode=ro"
+    return f"{path.absolute().as_uri()}?{query}"
+
+
+def _connect(target: str, *, uri: bool = False) -> sqlite3.Connection:
+    db = sqlite3.connect(
+        target, uri=uri, isolation_level=None, check_same_thread=False, timeout=30
+    )
+    db.row_factory = sqlite3.Row
+    return db
+
+
+def _open_checked(path: Path, header: bytes, *, immutable: bool) -> sqlite3.Connection:
+    """A read-only connection to ``path``, once `_check_store` has accepted it."""
+    if not header.startswith(_SQLITE_MAGIC):
+        raise NotAStoreError(
+            f"{path} is not a chatroster store (not an SQLite database); it was left untouched"
+        )
+    try:
+        db = _connect(_read_only_uri(path, immutable), uri=True)
+    except sqlite3.Error as exc:
+        raise failure(path, exc) from None
+    try:
+        _check_store(db, path)
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+def _check_store(db: sqlite3.Connection, path: Path) -> None:
+    """Refuse a file that is not a chatroster store, is from a newer chatroster, or
+    lacks a table or column of the schema (which later queries would trip on)."""
+    try:
+        version = _schema_version(db, path)
+        problems = _schema_problems(db)
+    except sqlite3.Error as exc:
+        raise failure(path, exc) from None
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"{path} was written by a newer chatroster (store version {version}); "
+            "upgrade chatroster"
+        )
+    if problems:
+        raise StoreError(f"{path} is damaged: {'; '.join(problems)}; {_REPAIR}")
+
+
+def _schema_version(db: sqlite3.Connection, path: Path) -> int:
+    """The version ``meta`` records. Another program's file may have a ``meta`` table
+    too, so a store also needs a version number and one of the store's own tables."""
+    tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    row = None
+    if "meta" in tables and {"key", "value"} <= _columns(db, "meta"):
+        row = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+    if row is None or not str(row[0]).isdigit() or not tables & _data_tables():
+        raise NotAStoreError(
+            f"{path} is not a chatroster store (it has no chatroster schema); "
+            "it was left untouched"
+        )
+    return int(row[0])
+
+
+def _schema_problems(db: sqlite3.Connection) -> list[str]:
+    """Every table and column of the schema the file lacks (extra ones are fine)."""
+    problems: list[str] = []
+    for table, expected in _expected_columns().items():
+        found = _columns(db, table)
+        if not found:
+            problems.append(f"table {table} is missing")
+        problems += [f"table {table} has no column {name}" for name in
+                     sorted(expected - found) if found]
+    return problems
+
+
+def _columns(db: sqlite3.Connection, table: str) -> frozenset[str]:
+    rows = db.execute("SELECT name FROM pragma_table_info(?)", (table,))
+    return frozenset(row[0] for row in rows)
+
+
+@lru_cache(maxsize=1)
+def _expected_columns() -> dict[str, frozenset[str]]:
+    """Each table of `_SCHEMA` and its columns, as SQLite itself reads the schema."""
+    db = sqlite3.connect(":memory:")
+    try:
+        db.executescript(_SCHEMA)
+        rows = db.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY rowid")
+        return {table: _columns(db, table) for (table,) in rows.fetchall()}
+    finally:
+        db.close()
+
+
+def _data_tables() -> frozenset[str]:
+    return frozenset(_expected_columns()) - {"meta"}
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Bring a checked (or new, empty) store to the current schema: idempotent."""
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.executescript(_SCHEMA)  # CREATE ... IF NOT EXISTS; executescript commits itself
+    # One statement, so atomic: the version, and the mask key made once, never replaced.
+    db.execute(
+        "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?), (?, ?)",
+        (str(SCHEMA_VERSION), MASK_KEY, secrets.token_hex(32)),
+    )
+
+
+def _empty_database() -> sqlite3.Connection:
+    """The schema with no data, in memory: how read-only commands see a store that
+    does not exist yet (nothing is created for them)."""
+    db = _connect(":memory:")
+    db.executescript(_SCHEMA)
+    return db
+
+
+def _create_private(path: Path) -> None:
+    """Create an empty ``path`` (and its directories) readable by its owner only: a
+    store holds personal data. SQLite gives its -wal and -shm files the same mode."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    except OSError as exc:
+        raise StoreError(f"cannot create {path}: {exc.strerror or exc}") from None
+
+
+def failure(path: Path, exc: sqlite3.Error) -> StoreError:
+    """The `StoreError` an SQLite error on ``path`` stands for, saying what to do."""
+    name = getattr(exc, "sqlite_errorname", "")
+    if name == "SQLITE_NOTADB":
+        return NotAStoreError(f"{path} is not a chatroster store ({exc}); it was left untouched")
+    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+        return StoreError(f"{path} is busy ({exc}): another program is writing to it; "
+                          "try again when it is done")
+    if name.startswith("SQLITE_CANTOPEN"):
+        return StoreError(
+            f"cannot open {path} ({exc}): check that it and its directory can be read; a "
+            "store with a -wal file also needs its -shm file, or a directory it can be made in"
+        )
+    if name.startswith("SQLITE_READONLY"):
+        return StoreError(f"cannot use {path} ({exc}): it needs writing to before it can be "
+                          "read (a journal left by a crash); run apply once, or check its "
+                          "permissions")
+    if name.startswith(("SQLITE_CORRUPT", "SQLITE_ERROR", "SQLITE_MISMATCH")):
+        # Our SQL is fixed: an SQLITE_ERROR here is a table or column that is not there.
+        return StoreError(f"{path} is damaged: {exc}; {_REPAIR}")
+    return StoreError(f"cannot use {path}: {exc}")
+
+
+# ----------------------------------------------------------------------- apply lock
+
+
+class ApplyLock:
+    """One apply at a time on a store: an exclusive `flock` on ``<store>.lock``.
+
+    The flock is what counts; the file's text (pid and time) is only for the message a
+    second apply shows. The OS drops the flock when its process dies, so a file left by
+    a killed apply never blocks. The file is never deleted: a waiter may have it open
+    already, and a lock taken on a deleted file would let two applies in.
+
+    Only the local provider opened for apply takes it; plan, drift and export never
+    take or wait for it. The emulator does not take it either: it serves a store for
+    hours, which would shut out every apply meanwhile, and its writes and an apply's
+    interleave safely, each in its own SQLite transaction (the apply then converges on
+    what it finds, as after any concurrent change on a vendor's platform).
+    """
+
+    def __init__(self, path: Path, descriptor: int) -> None:
+        self.path = path
+        self._descriptor: int | None = descriptor
+
+    @classmethod
+    def take(cls, store: Path, timeout: timedelta, *, poll: float = 0.1) -> ApplyLock:
+        """Lock ``store`` for this process, waiting up to ``timeout`` for another apply
+        to finish; `StoreLockedError` names the holder when it does not."""
+        path = store.with_name(store.name + ".lock")
+        descriptor = _open_lock_file(path)
+        try:
+            _wait_for_flock(descriptor, store, timeout, poll)
+            _write_holder(descriptor)
+        except BaseException:
+            os.close(descriptor)
+            raise
+        return cls(path, descriptor)
+
+    def release(self) -> None:
+        """Let the next apply in (idempotent)."""
+        if self._descriptor is None:
+            return
+        descriptor, self._descriptor = self._descriptor, None
+        try:
+            os.ftruncate(descriptor, 0)  # no holder to describe any more
+        finally:
+            os.close(descriptor)  # drops the flock
+
+
+def _open_lock_file(path: Path) -> int:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise StoreError(f"cannot create the lock file {path}: {exc.strerror or exc}") from None
+
+
+def _wait_for_flock(descriptor: int, store: Path, timeout: timedelta, poll: float) -> None:
+    deadline = time.monotonic() + timeout.total_seconds()
+    while True:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise StoreLockedError(_locked_message(store, _holder(descriptor), timeout))
+            time.sleep(min(poll, left))
+        except OSError as exc:
+            raise StoreError(f"cannot lock {store} for apply: {exc.strerror or exc}") from None
+
+
+def _write_holder(descriptor: int) -> None:
+    since = datetime.now(UTC).isoformat(timespec="seconds")
+    text = json.dumps({"pid": os.getpid(), "since": since}) + "\n"
+    os.ftruncate(descriptor, 0)
+    os.pwrite(descriptor, text.encode(), 0)
+
+
+def _holder(descriptor: int) -> tuple[str, str]:
+    """The holder's pid and since when, as its lock file says ("unknown" if it does
+    not yet: the holder writes them just after it takes the lock)."""
+    try:
+        found = json.loads(os.pread(descriptor, 4096, 0))
+        return str(found["pid"]), str(found["since"])
+    except (OSError, ValueError, TypeError, KeyError):
+        return "unknown", "an unknown time"
+
+
+def _locked_message(store: Path, holder: tuple[str, str], waited: timedelta) -> str:
+    pid, since = holder
+    if not waited:
+        return (f"another apply holds {store} since {since} (pid {pid}); wait for it to "
+                "finish or re-run with --lock-timeout 5m")
+    return (f"another apply has held {store} since {since} (pid {pid}), longer than the "
+            f"{_duration(waited)} waited; wait for it to finish or re-run with a longer "
+            "--lock-timeout")
+
+
+def _duration(value: timedelta) -> str:
+    seconds = int(value.total_seconds())
+    for unit, size in (("h", 3600), ("m", 60)):
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{value.total_seconds():g}s"

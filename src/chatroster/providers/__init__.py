@@ -68,12 +68,24 @@ __all__ = [
 ]
 
 
-def open_provider(config: ProviderConfig, *, concurrency: int | None = None) -> Provider:
-    """Build the provider a manifest names. Modules load lazily: `validate` needs none."""
+def open_provider(
+    config: ProviderConfig,
+    *,
+    concurrency: int | None = None,
+    writable: bool = False,
+    lock_timeout: timedelta = timedelta(0),
+) -> Provider:
+    """Build the provider a manifest names. Modules load lazily: `validate` needs none.
+
+    Read-only unless ``writable`` (apply): validate, plan, drift and export write
+    nothing anywhere. ``writable`` and ``lock_timeout`` (how long apply waits for
+    another apply to finish) concern the local store, the one platform chatroster can
+    lock; vendors' applies are serialised by the CI jobs that run them.
+    """
     if config.type == "local":
         from .local import open_local
 
-        return open_local(config)
+        return open_local(config, writable=writable, lock_timeout=lock_timeout)
     if config.type == "nexconn":
         from .nexconn import open_nexconn
 

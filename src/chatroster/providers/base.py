@@ -92,6 +92,16 @@ class Provider(ABC):
     def read(self, scope: Scope) -> State:
         """Live state for ``scope``: users (with ``owner``), bans, managed relations."""
 
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """What the user should know before reading a plan of this platform."""
+        return ()
+
+    def mask_key(self) -> bytes | None:
+        """A key of the platform's own for masks, where it has no credentials to derive
+        one from (the local store); ``None``: derive it from the credentials."""
+        return None
+
     def close(self) -> None:
         """Release connections and files."""
 

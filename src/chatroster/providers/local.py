@@ -5,6 +5,10 @@ and each write method carries out one batch of changes of one action inside one 
 transaction, so a crash never leaves half a batch. Changes naming a user that does not
 exist are collected and reported together (`PartialFailure`) while the rest of the
 batch is committed, so one stale change never holds back the others.
+
+Opened read-only (plan, drift, export), it never creates or changes a file: a store
+that does not exist yet reads as an empty platform, and `notes` says so. Opened for
+apply, it holds the store's `ApplyLock` until it is closed.
 """
 
 from __future__ import annotations
@@ -13,15 +17,16 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from ..bulk import paused_collection
 from ..changes import Change
 from ..errors import ProviderError
+from ..masking import process_mask_key
 from ..model import USER_FIELDS, ProviderConfig, State, User, utc
-from ..store import Clock, Store, StoreError
+from ..store import ApplyLock, Clock, NotAStoreError, Store, StoreError, failure
 from . import CAPABILITIES
 from .base import PartialFailure, Provider, Scope
 
@@ -33,26 +38,108 @@ _STATE_FIELDS = ("whitelist_mode", "tokens_valid_after", "owner")
 #: One change's outcome: ``None`` when done, else why it failed.
 Outcome = str | None
 
+#: Reads of a store at rest that another process may write meanwhile (see
+#: `Store.changed_since_open`): after this many, the read gives up.
+_READ_ATTEMPTS = 3
+
+_NOT_A_STORE_HINT = (
+    "; set provider.path in the manifest to a chatroster store, or to a new file to "
+    "create one there"
+)
+
 
 class LocalProvider(Provider):
     type = "local"
     capabilities = CAPABILITIES["local"]
 
-    def __init__(self, path: str | Path, clock: Clock = time.time) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        clock: Clock = time.time,
+        *,
+        writable: bool = True,
+        lock_timeout: timedelta | None = None,
+    ) -> None:
+        """``writable``: False for commands that only read (see `open_local`).
+        ``lock_timeout``: take the apply lock, waiting up to this long for another
+        apply to finish; ``None``: no lock (a program or test that owns its store)."""
         self.path = Path(path).resolve()
-        self.store = _open_store(self.path, clock)
+        self.writable = writable
+        self._clock = clock
+        self._apply_lock = None if lock_timeout is None else self._take_lock(lock_timeout)
+        try:
+            self.store = _open_store(self.path, clock, writable)
+        except BaseException:
+            self._release_lock()
+            raise
+
+    def _take_lock(self, timeout: timedelta) -> ApplyLock:
+        # A file that is not a store is refused before a lock file is put beside it.
+        _open_store(self.path, self._clock, writable=False).close()
+        try:
+            return ApplyLock.take(self.path, timeout)
+        except StoreError as exc:
+            raise _local(exc) from None
+
+    def _release_lock(self) -> None:
+        if self._apply_lock is not None:
+            self._apply_lock.release()
 
     def identity(self) -> dict[str, Any]:
         return {"type": self.type, "path": str(self.path)}
 
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """What the user should know about this store before reading a plan of it."""
+        if self.store.exists:
+            return ()
+        what = "is empty" if self.path.exists() else "does not exist yet"
+        note = f"{self.path} {what}: planning against an empty local platform; apply creates it"
+        return (note,)
+
+    def mask_key(self) -> bytes:
+        """The key for masks in printed output: the store's own random key, or, until
+        apply has made one, a random key for this process (`masking.mask_key`)."""
+        with self._sqlite_errors():
+            return self.store.mask_key() or process_mask_key()
+
     def close(self) -> None:
-        self.store.close()
+        try:
+            self.store.close()
+        finally:
+            self._release_lock()
+
+    @contextmanager
+    def _sqlite_errors(self, then: str = "") -> Iterator[None]:
+        """SQLite errors as the `StoreError` they stand for (damaged, busy...), never
+        a traceback; ``then`` says what became of the work."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise _local(failure(self.path, exc), then) from None
 
     # ------------------------------------------------------------------------ read
 
     def read(self, scope: Scope) -> State:
-        with paused_collection():  # up to 100k users and more: see `chatroster.bulk`
-            return self._read(scope)
+        for _ in range(_READ_ATTEMPTS):
+            try:
+                with self._sqlite_errors(), paused_collection():  # see `chatroster.bulk`
+                    state = self._read(scope)
+            except StoreError:
+                if not self.store.changed_since_open():
+                    raise
+            else:
+                if not self.store.changed_since_open():
+                    return state
+            self._reopen()  # written meanwhile: read it again, as it is now
+        raise StoreError(
+            f"[local] {self.path} changed while it was read, {_READ_ATTEMPTS} times (an "
+            "apply or the emulator writing to it); run the command again"
+        )
+
+    def _reopen(self) -> None:
+        self.store.close()
+        self.store = _open_store(self.path, self._clock, self.writable)
 
     def _read(self, scope: Scope) -> State:
         if scope.everything:  # export: every user, with every list
@@ -88,13 +175,16 @@ class LocalProvider(Provider):
 
     def create_users(self, changes: Sequence[Change]) -> None:
         # One lookup and one insert for the whole batch: two queries per user were most
-        # of the store's time when applying 100k new users.
-        existing = self.store.get_users(change.uid for change in changes)
-        new: list[User] = []
+        # of the store's time when applying 100k new users. The lookup runs in the
+        # batch's transaction, so no other writer can add one of these uids before the
+        # insert (which would fail the whole batch on the uid's UNIQUE constraint).
+        existing: dict[str, User] = {}
+        new: dict[str, User] = {}
         self._each(
             changes,
             lambda change: self._create(change, existing.get(change.uid), new),
-            then=lambda: self.store.insert_users(new),
+            first=lambda: existing.update(self.store.get_users(c.uid for c in changes)),
+            then=lambda: self.store.insert_users(new.values()),
         )
 
     def adopt_users(self, changes: Sequence[Change]) -> None:
@@ -140,16 +230,24 @@ class LocalProvider(Provider):
         self,
         changes: Sequence[Change],
         write: Callable[[Change], Outcome],
+        first: Callable[[], None] | None = None,
         then: Callable[[], None] | None = None,
     ) -> None:
         """Write a batch in one transaction; report the changes that failed together.
 
         A ValueError is a bad value in one change. Each write translates its change
         before touching the store, so such a change fails alone with nothing written.
-        ``then`` runs in the same transaction after the last write (a batched insert).
+        ``first`` and ``then`` run in the same transaction before the first write (a
+        batched lookup) and after the last (a batched insert).
         """
+        if not self.writable:
+            raise ProviderError(
+                f"[local] {self.path} was opened read-only; only apply writes to it"
+            )
         failed: dict[str, str] = {}
         with self._transaction():
+            if first is not None:
+                first()
             for change in changes:
                 try:
                     problem = write(change)
@@ -164,20 +262,18 @@ class LocalProvider(Provider):
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
-        try:
-            with self.store.transaction():
-                yield
-        except sqlite3.Error as exc:
-            raise ProviderError(
-                f"[local] {self.path}: {exc}; nothing in this batch was written"
-            ) from None
+        written = "; nothing in this batch was written"
+        with self._sqlite_errors(then=written), self.store.transaction():
+            yield
 
     # One function per action; each returns why its change failed, or None.
 
-    def _create(self, change: Change, current: User | None, new: list[User]) -> Outcome:
+    def _create(self, change: Change, current: User | None, new: dict[str, User]) -> Outcome:
         fields, active = _user_fields(change.after)
+        if change.uid in new:
+            return f"user '{change.uid}' is created twice in this batch"
         if current is None:
-            new.append(User(uid=change.uid, active=active, **fields))  # inserted with the batch
+            new[change.uid] = User(uid=change.uid, active=active, **fields)  # inserted by `then`
             return None
         if current.owner != fields.get("owner"):
             return (
@@ -244,22 +340,33 @@ class LocalProvider(Provider):
         return None
 
 
-def open_local(config: ProviderConfig) -> LocalProvider:
-    """The local provider a manifest's ``provider`` section names (path relative to it)."""
+def open_local(
+    config: ProviderConfig, *, writable: bool = False, lock_timeout: timedelta = timedelta(0)
+) -> LocalProvider:
+    """The local provider a manifest's ``provider`` section names (path relative to it).
+
+    Read-only unless ``writable`` (apply), which also takes the apply lock, waiting up
+    to ``lock_timeout`` for another apply to finish.
+    """
     path = Path(config.settings.get("path", DEFAULT_PATH))
     if not path.is_absolute():
         path = Path(config.base_dir) / path
-    return LocalProvider(path)
+    return LocalProvider(path, writable=writable, lock_timeout=lock_timeout if writable else None)
 
 
-def _open_store(path: Path, clock: Clock) -> Store:
+def _open_store(path: Path, clock: Clock, writable: bool) -> Store:
     try:
-        return Store(path, clock=clock)
-    except (StoreError, sqlite3.Error, OSError) as exc:
-        raise ProviderError(
-            f"[local] cannot use {path} as the local store ({exc}); set provider.path in "
-            "the manifest to a chatroster store, or to a new file to create one there"
-        ) from None
+        return Store(path, clock=clock, writable=writable)
+    except StoreError as exc:
+        raise _local(exc) from None
+
+
+def _local(exc: StoreError, then: str = "") -> StoreError:
+    """``exc`` said as the local provider's, with what to do about provider.path for a
+    file that is not a store, and ``then``; of the same class, so callers can tell
+    them apart."""
+    hint = _NOT_A_STORE_HINT if isinstance(exc, NotAStoreError) else ""
+    return type(exc)(f"[local] {exc}{hint}{then}")
 
 
 def _user_fields(after: Mapping[str, Any]) -> tuple[dict[str, Any], bool | None]:
