@@ -62,7 +62,10 @@ def plan_json(path: Path) -> dict:  # type: ignore[type-arg]
 
 
 def test_the_quickstart_applies_and_then_plans_no_changes(tmp_path: Path) -> None:
-    shutil.copytree(EXAMPLES, tmp_path / "examples")
+    # Only the examples as committed: a user's own run leaves its store and logs beside
+    # them (examples/.chatroster/), which must not change what this test sees.
+    generated = shutil.ignore_patterns(".chatroster", "*.db", "*.db-*", "*.log", "plan.json")
+    shutil.copytree(EXAMPLES, tmp_path / "examples", ignore=generated)
     manifest = "examples/quickstart.yaml"
     assert chatroster("validate", manifest, cwd=tmp_path).returncode == 0
     first = chatroster("plan", manifest, "--detailed-exitcode", cwd=tmp_path)

@@ -102,6 +102,15 @@ def test_ci_examples_parse_and_run_only_real_commands(path: Path) -> None:
     assert unknown_commands(lines, cli) == []
 
 
+def test_the_gitlab_example_installs_chatroster_from_its_repository() -> None:
+    package = yaml.safe_load(GITLAB_CI.read_text())["variables"]["CHATROSTER_PACKAGE"]
+
+    # chatroster is on no package index: a pinned requirement such as chatroster==0.1.0
+    # cannot be installed; an archive of the repository at a tag needs no git either.
+    assert re.fullmatch(r"https://github\.com/chatroster/chatroster/archive/refs/tags/"
+                        r"v\d+\.\d+\.\d+\.tar\.gz", package), package
+
+
 def test_the_gitlab_example_validates_plans_applies_and_checks_drift() -> None:
     document = yaml.safe_load(GITLAB_CI.read_text())
     run = {cmd for text in strings_in(document) for cmd, _ in command_lines(text)}
@@ -264,14 +273,72 @@ def test_the_pre_commit_hook_runs_a_real_command_on_manifest_files() -> None:
 
     assert hook["id"] == "chatroster-validate" and hook["language"] == "python"
     assert program == "chatroster" and command in the_cli().commands
-    assert hook["require_serial"] is True and "pass_filenames" in hook
+    assert hook["require_serial"] is True and hook["pass_filenames"] is False
+    assert hook["args"] == ["users/"]  # the manifest directory the docs and CI examples use
 
     def selects(name: str) -> bool:
-        return bool(re.search(hook["files"], name) and not re.search(hook["exclude"], name))
+        return bool(re.search(hook["files"], name))
 
-    assert selects("users.yaml") and selects("team/users.yml")
+    assert selects("users/team.yaml") and selects("users/bots.yml")
+    assert not selects("users.yaml") and not selects("team/users/x.yaml")
     assert not selects(".pre-commit-config.yaml") and not selects(".github/workflows/ci.yml")
-    assert not selects("README.md")
+    assert not selects("docker-compose.yml") and not selects("users/README.md")
+
+
+@dataclass
+class PreCommit:
+    """Runs a hook as pre-commit does (pre-commit itself installs hooks from the network,
+    which is not possible here): the hook runs when a staged file matches `files`, with
+    `args`, and with the matching files only when `pass_filenames` is true."""
+
+    hook: dict[str, Any]
+    root: Path
+    env: Mapping[str, str]
+
+    def run(self, staged: list[str]) -> subprocess.CompletedProcess[str] | None:
+        hook = self.hook
+        matching = [name for name in staged if re.search(hook["files"], name)
+                    and not re.search(hook.get("exclude", "^$"), name)]
+        if not matching:
+            return None  # pre-commit reports "(no files to check)Skipped"
+        files = matching if hook.get("pass_filenames", True) else []
+        argv = [sys.executable, "-m", *hook["entry"].split(), *hook.get("args", []), *files]
+        return run(argv, self.env, self.root)
+
+
+@pytest.fixture
+def repository(tmp_path: Path, console: dict[str, str]) -> PreCommit:
+    """A repository holding a manifest split over users/ and YAML that is not one."""
+    (tmp_path / "users").mkdir()
+    (tmp_path / "users" / "settings.yaml").write_text(
+        "version: 1\nprovider: {type: local, path: platform.db}\nowner: ci\n")
+    (tmp_path / "users" / "team.yaml").write_text("users:\n  alice: {name: Alice Ng}\n")
+    (tmp_path / "users" / "bots.yml").write_text("users:\n  bot: {name: Bot}\n")
+    (tmp_path / "docker-compose.yml").write_text("version: '3'\nservices: {}\n")
+    (tmp_path / ".gitlab-ci.yml").write_text("stages: [test]\n")
+    [hook] = yaml.safe_load(HOOKS.read_text())
+    return PreCommit(hook, tmp_path, console)
+
+
+def test_the_hook_validates_the_whole_manifest_when_one_of_its_files_changes(
+        repository: PreCommit) -> None:
+    done = repository.run(["users/team.yaml", "docker-compose.yml"])
+
+    assert done is not None and done.returncode == 0, done and done.stderr
+    assert "valid (2 users" in done.stdout  # alice and bot: every file of users/, merged
+
+
+def test_the_hook_fails_on_a_bad_manifest_file_with_its_location(repository: PreCommit) -> None:
+    (repository.root / "users" / "team.yaml").write_text("users:\n  alice: {tags: [x]}\n")
+
+    done = repository.run(["users/team.yaml"])
+
+    assert done is not None and done.returncode == 1
+    assert "team.yaml:2" in done.stderr
+
+
+def test_the_hook_leaves_other_yaml_alone(repository: PreCommit) -> None:
+    assert repository.run(["docker-compose.yml", ".gitlab-ci.yml", "README.md"]) is None
 
 
 def test_the_pre_commit_entry_passes_a_good_manifest_and_fails_a_bad_one(
@@ -287,6 +354,14 @@ def test_the_pre_commit_entry_passes_a_good_manifest_and_fails_a_bad_one(
     assert good.returncode == 0, good.stderr
     assert bad.returncode == 1
     assert "bad.yaml:4" in bad.stderr  # located, as the hook output is read in a terminal
+
+
+def test_the_pre_commit_docs_show_how_to_point_the_hook_elsewhere() -> None:
+    section = INTEGRATIONS_DOC.read_text().split("## pre-commit", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```yaml\n(.*?)```", section, flags=re.DOTALL)
+
+    assert any("args:" in block and "files:" in block for block in blocks)
+    assert "pass_filenames: false" in section and "users/" in section
 
 
 # -------------------------------------------------------------------- shell completion

@@ -8,6 +8,7 @@ instead of slept, so the waits can be checked exactly and the tests stay fast.
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -101,8 +102,85 @@ def test_raises_transport_error_when_retries_are_exhausted() -> None:
         http.request("GET", "/users")
     assert caught.value.status == 503
     assert caught.value.attempts == 3
-    assert "GET /users failed after 3 attempt(s): HTTP 503" in str(caught.value)
+    message = str(caught.value)
+    assert "[test] GET https://primary.test/v3/users failed after 3 attempt(s): HTTP 503" in message
     assert isinstance(caught.value, ProviderError)
+
+
+def test_the_last_answer_is_given_in_the_vendors_words() -> None:
+    body = {"code": 1000, "errorMessage": "Internal error"}
+    http = client(Script(httpx.Response(503, json=body)), max_retries=1,
+                  describe=lambda r: f"HTTP {r.status_code}, code {r.json()['code']}")
+    with pytest.raises(TransportError) as caught:
+        http.request("POST", "/v4/user/get")
+    assert str(caught.value).endswith("failed after 2 attempt(s): HTTP 503, code 1000")
+
+
+def test_without_the_vendors_words_the_start_of_the_body_is_quoted() -> None:
+    page = "<html>" + "x" * 500 + "</html>"
+    http = client(Script(httpx.Response(502, text=page)), max_retries=0)
+    with pytest.raises(TransportError) as caught:
+        http.request("GET", "/users")
+    assert "HTTP 502: <html>xxx" in str(caught.value) and len(str(caught.value)) < 400
+
+
+# -------------------------------------------------------------- refused connections
+
+
+def closed_loopback_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on (it was free a moment ago)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def refused(host: str) -> httpx.ConnectError:
+    """What httpx raises when a host refuses the connection (the OS error as its cause)."""
+    error = httpx.ConnectError(f"[Errno 111] Connection refused ({host})")
+    error.__cause__ = ConnectionRefusedError(111, "Connection refused")
+    return error
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+def test_a_refused_loopback_connection_fails_at_once_saying_to_start_the_emulator(
+    host: str,
+) -> None:
+    port = closed_loopback_port()
+    sleeps: list[float] = []
+    http = HttpClient([f"http://{host}:{port}/v3"], label="test", sleep=sleeps.append)
+    with pytest.raises(TransportError) as caught:
+        http.request("GET", "/users")
+    assert caught.value.attempts == 1 and sleeps == [] and http.counters["retries"] == 0
+    assert str(caught.value) == (
+        f"[test] GET http://{host}:{port}/v3/users: nothing is listening on "
+        f"http://{host}:{port} — is the emulator running? "
+        f"(start it with `chatroster emulator --port {port}`)"
+    )
+
+
+def test_the_emulators_default_port_needs_no_port_option_in_the_hint() -> None:
+    http = client(Script(refused("127.0.0.1")), base_urls=["http://127.0.0.1:8765"])
+    with pytest.raises(TransportError) as caught:
+        http.request("POST", "/v4/user/get")
+    assert "(start it with `chatroster emulator`)" in str(caught.value)
+
+
+def test_a_refused_remote_connection_keeps_its_retries_and_names_the_host() -> None:
+    script = Script(refused("primary.test"))
+    http = client(script, max_retries=2)
+    with pytest.raises(TransportError) as caught:
+        http.request("GET", "/users")
+    assert len(script.requests) == 3
+    assert "[test] GET https://primary.test/v3/users failed after 3 attempt(s): ConnectError" \
+        in str(caught.value)
+    assert "emulator" not in str(caught.value)
+
+
+def test_a_loopback_timeout_is_retried_like_any_other() -> None:
+    script = Script(httpx.ConnectTimeout("timed out"), 200)
+    http = client(script, base_urls=["http://127.0.0.1:8765"])
+    assert http.request("GET", "/users").status_code == 200
+    assert http.counters["retries"] == 1
 
 
 def test_an_error_retrying_cannot_fix_is_raised_at_once_as_a_transport_error() -> None:

@@ -9,8 +9,14 @@
 
 What is retried: 429 and 5xx answers (``retry_statuses``), timeouts and dropped or
 refused connections. What is not: any other answer, which is returned to the provider,
-because only the provider knows what a vendor's 4xx means (already exists, not found).
+because only the provider knows what a vendor's 4xx means (already exists, not found);
+and a connection refused by a loopback address, which fails at once: nothing is
+listening there (the emulator is not running), and waiting will not start it.
 A retried write may have succeeded the first time; providers make writes idempotent.
+
+Every message names the call as ``METHOD URL`` (`request_target`), so the reader sees
+which host was asked; the vendor's own words for a failed answer come from the
+provider's ``describe`` function.
 
 How long it waits: what the server says (``Retry-After`` in seconds or as an HTTP date,
 else a ``X-RateLimit-Reset``/``X-Rate-Limit-Reset`` epoch on a 429), capped at
@@ -21,6 +27,7 @@ thread that saw it, so the other workers do not spend their requests on more 429
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import random
 import threading
@@ -34,6 +41,7 @@ from urllib.parse import quote
 
 import httpx
 
+from .emulator.config import DEFAULT_PORT as EMULATOR_PORT
 from .errors import ProviderError
 
 log = logging.getLogger("chatroster.http")
@@ -55,6 +63,11 @@ _RETRYABLE_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemotePro
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], None]
+Describe = Callable[[httpx.Response], str]
+"""How a vendor words a failed answer (its error code, message and details)."""
+
+#: How much of an answer's body a message quotes when the vendor's format is unknown.
+BODY_EXCERPT = 200
 
 
 class TransportError(ProviderError):
@@ -65,6 +78,64 @@ class TransportError(ProviderError):
         self.status = status
         """The last HTTP status seen, or ``None`` when the last attempt got no answer."""
         self.attempts = attempts
+
+
+def request_target(response: httpx.Response, fallback: str) -> str:
+    """``METHOD URL`` of the request ``response`` answers, without the query string;
+    ``fallback`` for an answer made without a request (a test's)."""
+    try:
+        request = response.request
+    except RuntimeError:
+        return fallback
+    return f"{request.method} {request.url.copy_with(query=None, fragment=None)}"
+
+
+def body_excerpt(response: httpx.Response) -> str:
+    """The default `Describe`: the status and the start of the body, on one line."""
+    text = " ".join(response.text.split())
+    if len(text) > BODY_EXCERPT:
+        text = text[:BODY_EXCERPT] + "..."
+    return f"HTTP {response.status_code}" + (f": {text}" if text else "")
+
+
+def is_loopback_url(url: str) -> bool:
+    """Whether ``url`` points at this machine (127.0.0.0/8, ::1 or localhost)."""
+    host = httpx.URL(url).host
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def origin(url: str) -> str:
+    """``scheme://host[:port]`` of ``url``: the server, without the API's path."""
+    parsed = httpx.URL(url)
+    return f"{parsed.scheme}://{parsed.netloc.decode('ascii')}"
+
+
+def is_refused(exc: BaseException) -> bool:
+    """Whether a connection failed because nothing listens on the port (not a timeout,
+    a reset or a name that does not resolve)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ConnectionRefusedError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def nothing_listening(url: str) -> str:
+    """What to say when a loopback address refuses the connection."""
+    parsed = httpx.URL(url)
+    start = "chatroster emulator"
+    if parsed.port not in (None, EMULATOR_PORT):
+        start += f" --port {parsed.port}"
+    return (
+        f"nothing is listening on {origin(url)} — is the emulator running? "
+        f"(start it with `{start}`)"
+    )
 
 
 #: Shorter values are not real credentials, and replacing every occurrence of, say,
@@ -141,6 +212,7 @@ class HttpClient:
         *,
         label: str,
         headers: Callable[[], dict[str, str]] | None = None,
+        describe: Describe = body_excerpt,
         limiters: Mapping[str, RateLimiter] | None = None,
         timeout: float = 10.0,
         max_retries: int = 6,
@@ -163,6 +235,7 @@ class HttpClient:
         self.backoff_cap = backoff_cap
         self.counters: dict[str, int] = {"requests": 0, "retries": 0, "throttled": 0, "failovers": 0}
         self._headers = headers
+        self._describe = describe
         self._clock = clock
         self._sleep = sleep
         self._random = random.Random()
@@ -208,6 +281,7 @@ class HttpClient:
         attempt = 0
         while True:
             host = self._current_host()
+            target = f"{method} {host}{path}"
             headers = self._headers() if self._headers is not None else {}
             self._pace(rate_class)
             started = self._clock()
@@ -215,23 +289,22 @@ class HttpClient:
             try:
                 response = self._send(method, host + path, json, data, params, headers)
             except _RETRYABLE_ERRORS as exc:
+                self._raise_if_nobody_listens(exc, host, target, attempt + 1)
                 failure, status, wait = f"{type(exc).__name__}: {exc}", None, None
             except httpx.HTTPError as exc:  # a bad URL or protocol: retrying cannot help
-                message = f"[{self.label}] {method} {path} failed: {type(exc).__name__}: {exc}"
+                message = f"[{self.label}] {target} failed: {type(exc).__name__}: {exc}"
                 raise TransportError(self._redact(message, headers), attempts=attempt + 1) from None
             else:
-                self._log_response(method, path, response, started, headers)
+                self._log_response(target, response, started, headers)
                 if response.status_code not in retry_statuses:
                     return response
-                failure, status = f"HTTP {response.status_code}", response.status_code
+                failure, status = self._describe(response), response.status_code
                 wait = self._server_wait(response)
                 if status == 429:
                     self._count("throttled")
             attempt += 1
             if attempt > self.max_retries:
-                message = (
-                    f"[{self.label}] {method} {path} failed after {attempt} attempt(s): {failure}"
-                )
+                message = f"[{self.label}] {target} failed after {attempt} attempt(s): {failure}"
                 raise TransportError(
                     self._redact(message, headers), status=status, attempts=attempt
                 )
@@ -240,10 +313,19 @@ class HttpClient:
             delay = self._delay(attempt, wait, rate_class)
             self._count("retries")
             log.warning(self._redact(
-                f"[{self.label}] {method} {path}: {failure}; retry {attempt} of "
+                f"[{self.label}] {target}: {failure}; retry {attempt} of "
                 f"{self.max_retries} in {delay:.2f}s", headers,
             ))
             self._sleep(delay)
+
+    def _raise_if_nobody_listens(
+        self, exc: Exception, host: str, target: str, attempts: int
+    ) -> None:
+        """Fail at once when a loopback address refuses: no process listens there, and
+        retrying for a minute would only hide that (a remote host may be restarting)."""
+        if is_refused(exc) and is_loopback_url(host):
+            message = f"[{self.label}] {target}: {nothing_listening(host)}"
+            raise TransportError(self._redact(message), attempts=attempts) from None
 
     def _send(
         self, method: str, url: str, json: Any, data: Any, params: Any, headers: dict[str, str]
@@ -317,15 +399,18 @@ class HttpClient:
             self.counters[name] += 1
 
     def _log_response(
-        self, method: str, path: str, response: httpx.Response, started: float,
+        self, target: str, response: httpx.Response, started: float,
         headers: Mapping[str, str],
     ) -> None:
         if log.isEnabledFor(logging.DEBUG):
             elapsed = self._clock() - started
             log.debug(self._redact(
-                f"[{self.label}] {method} {path} -> {response.status_code} ({elapsed:.3f}s)",
-                headers,
+                f"[{self.label}] {target} -> {response.status_code} ({elapsed:.3f}s)", headers,
             ))
+
+    def redacted(self, text: str) -> str:
+        """``text`` without this client's secrets: for messages a provider builds itself."""
+        return self._redact(text)
 
     def _redact(self, text: str, headers: Mapping[str, str] | None = None) -> str:
         """Static secrets plus this attempt's credential-like header values (signatures)."""

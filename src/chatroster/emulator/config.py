@@ -8,12 +8,16 @@ DEFAULT_APP_KEY = "emulator-app-key"
 DEFAULT_APP_SECRET = "emulator-app-secret"
 DEFAULT_APP_ID = "emulator-app"
 DEFAULT_API_KEY = "emulator-api-key"
+DEFAULT_PORT = 8765
+"""Where `chatroster emulator` listens unless told otherwise, and where the vendor
+examples point by default: fixed, so that a manifest can name it. Not a well-known port,
+so it rarely clashes with something else on a developer's machine."""
 
 
 @dataclass(frozen=True)
 class EmulatorConfig:
     host: str = "127.0.0.1"
-    port: int = 0
+    port: int = DEFAULT_PORT
     """0 picks a free port (printed at start-up)."""
     app_key: str = DEFAULT_APP_KEY
     app_secret: str = DEFAULT_APP_SECRET

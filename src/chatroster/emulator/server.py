@@ -1,6 +1,7 @@
 """`chatroster emulator`: serve a store over the vendors' HTTP APIs, as one process.
 
-The process binds loopback unless told otherwise, prints the address it listens on as
+The process binds loopback unless told otherwise, on `DEFAULT_PORT` (8765) unless
+given ``--port``, prints the address it listens on as
 ``chatroster emulator listening on http://HOST:PORT`` once it accepts connections (so
 ``--port 0`` can pick a free port), and stops cleanly, exit status 0, on SIGINT or
 SIGTERM.
@@ -29,6 +30,7 @@ from .config import (
     DEFAULT_APP_ID,
     DEFAULT_APP_KEY,
     DEFAULT_APP_SECRET,
+    DEFAULT_PORT,
     EmulatorConfig,
 )
 from .faults import DROP_EXTENSION, FAULT_KINDS
@@ -163,11 +165,23 @@ def serve(
         except SystemExit:  # uvicorn could not bind; it has logged why
             pass
         if not server.started:
-            raise click.ClickException(f"could not listen on {config.host}:{config.port}")
+            raise click.ClickException(cannot_listen(config))
         click.echo("chatroster emulator stopped", err=True)
         return 0
     finally:
         store.close()
+
+
+def cannot_listen(config: EmulatorConfig) -> str:
+    """Why start-up failed, and what to do: the usual cause is another emulator (or any
+    other program) on the port."""
+    message = f"could not listen on {config.host}:{config.port}"
+    if config.port:
+        message += (
+            " (is another emulator already running there?); stop it, or pass --port N "
+            "for another port (--port 0 picks a free one)"
+        )
+    return message
 
 
 def _kinds(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:
@@ -182,6 +196,7 @@ def _kinds(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str,
 
 @click.command(
     "emulator",
+    context_settings={"help_option_names": ["-h", "--help"]},
     help="Serve a chatroster store over the Nexconn and CometChat HTTP APIs "
     "(Nexconn v4 under /v4, its legacy whitelist endpoints under /user, CometChat "
     "under /v3; counters at GET /_emulator/stats).",
@@ -197,7 +212,7 @@ def _kinds(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str,
 @click.option(
     "--port",
     type=click.IntRange(0, 65535),
-    default=0,
+    default=DEFAULT_PORT,
     show_default=True,
     help="Port to bind; 0 picks a free one (printed at start-up).",
 )

@@ -33,7 +33,7 @@ import httpx
 from ..changes import Action, Change
 from ..errors import AuthError, ProviderError
 from ..model import ProviderConfig, State, User, thaw, utc
-from ..transport import HttpClient, RateLimiter, run_concurrently
+from ..transport import HttpClient, RateLimiter, request_target, run_concurrently
 from . import CAPABILITIES
 from .base import PartialFailure, Provider, Scope
 
@@ -267,6 +267,7 @@ class CometChatProvider(Provider):
             [settings.base_url],
             label="cometchat",
             headers=self._headers,
+            describe=describe_error,
             limiters=_limiters(settings.rate),
             timeout=http.timeout,
             max_retries=http.retries,
@@ -307,24 +308,23 @@ class CometChatProvider(Provider):
             method, path, json=json, params=params, rate_class="core" if core else "standard"
         )
         if response.is_success:
-            return _body(method, path, response).get("data")
+            return _body(response, f"{method} {self.settings.base_url}{path}").get("data")
         raise self._error(method, path, response)
 
     def _error(self, method: str, path: str, response: httpx.Response) -> ProviderError:
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        error = (body.get("error") if isinstance(body, dict) else None) or {}
-        code = str(error.get("code") or f"HTTP_{response.status_code}")
-        message = str(error.get("message") or response.reason_phrase)
+        """The vendor's error answer as an exception naming the call, the vendor's code,
+        message and per-field details."""
+        code = str(_error_envelope(response).get("code") or f"HTTP_{response.status_code}")
+        target = request_target(response, f"{method} {self.settings.base_url}{path}")
+        said = describe_error(response)
         if response.status_code in (401, 403) or code.startswith("AUTH_ERR"):
-            return AuthError(
-                f"[cometchat] {method} {path} was refused ({code}: {message}); "
+            return AuthError(self.http.redacted(
+                f"[cometchat] {target} was refused ({said}); "
                 f"check {_credential_hint(self.settings.api_key)} and provider.app_id"
-            )
+            ))
         return CometChatError(
-            f"{code}: {message}", code=code, status=response.status_code
+            self.http.redacted(f"[cometchat] {target}: {said}"),
+            code=code, status=response.status_code,
         )
 
     def _list(self, path: str, params: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
@@ -337,7 +337,7 @@ class CometChatProvider(Provider):
             )
             if not response.is_success:
                 raise self._error("GET", path, response)
-            body = _body("GET", path, response)
+            body = _body(response, f"GET {self.settings.base_url}{path}")
             rows = body.get("data") or []
             yield from rows
             pagination = (body.get("meta") or {}).get("pagination") or {}
@@ -587,8 +587,8 @@ def _problem(uid: str, outcome: Any) -> str | None:
     """Why a change failed, from what its write returned or raised; ``None``: done."""
     if isinstance(outcome, CometChatError) and outcome.code == "ERR_UID_NOT_FOUND":
         return (
-            f"'{uid}' does not exist on CometChat or is deactivated (CometChat refuses "
-            "changes to deactivated users; set active: true to change it)"
+            f"{outcome}; '{uid}' does not exist on CometChat or is deactivated (CometChat "
+            "refuses changes to deactivated users; set active: true to change it)"
         )
     if isinstance(outcome, ProviderError):
         return str(outcome)
@@ -609,18 +609,52 @@ def _block_problem(uid: str, target: str, outcome: Any) -> str | None:
     return f"'{uid}' -> '{target}': {message or 'refused by CometChat'}"
 
 
-def _body(method: str, path: str, response: httpx.Response) -> dict[str, Any]:
+def _body(response: httpx.Response, fallback: str) -> dict[str, Any]:
     """A success's JSON object; anything else (a proxy's HTML page, say) is an error."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
+    body = _json(response)
     if not isinstance(body, dict):
         raise ProviderError(
-            f"[cometchat] {method} {path} answered {response.status_code} without a JSON "
-            "object; check provider.url"
+            f"[cometchat] {request_target(response, fallback)} answered "
+            f"{response.status_code} without a JSON object; check provider.url"
         )
     return body
+
+
+def _json(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _error_envelope(response: httpx.Response) -> dict[str, Any]:
+    """``error`` of the vendor's ``{"error": {"code", "message", "details"}}``, or {}."""
+    body = _json(response)
+    error = body.get("error") if isinstance(body, dict) else None
+    return error if isinstance(error, dict) else {}
+
+
+def describe_error(response: httpx.Response) -> str:
+    """The vendor's words for a failed answer: ``HTTP 400 ERR_BAD_REQUEST: Failed to
+    validate the data. (role: The role agent does not exist.)``."""
+    error = _error_envelope(response)
+    code = str(error.get("code") or "")
+    message = str(error.get("message") or response.reason_phrase or "")
+    said = f"HTTP {response.status_code}" + (f" {code}" if code else "")
+    said += f": {message}" if message else ""
+    details = _details(error.get("details"))
+    return f"{said} ({details})" if details else said
+
+
+def _details(details: Any) -> str:
+    """``details`` (field -> list of problems) as ``field: problem; field: problem``."""
+    if not isinstance(details, Mapping):
+        return ""
+    parts = []
+    for name, problems in details.items():
+        listed = problems if isinstance(problems, list) else [problems]
+        parts += [f"{name}: {problem}" for problem in listed]
+    return "; ".join(parts)
 
 
 def _raise_if(failed: Mapping[str, str]) -> None:

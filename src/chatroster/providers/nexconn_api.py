@@ -20,6 +20,7 @@ import httpx
 
 from ..errors import AuthError, ProviderError
 from ..model import utc
+from ..transport import request_target
 
 LABEL = "nexconn"
 
@@ -118,20 +119,52 @@ def key_hash(app_key: str) -> str:
 
 
 class Refusal(ProviderError):
-    """The vendor answered a call with an error code (the whole call had no effect)."""
+    """The vendor answered a call with an error code (the whole call had no effect).
 
-    def __init__(self, endpoint: Endpoint, status: int, code: int | None, message: str) -> None:
+    ``where`` is the call as ``METHOD URL`` (the endpoint's path when not known)."""
+
+    def __init__(
+        self, endpoint: Endpoint, status: int, code: int | None, message: str,
+        where: str | None = None,
+    ) -> None:
         self.endpoint = endpoint
         self.status = status
         self.code = code
         self.message = message
+        self.where = where or endpoint.path
         super().__init__(
-            f"[{LABEL}] {endpoint.path} refused (HTTP {status}, code {code}): {message}"
+            f"[{LABEL}] {self.where} refused (HTTP {status}, code {code}): {message}"
         )
 
     @property
     def user_not_found(self) -> bool:
         return self.code == USER_NOT_FOUND
+
+
+def _json_object(response: httpx.Response) -> dict[str, Any] | None:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def error_message(body: Mapping[str, Any]) -> str:
+    """The vendor's text for an error code: ``errorMessage`` (v4), ``msg`` or
+    ``message`` (older and legacy answers), with the profile key a refusal names."""
+    message = str(body.get("errorMessage") or body.get("msg") or body.get("message") or "")
+    if "profileKey" in body:
+        message += f" (profile key {body['profileKey']!r})"
+    return message
+
+
+def describe_error(response: httpx.Response) -> str:
+    """A failed answer in the vendor's words, for the transport's retry messages:
+    ``HTTP 429, code 1008: Too many requests``."""
+    body = _json_object(response)
+    if body is None:
+        return f"HTTP {response.status_code}"
+    return f"HTTP {response.status_code}, code {body.get('code')}: {error_message(body)}"
 
 
 def result_of(response: httpx.Response, endpoint: Endpoint) -> dict[str, Any]:
@@ -140,28 +173,25 @@ def result_of(response: httpx.Response, endpoint: Endpoint) -> dict[str, Any]:
     v4 answers ``{"code": 0, "result": {...}}``; the legacy API ``{"code": 200, ...}``
     with the payload at the top level. HTTP 200 with another code is a failure too.
     """
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if not isinstance(body, dict):
+    where = request_target(response, f"POST {endpoint.path}")
+    body = _json_object(response)
+    if body is None:
         text = response.text[:200]
-        raise Refusal(endpoint, response.status_code, None, f"not a JSON object: {text!r}")
+        raise Refusal(endpoint, response.status_code, None, f"not a JSON object: {text!r}", where)
     code = body.get("code")
     ok = LEGACY_OK if endpoint.legacy else V4_OK
     if response.status_code == 200 and code == ok:
         payload = body if endpoint.legacy else body.get("result")
         return dict(payload) if isinstance(payload, dict) else {}
-    message = str(body.get("errorMessage") or body.get("message") or "")
-    if "profileKey" in body:
-        message += f" (profile key {body['profileKey']!r})"
+    message = error_message(body)
     if response.status_code in (401, 403) or code == BAD_SIGNATURE:
         raise AuthError(
-            f"[{LABEL}] the credentials were refused (HTTP {response.status_code}, code {code}: "
-            f"{message}); check provider.app_key and provider.app_secret in the manifest and "
-            "the environment variables they name"
+            f"[{LABEL}] {where}: the credentials were refused (HTTP {response.status_code}, "
+            f"code {code}: {message}); check provider.app_key and provider.app_secret in the "
+            "manifest and the environment variables they name"
         )
-    raise Refusal(endpoint, response.status_code, code if isinstance(code, int) else None, message)
+    status, known = response.status_code, code if isinstance(code, int) else None
+    raise Refusal(endpoint, status, known, message, where)
 
 
 # -------------------------------------------------------------------------- times

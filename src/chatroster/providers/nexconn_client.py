@@ -112,6 +112,7 @@ class NexconnClient:
                 settings.base_urls,
                 label="nexconn",
                 headers=lambda: api.signed_headers(key, secret, unit),  # afresh per attempt
+                describe=api.describe_error,
                 limiters=limiters,
                 timeout=settings.timeout,
                 max_retries=settings.retries,
