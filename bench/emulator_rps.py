@@ -133,7 +133,7 @@ def print_table(rows: list[list[str]]) -> None:
     header = ["workload", "ok", "errors", "s", "req/s", "p50 ms", "p99 ms"]
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     for row in [header, ["-" * w for w in widths], *rows]:
-        cells = [row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:])]
+        cells = [row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)]
         print("  ".join(cells))
 
 

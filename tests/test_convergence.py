@@ -21,7 +21,8 @@ OWNER = "team"
 
 uids = st.sampled_from(UIDS)
 texts = st.text(alphabet="abc xyz", min_size=1, max_size=6)
-maybe = lambda strategy: st.none() | strategy
+def maybe(strategy: st.SearchStrategy) -> st.SearchStrategy:  # type: ignore[type-arg]
+    return st.none() | strategy
 
 
 @st.composite

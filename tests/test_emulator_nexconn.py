@@ -29,16 +29,6 @@ import pytest
 import yaml
 from emulator_process import EmulatorProcess, running_emulator
 from jsonschema import Draft4Validator, FormatChecker
-from referencing import Registry, Resource
-from referencing.jsonschema import DRAFT4
-
-from chatroster.emulator import nexconn
-from chatroster.emulator.config import DEFAULT_APP_KEY, DEFAULT_APP_SECRET, EmulatorConfig
-from chatroster.store import Store
-
-ncsdk = pytest.importorskip(
-    "ncsdk", reason="the vendor SDK is in the test extra: pip install ncsdk"
-)
 from ncsdk import (
     ApiClient,
     ApiException,
@@ -48,6 +38,12 @@ from ncsdk import (
     UserProfileHostingApi,
 )
 from ncsdk import models as m
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT4
+
+from chatroster.emulator import nexconn
+from chatroster.emulator.config import DEFAULT_APP_KEY, DEFAULT_APP_SECRET, EmulatorConfig
+from chatroster.store import Store
 
 SPEC_PATH = Path(__file__).resolve().parents[2] / "shared/conformance/nexconn/openapi.yaml"
 """The vendor's OpenAPI file, beside the repository (never copied into it)."""

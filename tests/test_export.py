@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from chatroster.providers.local import LocalProvider
 from chatroster.runner import Options, make_plan
 
 SCHEMA = Path(__file__).parent.parent / "schemas" / "manifest.schema.json"
-NOW = datetime(2026, 11, 21, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 LOCAL = ProviderConfig("local", {"path": "local.db"})
 OWNER = "team"
 
@@ -42,7 +42,7 @@ ALICE = User(
     blocklist=frozenset({"mallory"}),
     whitelist=frozenset({"bob"}),
     whitelist_mode=True,
-    tokens_valid_after=datetime(2026, 11, 1, tzinfo=timezone.utc),
+    tokens_valid_after=datetime(2026, 11, 1, tzinfo=UTC),
     owner=OWNER,
 )
 # As a platform reports a user with nothing set: empty values, not missing ones.
@@ -93,7 +93,7 @@ def test_lists_that_were_not_read_are_left_out() -> None:
 
 
 def test_bans_are_exported_until_a_time_or_forever() -> None:
-    until = datetime(2026, 12, 31, tzinfo=timezone.utc)
+    until = datetime(2026, 12, 31, tzinfo=UTC)
     bans = {"eve": Ban("eve"), "mallory": Ban("mallory", until)}
 
     assert export(State({}, bans))["bans"] == {
@@ -190,7 +190,7 @@ def fill(local: LocalProvider) -> None:
     store.insert_users([ALICE, BOB, User("mallory", name="Mallory", owner="other-team")])
     store.add_relations("blocks", [("alice", "mallory")])
     store.add_relations("whitelist", [("alice", "bob")])
-    store.ban(["mallory", "bob"], datetime(2026, 12, 31, tzinfo=timezone.utc))
+    store.ban(["mallory", "bob"], datetime(2026, 12, 31, tzinfo=UTC))
 
 
 def test_users_another_owner_holds_are_left_out_with_their_bans() -> None:

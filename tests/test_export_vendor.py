@@ -10,7 +10,6 @@ from pathlib import Path
 
 import httpx
 import yaml
-
 from emulator_process import EmulatorProcess
 from test_apply import CREDENTIALS, nexconn_manifest
 from test_cli import chatroster

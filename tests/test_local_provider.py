@@ -4,7 +4,7 @@ and how a batch fails."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ from chatroster.model import Ban, ProviderConfig, User
 from chatroster.providers.base import PartialFailure, Scope
 from chatroster.providers.local import LocalProvider, open_local
 
-NOW = datetime(2026, 11, 21, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 OWNER = "team"
 
 
@@ -91,7 +91,7 @@ def test_create_then_read_returns_every_field(local: LocalProvider) -> None:
         profile={"email": "alice@example.com", "gender": 2, "ext": {"ext_dept": "eng"}},
         active=False,
         whitelist_mode=True,
-        tokens_valid_after=datetime(2026, 11, 1, tzinfo=timezone.utc),
+        tokens_valid_after=datetime(2026, 11, 1, tzinfo=UTC),
         owner=OWNER,
     )
 
@@ -151,12 +151,12 @@ def test_everything_reads_every_user_with_every_list(local: LocalProvider) -> No
 
 def test_bans_in_force_are_always_read(local: LocalProvider) -> None:
     seed(local, "mallory", "eve", "trudy")
-    local.store.ban(["mallory"], datetime(2026, 12, 31, tzinfo=timezone.utc))
+    local.store.ban(["mallory"], datetime(2026, 12, 31, tzinfo=UTC))
     local.store.ban(["eve"], None)
-    local.store.ban(["trudy"], datetime(2026, 1, 1, tzinfo=timezone.utc))  # already over
+    local.store.ban(["trudy"], datetime(2026, 1, 1, tzinfo=UTC))  # already over
 
     assert local.read(scope()).bans == {
-        "mallory": Ban("mallory", datetime(2026, 12, 31, tzinfo=timezone.utc)),
+        "mallory": Ban("mallory", datetime(2026, 12, 31, tzinfo=UTC)),
         "eve": Ban("eve"),
     }
 
@@ -266,7 +266,7 @@ def test_ban_until_a_time_or_forever_then_unban(local: LocalProvider) -> None:
         Change(Action.BAN_USER, "eve", after={"until": "forever"}),
     ])
     assert local.read(scope()).bans == {
-        "mallory": Ban("mallory", datetime(2026, 12, 31, tzinfo=timezone.utc)),
+        "mallory": Ban("mallory", datetime(2026, 12, 31, tzinfo=UTC)),
         "eve": Ban("eve"),
     }
 
@@ -315,9 +315,9 @@ def test_expire_tokens_records_the_time_and_drops_older_tokens(
     local: LocalProvider, clock: Clock
 ) -> None:
     seed(local, "alice")
-    clock.at = datetime(2026, 10, 1, tzinfo=timezone.utc).timestamp()
+    clock.at = datetime(2026, 10, 1, tzinfo=UTC).timestamp()
     local.store.issue_token("alice")
-    clock.at = datetime(2026, 11, 2, tzinfo=timezone.utc).timestamp()
+    clock.at = datetime(2026, 11, 2, tzinfo=UTC).timestamp()
     newer, _ = local.store.issue_token("alice")
 
     local.expire_tokens([
@@ -325,7 +325,7 @@ def test_expire_tokens_records_the_time_and_drops_older_tokens(
     ])
 
     user = read_user(local, "alice")
-    assert user.tokens_valid_after == datetime(2026, 11, 1, tzinfo=timezone.utc)
+    assert user.tokens_valid_after == datetime(2026, 11, 1, tzinfo=UTC)
     assert [token for token, _ in local.store.tokens("alice")] == [newer]
 
 

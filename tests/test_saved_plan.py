@@ -383,7 +383,7 @@ def test_broken_json_says_where(app: Path) -> None:
 
 def test_a_saved_plan_still_applies_after_the_checkout_moves(app: Path, tmp_path: Path) -> None:
     rewrite(app, lambda d: d["users"]["bob"].update(name="Robert"))
-    plan = save_plan(app)
+    save_plan(app)
     moved = tmp_path.parent / (tmp_path.name + "-moved")
     tmp_path.rename(moved)
     result = chatroster("apply", "--plan", str(moved / "plan.json"), "--yes", cwd=moved)

@@ -207,7 +207,7 @@ def test_backoff_is_exponential_with_full_jitter_and_capped() -> None:
         http.request("GET", "/users")
     ceilings = [1, 2, 4, 5, 5, 5, 5, 5]
     assert len(sleeps) == len(ceilings)
-    assert all(0 <= slept <= ceiling for slept, ceiling in zip(sleeps, ceilings))
+    assert all(0 <= slept <= ceiling for slept, ceiling in zip(sleeps, ceilings, strict=True))
 
 
 # ----------------------------------------------------------------------- server waits

@@ -9,10 +9,10 @@ difference: absent means unmanaged, empty means none.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
-from types import MappingProxyType
 from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any, Literal
 
 UID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -43,8 +43,8 @@ Mode = Literal["sync", "seed"]
 def utc(value: datetime) -> datetime:
     """The same instant in UTC, to the second (every platform stores seconds at best)."""
     if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc).replace(microsecond=0)
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).replace(microsecond=0)
 
 
 _SCALARS = frozenset({str, int, float, bool, type(None)})

@@ -108,7 +108,7 @@ def _unreadable_lists(desired: State, live: State) -> list[str]:
         wanted = _LISTS_OF(want)
         if have is None or wanted == (None, None, None):
             continue  # a new user, or one whose lists the manifest leaves alone
-        for name, mine, theirs in zip(_LISTS, wanted, _LISTS_OF(have)):
+        for name, mine, theirs in zip(_LISTS, wanted, _LISTS_OF(have), strict=True):
             if mine is not None and theirs is None:
                 warning = (f"{uid}: the live {name} cannot be read (for example, the user "
                            "is deactivated); it is left as it is")
@@ -195,7 +195,7 @@ def _field_diff(want: User, have: User, caps: Capabilities) -> tuple[dict[str, A
     wanted, current = _USER_FIELDS_OF(want), _USER_FIELDS_OF(have)
     if wanted == current:
         return before, after  # the usual case in a large plan, decided in one comparison
-    for name, value, live in zip(USER_FIELDS, wanted, current):
+    for name, value, live in zip(USER_FIELDS, wanted, current, strict=True):
         if value is None or name not in caps.user_fields:
             continue
         if value == live or (_empty(value) and _empty(live)):

@@ -7,10 +7,10 @@ same steps serve plan, apply, drift and the GitHub Action.
 from __future__ import annotations
 
 import fnmatch
-from pathlib import Path
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from pathlib import Path
 
 from .bulk import paused_collection
 from .changes import Action, Change

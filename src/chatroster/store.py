@@ -957,7 +957,8 @@ def _wait_for_flock(descriptor: int, store: Path, timeout: timedelta, poll: floa
         except BlockingIOError:
             left = deadline - time.monotonic()
             if left <= 0:
-                raise StoreLockedError(_locked_message(store, _holder(descriptor), timeout))
+                raise StoreLockedError(
+                    _locked_message(store, _holder(descriptor), timeout)) from None
             time.sleep(min(poll, left))
         except OSError as exc:
             raise StoreError(f"cannot lock {store} for apply: {exc.strerror or exc}") from None

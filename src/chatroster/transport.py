@@ -469,4 +469,4 @@ def run_concurrently(
     if concurrency <= 1 or len(items) <= 1:
         return [(item, guarded(item)) for item in items]
     with ThreadPoolExecutor(max_workers=min(concurrency, len(items))) as pool:
-        return list(zip(items, pool.map(guarded, items)))
+        return list(zip(items, pool.map(guarded, items), strict=True))

@@ -9,6 +9,7 @@ SIGTERM.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import signal
 import sys
@@ -160,10 +161,8 @@ def serve(
         for line in banner(config, db, app.state.vendors):
             click.echo(line)
         server = EmulatorServer(_uvicorn_config(app, config, verbose), announce=click.echo)
-        try:
+        with contextlib.suppress(SystemExit):  # uvicorn could not bind; it has logged why
             server.run()
-        except SystemExit:  # uvicorn could not bind; it has logged why
-            pass
         if not server.started:
             raise click.ClickException(cannot_listen(config))
         click.echo("chatroster emulator stopped", err=True)

@@ -54,7 +54,7 @@ def compile_schema(schema: Any) -> Predicate:
 def _every(checks: list[Predicate]) -> Predicate:
     # Plain loops, not all(<generator>): this runs for every value of every user.
     def check(instance: Any) -> bool:
-        for test in checks:
+        for test in checks:  # noqa: SIM110
             if not test(instance):
                 return False
         return True

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from ..changes import Change
 from ..errors import ProviderError
-from ..model import USER_FIELDS, UID_PATTERN, State
+from ..model import UID_PATTERN, USER_FIELDS, State
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,7 @@ class Provider(ABC):
         one from (the local store); ``None``: derive it from the credentials."""
         return None
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 (optional: most providers hold nothing)
         """Release connections and files."""
 
     def __enter__(self) -> Provider:

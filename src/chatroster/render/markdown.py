@@ -31,9 +31,8 @@ def plan_markdown(plan: Plan, masker: Masker, *, max_chars: int = MAX_CHARS) -> 
     head += [f"| {action} | {n} |" for action, n in plan.summary().items()]
     head.append("")
     body: list[str] = []
-    users = 0
     by_user = groupby(sorted(plan.changes, key=lambda c: (c.uid, c.sort_key)), key=lambda c: c.uid)
-    for uid, group in by_user:
+    for users, (uid, group) in enumerate(by_user):
         block = _user_block(uid, list(group), masker)
         if len("\n".join(head + body + block)) > max_chars:
             left = len({c.uid for c in plan.changes}) - users
@@ -41,7 +40,6 @@ def plan_markdown(plan: Plan, masker: Masker, *, max_chars: int = MAX_CHARS) -> 
                         "run `chatroster plan` to see every change._")
             break
         body += block
-        users += 1
     return "\n".join(head + body) + "\n"
 
 
