@@ -382,3 +382,26 @@ def test_python_dash_m_runs_the_emulator(tmp_path: Path) -> None:
         info = httpx.get(emulator.base_url + "/_emulator/info").json()
         assert "nexconn" in info["vendors"]
         assert DEFAULT_APP_SECRET not in json.dumps(info)
+
+
+def test_a_client_that_disconnects_mid_request_is_counted_dropped_not_a_server_error(
+        emulator: EmulatorProcess) -> None:
+    # A killed apply leaves requests half-sent; the emulator must not log a traceback
+    # and count them as 500s, which would hide real server errors in the stats.
+    import socket
+    from urllib.parse import urlparse
+
+    where = urlparse(emulator.base_url)
+    with socket.create_connection((where.hostname, where.port)) as sock:
+        head = (f"POST /v3/users HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                f"apikey: {DEFAULT_API_KEY}\r\nappId: {DEFAULT_APP_ID}\r\n"
+                "Content-Length: 1000\r\n\r\n")
+        sock.sendall(head.encode() + b'{"uid"')
+    for _ in range(50):
+        counts = emulator.stats()
+        if "dropped" in json.dumps(counts) or "500" in json.dumps(counts):
+            break
+        time.sleep(0.1)
+    text = json.dumps(emulator.stats())
+    assert "dropped" in text and '"500"' not in text, text
+    assert "Traceback" not in "".join(emulator.output)

@@ -26,7 +26,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Match, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -156,6 +156,11 @@ class StatsMiddleware:
 
         try:
             await self.app(scope, receive, counting_send)
+        except ClientDisconnect:
+            # The client went away while sending its request (a killed apply): nothing
+            # was done and nobody is left to answer, so it is a dropped connection,
+            # not a server error with a traceback in the log.
+            status = DROPPED
         except Exception:
             status = 500  # the outermost error handler answers it
             raise
