@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from chatroster.emulator import cometchat
+from chatroster.emulator import cometchat, storage
 from chatroster.emulator.config import EmulatorConfig
 from chatroster.model import User
 from chatroster.store import Store
@@ -404,7 +404,7 @@ def test_delete_without_permanent_deactivates_and_keeps_the_data(
 ) -> None:
     create(api, "jill", tags=["keep"])
     assert api.request("DELETE", "/users/jill").json()["data"]["success"] is True
-    row = store.user_row("jill")
+    row = storage.user_row(store, "jill")
     assert row is not None and row["active"] == 0 and json.loads(row["tags"]) == ["keep"]
 
 
@@ -415,7 +415,7 @@ def test_delete_permanent_removes_the_user_and_their_blocks(
     create(api, "lee")
     api.post("/users/lee/blockedusers", json={"blockedUids": ["kim"]})
     delete(api, "/users/kim", {"permanent": True})
-    assert store.user_row("kim") is None
+    assert storage.user_row(store, "kim") is None
     assert store.relations("blocks") == {}
     assert error_of(delete(api, "/users/kim", {"permanent": True}), 404)["code"] == (
         "ERR_UID_NOT_FOUND"
@@ -428,7 +428,7 @@ def test_a_deactivated_user_can_still_be_deleted_permanently(
     create(api, "max")
     delete(api, "/users", {"uidsToDeactivate": ["max"]})
     assert delete(api, "/users/max", {"permanent": True}).status_code == 200
-    assert store.user_row("max") is None
+    assert storage.user_row(store, "max") is None
 
 
 def test_bulk_deactivate_and_reactivate_answer_the_users_in_that_state(api: httpx.Client) -> None:

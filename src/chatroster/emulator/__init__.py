@@ -4,4 +4,6 @@
 (stats, rate limits, faults), and one module per vendor API translates requests into
 store calls: `nexconn` (v4), `nexconn_legacy` (the whitelist endpoints) and
 `cometchat` (v3). The store holds the meaning; the API modules only translate.
+`storage` holds the emulator's own queries on the store: the reads shaped as the
+vendors page and filter them, and CometChat's roles.
 """

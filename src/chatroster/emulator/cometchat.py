@@ -78,7 +78,6 @@ TABLE: dict[str, dict[str, Handler]] = {
 def routes(store: Store, config: EmulatorConfig) -> list[BaseRoute]:
     """The CometChat v3 API on ``store``, under ``/v3`` and ``/v3.0``."""
     roles.ensure_default_role(store)
-    store.role_settings()  # creates the settings table outside any request's transaction
     # Flat routes rather than a Mount per prefix: a Mount rewrites the request scope's
     # root_path, which misleads middleware that matches routes again after the call.
     endpoints = {path: _endpoint(store, config, handlers) for path, handlers in TABLE.items()}

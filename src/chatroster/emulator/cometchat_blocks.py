@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..store import Store
+from . import storage
 from .cometchat_http import (
     ApiError,
     Body,
@@ -74,7 +75,8 @@ def list_blocked_users(store: Store, call: Call) -> Body:
     paging = read_paging(query)
     direction = query.query_choice("direction", DIRECTIONS, "both")
     query.done()
-    rows, total = store.block_rows_page(
+    rows, total = storage.block_rows_page(
+        store,
         uid,
         direction=direction,
         offset=paging.offset,

@@ -18,6 +18,7 @@ from starlette.datastructures import Headers, QueryParams
 from starlette.responses import JSONResponse, Response
 
 from ..store import Store
+from . import storage
 
 Body = dict[str, Any]
 Handler = Callable[[Store, "Call"], Body]
@@ -299,7 +300,7 @@ def page_of(items: Sequence[Any], paging: Paging) -> list[Any]:
 
 def active_user_row(store: Store, uid: str) -> dict[str, Any]:
     """The user's record; deactivated users answer as not found, as the vendor's do."""
-    row = store.user_row(uid)
+    row = storage.user_row(store, uid)
     if row is None or not row["active"]:
         raise uid_not_found(uid)
     return row

@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 from ..store import Store
+from . import storage
 from .cometchat_http import (
     ApiError,
     Body,
@@ -32,7 +33,7 @@ SETTING_VALUES = ("all", "friendsOnly")
 
 
 def ensure_default_role(store: Store) -> None:
-    store.ensure_role(DEFAULT_ROLE, DEFAULT_ROLE_NAME)
+    storage.ensure_role(store, DEFAULT_ROLE, DEFAULT_ROLE_NAME)
 
 
 def role_json(row: dict[str, Any], settings: Any) -> dict[str, Any]:
@@ -79,16 +80,16 @@ def _store_role(store: Store, role: str, changes: dict[str, Any]) -> None:
     if "metadata" in columns and columns["metadata"] is not None:
         columns["metadata"] = json.dumps(columns["metadata"], separators=(",", ":"))
     with store.transaction():
-        store.put_role(role, columns)
+        storage.put_role(store, role, columns)
         if "settings" in changes:
-            store.set_role_settings(role, changes["settings"])
+            storage.set_role_settings(store, role, changes["settings"])
 
 
 def _role(store: Store, role: str) -> dict[str, Any]:
-    row = store.get_role(role)
+    row = storage.get_role(store, role)
     if row is None:
         raise ApiError(404, "ERR_ROLE_NOT_FOUND", f"The role {role} does not exist.")
-    return role_json(row, store.role_settings().get(role))
+    return role_json(row, storage.role_settings(store).get(role))
 
 
 def create_role(store: Store, call: Call) -> Body:
@@ -98,9 +99,9 @@ def create_role(store: Store, call: Call) -> Body:
     fields.done()
     assert role is not None  # done() raised otherwise
     with store.transaction():  # count, existence check and insert are one step
-        if store.get_role(role) is not None:
+        if storage.get_role(store, role) is not None:
             raise ApiError(400, "ERR_ROLE_ALREADY_EXISTS", f"The role {role} already exists.")
-        if len(store.roles()) >= ROLES_MAX:
+        if len(storage.roles(store)) >= ROLES_MAX:
             raise ApiError(
                 400,
                 "ERR_BAD_REQUEST",
@@ -114,7 +115,7 @@ def list_roles(store: Store, call: Call) -> Body:
     query = Fields(call.query)
     paging = read_paging(query)
     query.done()
-    rows, settings = store.roles(), store.role_settings()
+    rows, settings = storage.roles(store), storage.role_settings(store)
     roles = [role_json(row, settings.get(row["role"])) for row in page_of(rows, paging)]
     return ok(roles, paging.meta(len(roles), len(rows)))
 
@@ -146,7 +147,7 @@ def delete_role(store: Store, call: Call) -> Body:
     if role == DEFAULT_ROLE:
         raise ApiError(400, "ERR_ROLE_DELETE_DENIED", "The default role cannot be deleted.")
     with store.transaction():
-        if not store.delete_role(role):
+        if not storage.delete_role(store, role):
             raise ApiError(404, "ERR_ROLE_NOT_FOUND", f"The role {role} does not exist.")
-        store.set_role_settings(role, None)
+        storage.set_role_settings(store, role, None)
     return ok(action_result(f"Role {role} has been deleted successfully."))

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..store import Store
+from . import storage
 from .cometchat_http import (
     ApiError,
     Body,
@@ -41,7 +42,7 @@ def create_token(store: Store, call: Call) -> Body:
         return ok(token_json(uid, *existing[0]))
     token, created_at = store.issue_token(uid)
     for old, _ in store.tokens(uid)[TOKENS_KEPT:]:
-        store.delete_tokens(uid, old)
+        storage.delete_tokens(store, uid, old)
     return ok(token_json(uid, token, created_at))
 
 
@@ -59,7 +60,7 @@ def list_tokens(store: Store, call: Call) -> Body:
 def flush_tokens(store: Store, call: Call) -> Body:
     uid = call.uid()
     active_user_row(store, uid)
-    store.delete_tokens(uid)
+    storage.delete_tokens(store, uid)
     return ok(action_result(f"Cleared Auth Tokens successfully for uid {uid}."))
 
 
@@ -77,7 +78,7 @@ def delete_token(store: Store, call: Call) -> Body:
     uid = call.uid()
     active_user_row(store, uid)
     token = call.params["authToken"]
-    if not store.delete_tokens(uid, token):
+    if not storage.delete_tokens(store, uid, token):
         raise _token_not_found(token)
     return ok(action_result(f"Auth Token {token} has been deleted successfully."))
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from ..model import User
 from ..store import Store
+from . import storage
 from .cometchat_http import (
     ApiError,
     Body,
@@ -79,7 +80,7 @@ def _read_profile(fields: Fields, *, creating: bool) -> dict[str, Any]:
 
 def _check_role(store: Store, fields: Fields, role: str | None) -> None:
     # The vendor answers an unknown role with ERR_BAD_REQUEST, not ERR_ROLE_NOT_FOUND.
-    if role is not None and role != DEFAULT_ROLE and store.get_role(role) is None:
+    if role is not None and role != DEFAULT_ROLE and storage.get_role(store, role) is None:
         fields.fail("role", f"The role {role} does not exist.")
 
 
@@ -96,7 +97,7 @@ def create_user(store: Store, call: Call) -> Body:
     assert uid is not None  # done() raised otherwise
     token = None
     with store.transaction():  # the existence check and the insert are one step
-        if store.user_row(uid) is not None:  # deactivated users still hold their uid
+        if storage.user_row(store, uid) is not None:  # deactivated users still hold their uid
             raise ApiError(
                 400,
                 "ERR_UID_ALREADY_EXISTS",
@@ -123,7 +124,7 @@ def get_user(store: Store, call: Call) -> Body:
 def _perspective(store: Store, viewer: str, uid: str) -> dict[str, Any]:
     """The block fields the vendor adds when a user is viewed as another user."""
     active_user_row(store, viewer)
-    by_me, by_them = store.block_pair(viewer, uid)
+    by_me, by_them = storage.block_pair(store, viewer, uid)
     fields: dict[str, Any] = {"blockedByMe": by_me is not None, "hasBlockedMe": by_them is not None}
     if by_me is not None:
         fields["blockedByMeAt"] = by_me
@@ -163,7 +164,7 @@ def delete_user(store: Store, call: Call) -> Body:
     # a slip in that file), as does the reference.
     permanent = fields.boolean("permanent")
     fields.done()
-    row = store.user_row(uid)
+    row = storage.user_row(store, uid)
     if row is None:
         raise uid_not_found(uid)
     # A deactivated user can still be purged: deactivation comes before deletion.
@@ -175,7 +176,7 @@ def delete_user(store: Store, call: Call) -> Body:
 
 
 def _row(store: Store, uid: str) -> dict[str, Any]:
-    row = store.user_row(uid)
+    row = storage.user_row(store, uid)
     if row is None:
         raise uid_not_found(uid)
     return row
@@ -199,7 +200,8 @@ def list_users(store: Store, call: Call) -> Body:
     active = False if only_deactivated else (None if with_deactivated else True)
     if status == "available":  # nobody is online in the emulator
         return ok([], paging.meta(0, 0))
-    rows, total = store.user_rows_page(
+    rows, total = storage.user_rows_page(
+        store,
         offset=paging.offset,
         limit=paging.per_page,
         active=active,

@@ -43,6 +43,7 @@ from starlette.routing import BaseRoute, Route
 
 from ..model import User
 from ..store import Store
+from . import storage
 from .signing import SignatureVerifier
 
 # Status codes of the vendor (the same numbers the legacy API used).
@@ -230,7 +231,7 @@ def format_time(epoch: int | None) -> str:
 
 def _active_row(store: Store, uid: str) -> dict[str, Any]:
     """The record of a user the vendor would serve (registered and not soft-deleted)."""
-    row = store.user_row(uid)
+    row = storage.user_row(store, uid)
     if row is None or not row["active"]:
         raise user_not_found([uid])
     return row
@@ -238,7 +239,7 @@ def _active_row(store: Store, uid: str) -> dict[str, Any]:
 
 def _known_rows(store: Store, uids: Sequence[str]) -> dict[str, dict[str, Any]]:
     """The records of all ``uids`` (active or not); refuses the call if one is unknown."""
-    rows = {uid: store.user_row(uid) for uid in dict.fromkeys(uids)}
+    rows = {uid: storage.user_row(store, uid) for uid in dict.fromkeys(uids)}
     missing = [uid for uid, row in rows.items() if row is None]
     if missing:
         raise user_not_found(missing)
@@ -286,7 +287,7 @@ def issue_access_token(store: Store, body: dict[str, Any]) -> Result:
     # Registration and the name update are one transaction, so a concurrent issue for
     # the same new user cannot insert it twice.
     with store.transaction():
-        row = store.user_row(uid)
+        row = storage.user_row(store, uid)
         if row is None:
             store.insert_users([User(uid, name=name, avatar=avatar)], owner=None)
         elif not row["active"]:
@@ -415,8 +416,7 @@ def restore_users(store: Store, body: dict[str, Any]) -> Result:
 @endpoint("/v4/user/soft-deleted/list", **_page(50))
 def list_soft_deleted_users(store: Store, body: dict[str, Any]) -> Result:
     offset, size = _page_bounds(body, 50)
-    page = store.page_users(offset=offset, limit=size, active=False)
-    return {"userIds": [user.uid for user in page.users]}
+    return {"userIds": storage.uids_page(store, offset=offset, limit=size, active=False)}
 
 
 # --------------------------------------------------------------------------- tags
@@ -487,8 +487,8 @@ def get_user_blocklist(store: Store, body: dict[str, Any]) -> Result:
     _active_row(store, uid)
     size = body.get("pageSize", 1000)
     # One extra row tells whether another page follows, without a count query.
-    targets = store.relation_page(
-        "blocks", uid, offset=offset, limit=size + 1, newest_first=body.get("order", 0) == 0
+    targets = storage.relation_page(
+        store, "blocks", uid, offset=offset, limit=size + 1, newest_first=body.get("order", 0) == 0
     )
     result: dict[str, Any] = {"blockedUserIds": targets[:size]}
     if len(targets) > size:
@@ -603,7 +603,7 @@ def _profile_item(uid: str, row: Mapping[str, Any]) -> dict[str, Any]:
 
 @endpoint("/v4/user/profile/batch/get", userIds=_ids(20))
 def batch_get_user_profiles(store: Store, body: dict[str, Any]) -> Result:
-    rows = {uid: store.user_row(uid) for uid in dict.fromkeys(body["userIds"])}
+    rows = {uid: storage.user_row(store, uid) for uid in dict.fromkeys(body["userIds"])}
     return {"users": [_profile_item(uid, row) for uid, row in rows.items() if row is not None]}
 
 
@@ -614,10 +614,10 @@ def batch_get_user_profiles(store: Store, body: dict[str, Any]) -> Result:
 )
 def list_user_profiles(store: Store, body: dict[str, Any]) -> Result:
     offset, size = _page_bounds(body, 20)
-    page = store.page_users(
-        offset=offset, limit=size, with_profile=True, newest_first=body.get("order", 0) == 1
+    uids = storage.uids_page(
+        store, offset=offset, limit=size, with_profile=True, newest_first=body.get("order", 0) == 1
     )
-    rows = {user.uid: store.user_row(user.uid) for user in page.users}
+    rows = {uid: storage.user_row(store, uid) for uid in uids}
     return {"users": [_profile_item(uid, row) for uid, row in rows.items() if row is not None]}
 
 

@@ -19,6 +19,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from ..store import Store
+from . import storage
 from .nexconn import (
     BAD_SIGNATURE,
     NexconnError,
@@ -80,7 +81,7 @@ def integer(value: str | None, name: str, low: int, high: int) -> int | None:
 
 
 def _active(store: Store, uid: str) -> dict[str, Any]:
-    row = store.user_row(uid)
+    row = storage.user_row(store, uid)
     if row is None or not row["active"]:
         raise user_not_found([uid])
     return row
@@ -92,7 +93,7 @@ def _active(store: Store, uid: str) -> dict[str, Any]:
 def set_white_setting(store: Store, form: Form) -> dict[str, Any]:
     uids = many(form, "userId")
     setting = integer(one(form, "whiteSetting"), "whiteSetting", 0, 1)
-    missing = [uid for uid in uids if store.user_row(uid) is None]
+    missing = [uid for uid in uids if storage.user_row(store, uid) is None]
     if missing:
         raise user_not_found(missing)
     with store.transaction():
@@ -134,7 +135,7 @@ def query_whitelist(store: Store, form: Form) -> dict[str, Any]:
     _active(store, uid)
     offset = decode_cursor(token) if token else 0
     # One extra row tells whether another page follows.
-    users = store.relation_page("whitelist", uid, offset=offset, limit=size + 1)
+    users = storage.relation_page(store, "whitelist", uid, offset=offset, limit=size + 1)
     result: dict[str, Any] = {"users": users[:size]}
     if len(users) > size:
         result["next"] = encode_cursor(offset + size)
