@@ -28,7 +28,7 @@ def test_progress_goes_to_stderr_and_the_summary_to_stdout(tmp_path: Path) -> No
     big_manifest(manifest, 600)
     result = chatroster("apply", str(manifest), "--yes", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "applied 1200/1200 changes" in result.stderr
+    assert "applied 1200/1200 changes (100%)" in result.stderr
     assert "applied" not in result.stdout.replace("Applied 1200", "")
     assert result.stdout.rstrip().endswith("Applied 1200 change(s).")
 
@@ -95,9 +95,12 @@ def test_continue_on_error_goes_past_a_failed_change_and_reports_it(
     stopped = chatroster("apply", str(manifest), "--yes", cwd=tmp_path, env=CREDENTIALS)
     assert stopped.returncode == 1
     assert "reactivate_user:alice" in stopped.stderr and "add_block" not in stopped.stderr
-    went_on = chatroster("apply", str(manifest), "--yes", "--continue-on-error", cwd=tmp_path,
-                         env=CREDENTIALS)
+    went_on = chatroster("apply", str(manifest), "--yes", "--continue-on-error", "-v",
+                         cwd=tmp_path, env=CREDENTIALS)
     assert went_on.returncode == 1
     assert "reactivate_user:alice" in went_on.stderr and "1 change(s) failed, 1 applied" in went_on.stderr
+    # -v: each batch with its action, size and outcome.
+    assert "reactivate_user: batch of 1: 0 done, 1 failed" in went_on.stderr
+    assert "add_block: batch of 1: 1 done" in went_on.stderr
     left = chatroster("plan", str(manifest), "--format", "json", cwd=tmp_path, env=CREDENTIALS)
     assert '"reactivate_user"' in left.stdout and '"add_block"' not in left.stdout

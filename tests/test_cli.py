@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import json
 import os
+import queue
+import re
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
+from emulator_process import EmulatorProcess
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -183,7 +188,49 @@ def test_targeting_limits_the_plan_and_says_so(team: Path) -> None:
     assert {(c["action"], c["uid"]) for c in plan["changes"]} == {("create_user", "alice")}
     assert plan["targeting"] == {"target": ["a*"], "only": ["users"]}
     text = chatroster("plan", str(team), "--exclude", "a*", cwd=team.parent).stdout
-    assert "targeted" in text and "create_user alice" not in text and "create_user bob" in text
+    assert "Targeted plan: excluding a*" in text
+    assert "create_user alice" not in text and "create_user bob" in text
+
+
+def test_targeting_is_echoed_in_plain_words_in_text_and_markdown(team: Path) -> None:
+    narrowed = ["--target", "a*", "--target", "c*", "--exclude", "bot-*", "--only", "blocklists"]
+    text = chatroster("plan", str(team), *narrowed, cwd=team.parent).stdout
+    assert ("Targeted plan: only uids matching a* or c*, excluding bot-*, only blocklists"
+            in text)
+    assert "target=" not in text and "['" not in text
+    markdown = chatroster("plan", str(team), *narrowed, "--format", "markdown",
+                          cwd=team.parent).stdout
+    assert ("> **Targeted plan:** only uids matching `a*` or `c*`, excluding `bot-*`, "
+            "only blocklists") in markdown
+
+
+def test_a_target_matching_nothing_is_a_warning_on_plan_and_drift(team: Path) -> None:
+    warning = "--target 'u00*' matches no declared or live uid"
+    for fmt in ("text", "json", "markdown"):
+        result = chatroster("plan", str(team), "--target", "u00*", "--target", "a*",
+                            "--format", fmt, cwd=team.parent)
+        assert result.returncode == 0, result.stderr
+        assert warning in result.stdout.replace("\\*", "*"), fmt
+        assert "'a*'" not in result.stdout  # a target that matches is no warning
+        assert "Live state matches the manifest" not in result.stdout
+    drift = chatroster("drift", str(team), "--target", "u00*", cwd=team.parent)
+    assert drift.returncode == 0 and f"warning: {warning}" in drift.stderr
+    excluded = chatroster("plan", str(team), "--exclude", "u00*", cwd=team.parent)
+    assert "warning" not in excluded.stdout + excluded.stderr  # --exclude: nothing to say
+
+
+def test_a_target_matching_nothing_refuses_to_apply(team: Path) -> None:
+    result = chatroster("apply", str(team), "--yes", "--target", "u00*", "--target", "a*",
+                        cwd=team.parent)
+    assert result.returncode == 1, result.stdout + result.stderr
+    no_traceback(result)
+    assert "error: --target 'u00*' matches no declared or live uid" in result.stderr
+    assert "nothing was applied" in result.stderr and "Applied" not in result.stdout
+    assert plan_json(team)["summary"] == {"create_user": 4, "ban_user": 1, "add_block": 1,
+                                          "add_whitelist": 1}  # nothing was applied
+    matched = chatroster("apply", str(team), "--yes", "--target", "a*", "--only", "users",
+                         cwd=team.parent)
+    assert matched.returncode == 0 and "Applied 1 change(s)." in matched.stdout
 
 
 def test_drift_exits_0_when_in_sync_and_2_with_the_kind_of_each_difference(team: Path) -> None:
@@ -250,3 +297,78 @@ def test_drift_targeting_also_limits_unowned_and_extra_users(team: Path) -> None
     for narrowed in (["--exclude", "dave"], ["--target", "a*"], ["--only", "bans"]):
         result = chatroster("drift", str(team), *narrowed, cwd=team.parent)
         assert result.returncode == 0, (narrowed, result.stdout)
+
+
+# ------------------------------------------------------------------------- -v
+
+
+def nexconn_team(path: Path, url: str) -> Path:
+    users = {f"u{i}": {"name": f"User {i}", "blocklist": [f"u{(i + 1) % 5}"],
+                       "profile": {"email": f"person{i}@example.com", "level": i}}
+             for i in range(5)}
+    path.write_text(yaml.safe_dump({
+        "version": 1,
+        "provider": {"type": "nexconn", "url": url, "app_key": "${NEXCONN_APP_KEY}",
+                     "app_secret": "${NEXCONN_APP_SECRET}"},
+        "users": users,
+    }))
+    return path
+
+
+def test_verbose_logs_each_http_call_on_stderr_without_secrets_or_personal_data(
+    tmp_path: Path, emulator: EmulatorProcess
+) -> None:
+    from chatroster.emulator.config import DEFAULT_APP_KEY, DEFAULT_APP_SECRET
+
+    credentials = {"NEXCONN_APP_KEY": DEFAULT_APP_KEY, "NEXCONN_APP_SECRET": DEFAULT_APP_SECRET}
+    manifest = nexconn_team(tmp_path / "team.yaml", emulator.base_url)
+    applied = chatroster("apply", str(manifest), "--yes", "-v", cwd=tmp_path, env=credentials)
+    assert applied.returncode == 0, applied.stderr
+    assert "create_user: batch of 5: 5 done" in applied.stderr  # each apply batch
+    assert "add_block: batch of 5: 5 done" in applied.stderr
+    for verbosity in ("-v", "-vv"):
+        result = chatroster("plan", str(manifest), "--format", "json", verbosity,
+                            "--show-personal", cwd=tmp_path, env=credentials)
+        assert result.returncode == 0, result.stderr
+        json.loads(result.stdout)  # stdout stays the plan
+        calls = re.findall(r"^\[nexconn\] POST (\S*?)(/v4/\S+) -> (\d{3}) \(attempt (\d+), \d+ ms\)$",
+                           result.stderr, re.MULTILINE)
+        assert {path for _, path, _, _ in calls} >= {
+            "/v4/user/get", "/v4/user/soft-deleted/list", "/v4/user/profile/batch/get",
+            "/v4/user/blocklist/get"}, result.stderr
+        hosts = {host for host, _, _, _ in calls}
+        assert hosts == ({emulator.base_url} if verbosity == "-vv" else {""})
+        assert DEFAULT_APP_SECRET not in result.stderr and DEFAULT_APP_KEY not in result.stderr
+        assert not re.search(r"[0-9a-f]{40}", result.stderr), "a SHA-1 signature was logged"
+        assert "Signature" not in result.stderr and "Nonce" not in result.stderr
+        assert "@example.com" not in result.stderr  # even with --show-personal
+
+
+def test_every_command_takes_verbose(team: Path, tmp_path: Path) -> None:
+    for command in (["validate"], ["plan"], ["apply", "--yes"], ["drift"],
+                    ["export", "--out", str(tmp_path / "out.yaml")]):
+        result = chatroster(*command, str(team), "--verbose", cwd=team.parent)
+        assert result.returncode in (0, 2), (command, result.stderr)
+        no_traceback(result)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "chatroster", "emulator", "-v", "--port", "0",
+         "--db", str(tmp_path / "emulator.db")],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    printed: queue.Queue[str] = queue.Queue()
+    reader = threading.Thread(target=lambda: [printed.put(line) for line in process.stdout or ()],
+                              daemon=True)
+    reader.start()
+    try:
+        line = ""
+        while "listening on" not in line:
+            line = printed.get(timeout=30)
+        httpx.get(f"{line.split()[-1]}/_emulator/stats").raise_for_status()
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        reader.join(timeout=30)
+        if process.stdout is not None:
+            process.stdout.close()
+    rest = "".join(printed.queue)
+    assert "/_emulator/stats" in rest  # the emulator's -v: every request logged

@@ -88,9 +88,24 @@ def test_long_markdown_is_capped_with_a_line_saying_what_was_left_out() -> None:
 def test_targeted_plans_say_so_in_every_format() -> None:
     plan = plan_of([Change(Action.CREATE_USER, "a", after={"name": "A"})],
                    targeting={"target": ["a*"]})
-    assert "Targeted plan" in plan_markdown(plan, Masker())
-    assert "targeted" in plan_text(plan, Masker(), colour=False)
+    assert "> **Targeted plan:** only uids matching `a*`" in plan_markdown(plan, Masker())
+    assert "Targeted plan: only uids matching a*" in plan_text(plan, Masker(), colour=False)
     assert plan_json(plan, Masker())["targeting"] == {"target": ["a*"]}
+
+
+def test_targeting_reads_as_words_however_it_is_combined() -> None:
+    from chatroster.render.describe import targeting_words
+
+    assert targeting_words({"exclude": ["bot-*", "test-*"]}) == "excluding bot-* and test-*"
+    assert targeting_words({"target": ["a*", "b*", "c*"], "only": ["users", "bans"]}) == (
+        "only uids matching a*, b* or c*, only users and bans")
+
+
+def test_a_warning_with_a_glob_is_plain_text_in_markdown() -> None:
+    plan = plan_of([], targeting={"target": ["*admin*"]},
+                   warnings=("--target '*admin*' matches no declared or live uid",))
+    rendered = MD.render(plan_markdown(plan, Masker()))
+    assert "'*admin*' matches" in rendered and "<em>" not in rendered
 
 
 def test_nested_changes_are_shown_key_by_key() -> None:
@@ -152,6 +167,40 @@ def test_no_email_or_phone_is_printed_in_any_format(tmp_path: Path) -> None:
         assert "SG" not in output  # hosted profile fields are masked whole
     shown = chatroster("plan", str(manifest), "--show-personal", cwd=tmp_path)
     assert "changed3@example.net" in shown.stdout
+
+
+def test_numbers_and_booleans_are_never_masked_only_text_is() -> None:
+    masker = Masker(personal_metadata=frozenset({"secret"}), key=b"app")
+    profile = masker.field("profile", {"email": "a@b.io", "gender": 2, "level": 3.5,
+                                       "location": "SG", "ext": {"ext_vip": True}})
+    assert profile["gender"] == 2 and profile["level"] == 3.5
+    assert profile["ext"]["ext_vip"] is True
+    assert profile["email"].startswith("masked:") and profile["location"].startswith("masked:")
+    metadata = masker.field("metadata", {"secret": {"pin": 1234, "note": "x"}, "n": 5551234567})
+    assert metadata["secret"]["pin"] == 1234 and metadata["n"] == 5551234567
+    assert metadata["secret"]["note"].startswith("masked:")
+
+
+def test_a_plan_shows_numeric_profile_fields_for_review(tmp_path: Path) -> None:
+    manifest = tmp_path / "levels.yaml"
+    manifest.write_text(yaml.safe_dump({
+        "version": 1, "provider": {"type": "local"},
+        "policy": {"personal_metadata": ["tier"]},
+        "users": {"alice": {"name": "Alice", "metadata": {"tier": 7, "region": "apac"},
+                            "profile": {"email": "alice@example.com", "gender": 2, "level": 41,
+                                        "location": "SG"}}},
+    }))
+    for fmt in ("text", "markdown", "json"):
+        result = chatroster("plan", str(manifest), "--format", fmt, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert "alice@example.com" not in result.stdout and "SG" not in result.stdout
+        if fmt == "json":
+            after = json.loads(result.stdout)["changes"][0]["after"]
+            assert after["profile"]["level"] == 41 and after["profile"]["gender"] == 2
+            assert after["metadata"]["tier"] == 7
+        else:
+            assert '"level": 41' in result.stdout and '"gender": 2' in result.stdout
+            assert '"tier": 7' in result.stdout
 
 
 def test_refused_takeovers_are_shown_not_reported_as_no_changes() -> None:

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from itertools import groupby
 
 from .changes import Action, Change
 from .errors import ApplyError, Interrupted, ProviderError
 from .providers.base import PartialFailure, Provider
+
+log = logging.getLogger("chatroster.apply")
 
 #: The one place a change becomes a provider call.
 DISPATCH: dict[Action, str] = {  # action → the `Provider` method that carries it out
@@ -30,7 +35,8 @@ DISPATCH: dict[Action, str] = {  # action → the `Provider` method that carries
 }
 
 Progress = Callable[[int, int], None]
-"""Called with (changes settled, changes in all) after each batch."""
+"""Called with (changes settled, changes in all) after each batch, and within a batch
+as a provider finishes the changes it writes one by one (from its worker threads)."""
 
 
 @dataclass
@@ -105,14 +111,54 @@ def _apply_batches(changes: Sequence[Change], provider: Provider, result: ApplyR
                 raise result.interrupted(total)
             batch = batch_of_action[start : start + provider.batch_size]
             result.in_flight = len(batch)
-            failed = _run(provider, action, batch)
+            settled = result.done + len(result.failures)
+            with _within(batch, settled, total, progress):
+                failed = _run(provider, action, batch)
             result.in_flight = 0
             result.failures += failed
             result.applied[action] += len(batch) - len(failed)
+            _log_batch(action, len(batch), len(failed))
             if progress is not None:
                 progress(result.done + len(result.failures), total)
             if failed and not continue_on_error:
                 raise ApplyError(result.failures, result.done)
+
+
+def _within(batch: list[Change], settled: int, total: int,
+            progress: Progress | None) -> AbstractContextManager[None]:
+    """Progress inside a batch: a provider that writes change by change through
+    `run_concurrently` moves it per change; any other moves it per batch."""
+    if progress is None or len(batch) < 2:
+        return nullcontext()
+    return _counting(batch, settled, total, progress)
+
+
+@contextmanager
+def _counting(batch: list[Change], settled: int, total: int,
+              progress: Progress) -> Iterator[None]:
+    # Imported here: the HTTP stack is start-up time the local platform need not pay.
+    from .transport import finished_items
+
+    keys = {change.key for change in batch}
+    seen: set[str] = set()
+    lock = threading.Lock()
+
+    def finished(item: object) -> None:
+        if not isinstance(item, Change) or item.key not in keys:
+            return
+        with lock:
+            seen.add(item.key)
+            # Never the whole batch: a change may have a step left (tags, a profile).
+            count = min(len(seen), len(batch) - 1)
+            progress(settled + count, total)
+
+    with finished_items(finished):
+        yield
+
+
+def _log_batch(action: Action, size: int, failed: int) -> None:
+    outcome = f"{size - failed} done" + (f", {failed} failed" if failed else "")
+    log.info(f"{action.value}: batch of {size}: {outcome}")
 
 
 def _run(provider: Provider, action: Action, batch: list[Change]) -> list[tuple[str, str]]:

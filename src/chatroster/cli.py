@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import sys
@@ -35,7 +36,8 @@ from .model import Manifest, ProviderConfig
 from .plan import Plan
 from .providers import Provider, open_provider
 from .render import plan_json, plan_markdown, plan_text
-from .runner import KINDS, Options, Targeting, label, make_plan, read_live
+from .render.progress import Console, ConsoleHandler, Meter
+from .runner import KINDS, Options, Targeting, label, make_plan, read_live, unmatched_targets
 from .safety import check as check_safety
 from .saved import load_plan, plan_document, recheck
 
@@ -64,9 +66,61 @@ def _colour(stream: Any) -> bool:
     return "NO_COLOR" not in os.environ and hasattr(stream, "isatty") and stream.isatty()
 
 
+_console_in_use: Console | None = None
+
+
+def _console() -> Console:
+    """stderr as a `Console`: progress, log lines, notes and errors all go there, so
+    that stdout stays the plan. Made anew when stderr is another stream (CliRunner)."""
+    global _console_in_use
+    if _console_in_use is None or _console_in_use.stream is not sys.stderr:
+        live = sys.stderr.isatty() and os.environ.get("TERM") != "dumb"
+        _console_in_use = Console(sys.stderr, live=live)
+    return _console_in_use
+
+
 def _note(message: str) -> None:
-    """Progress and notes go to stderr so that stdout stays the plan."""
-    click.echo(message, err=True)
+    """Notes go to stderr so that stdout stays the plan."""
+    _console().line(message)
+
+
+VERBOSITY = (logging.WARNING, logging.INFO, logging.DEBUG)
+
+
+def _verbosity(ctx: click.Context, param: click.Parameter, count: int) -> int:
+    """Log to stderr while the command runs: warnings (retries) always, with -v each
+    HTTP call and apply batch, with -vv the host of each call too."""
+    logger = logging.getLogger("chatroster")
+    handler, level = ConsoleHandler(_console()), logger.level
+    logger.setLevel(VERBOSITY[min(count, len(VERBOSITY) - 1)])
+    logger.addHandler(handler)
+
+    def restore() -> None:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+    ctx.call_on_close(restore)
+    return count
+
+
+def verbose_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "-v", "--verbose", count=True, expose_value=False, callback=_verbosity,
+        help="Log each HTTP call and apply batch on stderr, secrets and personal data "
+             "left out (-vv: with the host).",
+    )(func)
+
+
+@contextmanager
+def _reading(provider: Provider) -> Iterator[None]:
+    """While live state is read, how far the read is, on stderr."""
+    meter = Meter(_console(), "read")
+    provider.read_progress = meter.update
+    try:
+        yield
+    finally:
+        provider.read_progress = None
+        meter.close()
 
 
 def _load(paths: Sequence[str]) -> Manifest:
@@ -120,6 +174,7 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
+@verbose_option
 def validate(paths: tuple[str, ...]) -> None:
     """Check a manifest offline: YAML, schema, semantics and provider capabilities.
 
@@ -140,6 +195,7 @@ def validate(paths: tuple[str, ...]) -> None:
 @click.option("--force", is_flag=True, help="Do not stop at safety limits.")
 @click.option("--show-personal", is_flag=True, help="Show personal data unmasked.")
 @targeting_options
+@verbose_option
 def plan(paths: tuple[str, ...], fmt: str, out: str | None, detailed_exitcode: bool,
          allow_takeover: bool, force: bool, show_personal: bool, target: tuple[str, ...],
          exclude: tuple[str, ...], only: tuple[str, ...]) -> None:
@@ -147,7 +203,8 @@ def plan(paths: tuple[str, ...], fmt: str, out: str | None, detailed_exitcode: b
     manifest = _load(paths)
     options = _options(target, exclude, only, allow_takeover)
     with _open(manifest) as provider:
-        result = make_plan(manifest, provider, options)
+        with _reading(provider):
+            result = make_plan(manifest, provider, options)
         masker = _masker(manifest, provider, show_personal)
     click.echo(_render(result, fmt, masker))
     if out:
@@ -195,6 +252,7 @@ def _save_plan(result: Plan, path: Path) -> None:
               help="Local platform: wait this long for another apply to finish (e.g. 5m).")
 @click.option("--show-personal", is_flag=True, help="Show personal data unmasked.")
 @targeting_options
+@verbose_option
 def apply(paths: tuple[str, ...], plan_file: str | None, yes: bool, force: bool,
           allow_takeover: bool, continue_on_error: bool, concurrency: int | None,
           max_age: timedelta | None, lock_timeout: timedelta, show_personal: bool,
@@ -206,22 +264,23 @@ def apply(paths: tuple[str, ...], plan_file: str | None, yes: bool, force: bool,
     if not paths:
         raise click.UsageError("give the manifest (file or directory) to apply")
     manifest = _load(paths)
-    options = _options(target, exclude, only, allow_takeover)
+    options = replace(_options(target, exclude, only, allow_takeover),
+                      refuse_unmatched_targets=True)
     with _open(manifest, concurrency=concurrency, writable=True,
                lock_timeout=lock_timeout) as provider:
-        if saved is not None:
-            result = recheck(saved, manifest, provider, options, max_age=max_age)
-        else:
-            result = make_plan(manifest, provider, options)
+        with _reading(provider):
+            if saved is not None:
+                result = recheck(saved, manifest, provider, options, max_age=max_age)
+            else:
+                result = make_plan(manifest, provider, options)
         click.echo(_render(result, "text", _masker(manifest, provider, show_personal)))
         check_safety(result, manifest.policy, label(manifest), force=force)
         if result.empty:
             return
         _confirm(yes, len(result.changes))
-        with _interruptible() as stop:
+        with _interruptible() as stop, _applying(len(result.changes)) as progress:
             outcome = apply_changes(result.changes, provider, stop=stop,
-                                    continue_on_error=continue_on_error,
-                                    progress=_progress(len(result.changes)))
+                                    continue_on_error=continue_on_error, progress=progress)
     click.echo(f"Applied {outcome.done} change(s).")
 
 
@@ -239,7 +298,7 @@ def _interruptible() -> Iterator[Stop]:
         if stop.requested:
             raise KeyboardInterrupt
         stop.request()
-        _note("\ninterrupted: letting the changes in flight finish, then stopping "
+        _note("interrupted: letting the changes in flight finish, then stopping "
               "(press Ctrl-C again to stop at once)")
 
     previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -260,21 +319,16 @@ def _confirm(yes: bool, count: int) -> None:
         raise ChatrosterError("cancelled; nothing was changed")
 
 
-def _progress(total: int) -> Callable[[int, int], None] | None:
-    if total < 200:
-        return None
-    tty = sys.stderr.isatty()
-    last = [-1]
-
-    def report(done: int, all_: int) -> None:
-        tenth = done * 10 // all_
-        if tty:
-            click.echo(f"\r  applied {done}/{all_} changes", err=True, nl=done == all_)
-        elif tenth != last[0]:
-            last[0] = tenth
-            _note(f"  applied {done}/{all_} changes")
-
-    return report
+@contextmanager
+def _applying(total: int) -> Iterator[Callable[[int, int], None]]:
+    """Apply's progress on stderr: a live line on a terminal, a line every tenth or
+    10 s in a log; cleared (or ended on the last count) however apply ends."""
+    meter = Meter(_console(), "applied")
+    meter.update("changes", 0, total)
+    try:
+        yield lambda done, all_: meter.update("changes", done, all_)
+    finally:
+        meter.close()
 
 
 @cli.command()
@@ -283,6 +337,7 @@ def _progress(total: int) -> Callable[[int, int], None] | None:
 @click.option("--uids", "uids_file", type=click.File("r"), default=None,
               help="A file of uids, one a line, to read as well: for Nexconn, which cannot "
                    "list users without a hosted profile.")
+@verbose_option
 def export(paths: tuple[str, ...], out: str | None, uids_file: Any) -> None:
     """Write the live state of the manifest's provider as a manifest."""
     from .export import dump_yaml, export_manifest
@@ -290,7 +345,7 @@ def export(paths: tuple[str, ...], out: str | None, uids_file: Any) -> None:
     manifest = _load(paths)
     uids = frozenset(line.strip() for line in uids_file or () if line.strip()
                      and not line.lstrip().startswith("#"))
-    with _open(manifest) as provider:
+    with _open(manifest) as provider, _reading(provider):
         live = read_live(manifest, provider, everything=True, uids=uids)
     config = _relocated(manifest.provider, Path(out).parent if out else Path.cwd())
     exported = export_manifest(live, provider=config, owner=manifest.owner)
@@ -307,6 +362,7 @@ def export(paths: tuple[str, ...], out: str | None, uids_file: Any) -> None:
 @click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
 @click.option("--show-personal", is_flag=True, help="Show personal data unmasked.")
 @targeting_options
+@verbose_option
 def drift(paths: tuple[str, ...], fmt: str, show_personal: bool, target: tuple[str, ...],
           exclude: tuple[str, ...], only: tuple[str, ...]) -> None:
     """Exit 0 when live state matches the manifest, 2 when it differs, 1 on error."""
@@ -315,9 +371,12 @@ def drift(paths: tuple[str, ...], fmt: str, show_personal: bool, target: tuple[s
     manifest = _load(paths)
     options = _options(target, exclude, only, allow_takeover=False)
     with _open(manifest) as provider:
-        live = read_live(manifest, provider, owned=True)
+        with _reading(provider):
+            live = read_live(manifest, provider, owned=True)
         result = make_plan(manifest, provider, options, live=live)
         masker = _masker(manifest, provider, show_personal)
+    for warning in unmatched_targets(manifest, live, options.targeting):
+        _note(f"warning: {warning}")
     found = report(manifest, live, result, masker, options.targeting)
     if fmt == "json":
         click.echo(json.dumps(found.to_json(), indent=2, ensure_ascii=False))
@@ -352,8 +411,9 @@ def emulator(args: tuple[str, ...]) -> None:
     # Imported here: the server stack costs start-up time every other command would pay.
     from .emulator.server import emulator_command
 
-    emulator_command.main(args=list(args), prog_name="chatroster emulator",
-                          standalone_mode=False)
+    # -v as on every other command: the emulator's --verbose (every request logged).
+    given = ["--verbose" if arg in ("-v", "-vv") else arg for arg in args]
+    emulator_command.main(args=given, prog_name="chatroster emulator", standalone_mode=False)
 
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
@@ -362,26 +422,26 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
         cli.main(args=list(argv) if argv is not None else None, prog_name="chatroster",
                  standalone_mode=False)
     except Interrupted as exc:
-        click.echo(exc.render(), err=True)
+        _note(exc.render())
         if exc.in_flight:  # stopped at once: do not wait for calls still running
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(exc.exit_code)
         sys.exit(exc.exit_code)
     except ChatrosterError as exc:
-        click.echo(exc.render(), err=True)
+        _note(exc.render())
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
         # click turns Ctrl-C into Abort; apply's own interrupts are `Interrupted` above,
         # so this one came before anything was applied.
-        click.echo("interrupted; nothing was changed", err=True)
+        _note("interrupted; nothing was changed")
         sys.exit(EXIT_INTERRUPTED)
     except click.ClickException as exc:
         # click's own exit code for usage errors is 2, which here means "changes".
         exc.show()
         sys.exit(EXIT_ERROR)
     except KeyboardInterrupt:
-        click.echo("interrupted; nothing was changed", err=True)
+        _note("interrupted; nothing was changed")
         sys.exit(EXIT_INTERRUPTED)
     sys.exit(EXIT_OK)
 

@@ -1,8 +1,9 @@
 """Masking of personal data in everything printed (text, JSON, markdown, logs).
 
 A masked value is shown as a short stable hash, so that a reviewer still sees that a
-value changed, and which one, without seeing the value. Saved plan files keep the
-real values: they are as sensitive as the manifest.
+value changed, and which one, without seeing the value. Only text is masked: numbers
+and booleans (a profile's ``level`` or ``gender``) are always shown. Saved plan files
+keep the real values: they are as sensitive as the manifest.
 """
 
 from __future__ import annotations
@@ -102,7 +103,8 @@ class Masker:
         return {name: self.field(name, value) for name, value in values.items()}
 
     def value(self, value: Any) -> Any:
-        """Masks whatever looks like an email address or a phone number, at any depth."""
+        """Masks whatever looks like an email address or a phone number, at any depth;
+        only text: a number is never masked, even one as long as a phone number."""
         if self.show:
             return value
         if isinstance(value, str):
@@ -125,14 +127,18 @@ class Masker:
         return value
 
     def _all(self, value: Any) -> Any:
-        """Every leaf masked (hosted profile fields, listed metadata keys)."""
-        if isinstance(value, (str, int, float)):
+        """Every text leaf masked (hosted profile fields, listed metadata keys). Numbers
+        and booleans are shown: a level or a gender code says nothing about who someone
+        is, and a reviewer needs to see what changes."""
+        if isinstance(value, str):
             return self._hash(value)  # before the slower abstract Mapping test below
+        if value is None or isinstance(value, (bool, int, float)):
+            return value
         if isinstance(value, Mapping):
             return {key: self._all(item) for key, item in value.items()}
         if isinstance(value, (list, tuple)):
             return [self._all(item) for item in value]
-        return None if value is None else self._hash(value)
+        return self._hash(value)
 
     def _hash(self, value: Any) -> str:
         return fingerprint(value, self.key)

@@ -7,13 +7,14 @@ same steps serve plan, apply, drift and the GitHub Action.
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 from .bulk import paused_collection
 from .changes import Action, Change
+from .errors import ChatrosterError
 from .fingerprint import fingerprints
 from .model import Manifest, State
 from .plan import Plan
@@ -59,6 +60,15 @@ class Targeting:
         """A whole user (drift's unowned and extra users): a change of kind 'users'."""
         return self.wants_uid(uid) and (not self.only or "users" in self.only)
 
+    def unmatched(self, uids: Iterable[str]) -> tuple[str, ...]:
+        """The --target globs that match none of ``uids`` (a typo targets nothing)."""
+        left = list(self.include)
+        for uid in uids:
+            if not left:
+                break
+            left = [glob for glob in left if not fnmatch.fnmatchcase(uid, glob)]
+        return tuple(left)
+
     def describe(self) -> dict[str, list[str]]:
         found = {"target": list(self.include), "exclude": list(self.exclude), "only": list(self.only)}
         return {key: value for key, value in found.items() if value}
@@ -69,6 +79,19 @@ class Options:
     allow_takeover: bool = False
     targeting: Targeting = field(default_factory=Targeting)
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
+    refuse_unmatched_targets: bool = False
+    """A --target that matches no uid is an error (apply), not a warning (plan, drift)."""
+
+
+def unmatched_targets(manifest: Manifest, live: State, targeting: Targeting) -> tuple[str, ...]:
+    """One message per --target glob that matches no declared or live uid."""
+    uids = _uids(manifest.desired) | _uids(live)
+    return tuple(f"--target {glob!r} matches no declared or live uid"
+                 for glob in targeting.unmatched(uids))
+
+
+def _uids(state: State) -> set[str]:
+    return set(state.users) | set(state.bans or ())
 
 
 def scope_for(manifest: Manifest) -> Scope:
@@ -133,17 +156,27 @@ def _plan(manifest: Manifest, provider: Provider, options: Options, live: State)
     )
     result = plan(manifest.desired, live, ctx)
     if options.targeting:
-        kept = tuple(c for c in result.changes if options.targeting.wants(c))
-        # A refused user outside the targets is not this run's business either.
-        refused = tuple(uid for uid in result.conflicts if options.targeting.wants_uid(uid))
-        result = result.evolve(changes=kept, targeting=options.targeting.describe(),
-                               conflicts=refused)
+        result = _targeted(result, options, unmatched_targets(manifest, live, options.targeting))
     return result.evolve(
         provider=provider.identity(),
         manifest_digest=manifest.digest,
         manifest_files=tuple(str(Path(source).resolve()) for source in manifest.sources),
         fingerprints=fingerprints(result.changes, live, manifest.owner),
     )
+
+
+def _targeted(result: Plan, options: Options, unmatched: tuple[str, ...]) -> Plan:
+    """The plan within --target/--exclude/--only; a target that matches nothing is a
+    warning of the plan, or refused before anything is applied."""
+    if unmatched and options.refuse_unmatched_targets:
+        raise ChatrosterError("; ".join(unmatched) + ": nothing was applied; check the "
+                              "pattern (a glob on whole uids, such as 'u00*')")
+    targeting = options.targeting
+    kept = tuple(c for c in result.changes if targeting.wants(c))
+    # A refused user outside the targets is not this run's business either.
+    refused = tuple(uid for uid in result.conflicts if targeting.wants_uid(uid))
+    return result.evolve(changes=kept, targeting=targeting.describe(), conflicts=refused,
+                         warnings=result.warnings + unmatched)
 
 
 def label(manifest: Manifest) -> str:

@@ -5,6 +5,7 @@
     RateLimiter       a thread-safe token bucket, one per vendor rate class
     TransportError    raised when a request still fails after every retry
     run_concurrently  a bounded thread pool for apply, results in input order
+    finished_items    while in effect, hears of each item `run_concurrently` finishes
     redact            secrets out of any text before it is logged or raised
 
 What is retried: 429 and 5xx answers (``retry_statuses``), timeouts and dropped or
@@ -13,6 +14,11 @@ because only the provider knows what a vendor's 4xx means (already exists, not f
 and a connection refused by a loopback address, which fails at once: nothing is
 listening there (the emulator is not running), and waiting will not start it.
 A retried write may have succeeded the first time; providers make writes idempotent.
+
+Logging (logger ``chatroster.http``; the CLI's ``-v`` shows it on stderr): each attempt
+at INFO as ``[label] METHOD /path -> status (attempt N, M ms)``, with the host at DEBUG;
+retries and failovers at WARNING. Every line goes through `redact` with this attempt's
+credential headers; no body, query string or header is ever logged.
 
 Every message names the call as ``METHOD URL`` (`request_target`), so the reader sees
 which host was asked; the vendor's own words for a failed answer come from the
@@ -32,8 +38,10 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC
 from email.utils import parsedate_to_datetime
 from typing import Any, Self, TypeVar
@@ -286,16 +294,19 @@ class HttpClient:
             self._pace(rate_class)
             started = self._clock()
             self._count("requests")
+            call = _Call(method, host, path, attempt + 1, started, headers)
             try:
                 response = self._send(method, host + path, json, data, params, headers)
             except _RETRYABLE_ERRORS as exc:
+                self._log_call(call, type(exc).__name__)
                 self._raise_if_nobody_listens(exc, host, target, attempt + 1)
                 failure, status, wait = f"{type(exc).__name__}: {exc}", None, None
             except httpx.HTTPError as exc:  # a bad URL or protocol: retrying cannot help
+                self._log_call(call, type(exc).__name__)
                 message = f"[{self.label}] {target} failed: {type(exc).__name__}: {exc}"
                 raise TransportError(self._redact(message, headers), attempts=attempt + 1) from None
             else:
-                self._log_response(target, response, started, headers)
+                self._log_call(call, str(response.status_code))
                 if response.status_code not in retry_statuses:
                     return response
                 failure, status = self._describe(response), response.status_code
@@ -398,15 +409,17 @@ class HttpClient:
         with self._lock:
             self.counters[name] += 1
 
-    def _log_response(
-        self, target: str, response: httpx.Response, started: float,
-        headers: Mapping[str, str],
-    ) -> None:
-        if log.isEnabledFor(logging.DEBUG):
-            elapsed = self._clock() - started
-            log.debug(self._redact(
-                f"[{self.label}] {target} -> {response.status_code} ({elapsed:.3f}s)", headers,
-            ))
+    def _log_call(self, call: _Call, outcome: str) -> None:
+        """One attempt, at INFO (the host too at DEBUG): never a body, query or header."""
+        if not log.isEnabledFor(logging.INFO):
+            return
+        path = call.path.split("?", 1)[0]
+        where = call.host + path if log.isEnabledFor(logging.DEBUG) else path
+        milliseconds = (self._clock() - call.started) * 1000
+        log.info(self._redact(
+            f"[{self.label}] {call.method} {where} -> {outcome} "
+            f"(attempt {call.attempt}, {milliseconds:.0f} ms)", call.headers,
+        ))
 
     def redacted(self, text: str) -> str:
         """``text`` without this client's secrets: for messages a provider builds itself."""
@@ -419,6 +432,18 @@ class HttpClient:
             if any(word in name.lower() for word in _SENSITIVE_HEADER_WORDS) and len(value) >= 4
         ]
         return redact(text, [*self.secrets, *extra])
+
+
+@dataclass(frozen=True, slots=True)
+class _Call:
+    """One attempt at a request, as its log line names it."""
+
+    method: str
+    host: str
+    path: str
+    attempt: int
+    started: float
+    headers: Mapping[str, str]
 
 
 def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
@@ -455,6 +480,30 @@ def reset_seconds(value: str | None, now: float | None = None) -> float | None:
     return number - current
 
 
+ItemListener = Callable[[object], None]
+_item_listeners: list[ItemListener] = []
+_listeners_lock = threading.Lock()
+
+
+@contextmanager
+def finished_items(listener: ItemListener) -> Iterator[None]:
+    """Within the block, ``listener`` is called (from the worker thread) with each item
+    `run_concurrently` finishes, whoever called it. Apply's progress counts the changes
+    a provider writes one by one this way, between the batches it hands over."""
+    with _listeners_lock:
+        _item_listeners.append(listener)
+    try:
+        yield
+    finally:
+        with _listeners_lock:
+            _item_listeners.remove(listener)
+
+
+def _finished(item: object) -> None:
+    for listener in tuple(_item_listeners):
+        listener(item)
+
+
 def run_concurrently(
     func: Callable[[T], R], items: Sequence[T], concurrency: int
 ) -> list[tuple[T, R | BaseException]]:
@@ -465,6 +514,9 @@ def run_concurrently(
             return func(item)
         except Exception as exc:  # noqa: BLE001 - reported per item to the caller
             return exc
+        finally:
+            if _item_listeners:
+                _finished(item)
 
     if concurrency <= 1 or len(items) <= 1:
         return [(item, guarded(item)) for item in items]

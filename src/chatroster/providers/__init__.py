@@ -10,7 +10,7 @@ import re
 from datetime import timedelta
 
 from ..model import ProviderConfig
-from .base import Capabilities, PartialFailure, Provider, Scope
+from .base import Capabilities, PartialFailure, Provider, ReadProgress, Scope
 
 LOCAL = Capabilities()
 
@@ -64,7 +64,8 @@ CAPABILITIES: dict[str, Capabilities] = {
 }
 
 __all__ = [
-    "CAPABILITIES", "Capabilities", "PartialFailure", "Provider", "Scope", "open_provider",
+    "CAPABILITIES", "Capabilities", "PartialFailure", "Provider", "ReadProgress", "Scope",
+    "open_provider",
 ]
 
 

@@ -4,13 +4,16 @@ A provider reads live state for a `Scope` and carries out changes handed to it b
 applier's one dispatch table (`chatroster.apply.DISPATCH`). It holds no diff logic.
 Each write method takes a batch of changes of one action, in plan order, and either
 returns (all done) or raises `PartialFailure` naming the changes that failed.
+A read reports how far it is through `Provider.read_progress`, one `Tally` per step
+(per page, batch call or chunk), so that a long read is not silent.
 """
 
 from __future__ import annotations
 
 import re
+import threading
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -69,6 +72,32 @@ class Scope:
     """Read every user the platform can list, with blocklists and whitelists (export)."""
 
 
+ReadProgress = Callable[[str, int, int | None], None]
+"""How a read reports as it goes: (what is read, how many so far, how many in all or
+``None`` when the platform does not say). Called from any thread."""
+
+
+class Tally:
+    """The count of one step of a read (users, list entries, blocklists), reported
+    through a `ReadProgress` as it grows; safe to add to from several threads."""
+
+    def __init__(self, report: ReadProgress | None, what: str, total: int | None = None) -> None:
+        self._report = report
+        self.what = what
+        self.total = total
+        """How many there are in all, when known (a vendor may say so on its first page)."""
+        self._done = 0
+        self._lock = threading.Lock()
+        self.add(0)  # the step starts now: its rate is measured from here
+
+    def add(self, count: int = 1) -> None:
+        if self._report is None:
+            return
+        with self._lock:  # reported under the lock, so that counts arrive in order
+            self._done += count
+            self._report(self.what, self._done, self.total)
+
+
 class PartialFailure(ProviderError):
     """Some changes of a batch failed; ``failed`` maps each change's key to the reason."""
 
@@ -84,6 +113,8 @@ class Provider(ABC):
     capabilities: Capabilities = Capabilities()
     batch_size: int = 500
     """How many changes the applier hands over at once (progress is reported per batch)."""
+    read_progress: ReadProgress | None = None
+    """Where `read` reports how far it is (set by the CLI; ``None``: nowhere)."""
 
     @abstractmethod
     def identity(self) -> dict[str, Any]:
@@ -97,6 +128,10 @@ class Provider(ABC):
     def notes(self) -> tuple[str, ...]:
         """What the user should know before reading a plan of this platform."""
         return ()
+
+    def tally(self, what: str, total: int | None = None) -> Tally:
+        """A new step of a read, counted on `read_progress`."""
+        return Tally(self.read_progress, what, total)
 
     def mask_key(self) -> bytes | None:
         """A key of the platform's own for masks, where it has no credentials to derive

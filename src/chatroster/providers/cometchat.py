@@ -35,7 +35,7 @@ from ..errors import AuthError, ProviderError
 from ..model import ProviderConfig, State, User, thaw, utc
 from ..transport import HttpClient, RateLimiter, request_target, run_concurrently
 from . import CAPABILITIES
-from .base import PartialFailure, Provider, Scope
+from .base import PartialFailure, Provider, Scope, Tally
 
 MARKER_KEY = "@chatroster"
 PER_PAGE = 1000
@@ -327,8 +327,11 @@ class CometChatProvider(Provider):
             code=code, status=response.status_code,
         )
 
-    def _list(self, path: str, params: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
-        """Every row of a paged list, stopping at the last page or a short one."""
+    def _list(
+        self, path: str, params: Mapping[str, Any], tally: Tally | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Every row of a paged list, stopping at the last page or a short one;
+        ``tally`` counts the rows page by page, out of the total the vendor gives."""
         page = 1
         while True:
             response = self.http.request(
@@ -339,8 +342,11 @@ class CometChatProvider(Provider):
                 raise self._error("GET", path, response)
             body = _body(response, f"GET {self.settings.base_url}{path}")
             rows = body.get("data") or []
-            yield from rows
             pagination = (body.get("meta") or {}).get("pagination") or {}
+            if tally is not None:
+                tally.total = _int_or_none(pagination.get("total"))
+                tally.add(len(rows))
+            yield from rows
             if len(rows) < PER_PAGE or page >= int(pagination.get("total_pages", page)):
                 return
             page += 1
@@ -357,7 +363,14 @@ class CometChatProvider(Provider):
         # Deactivated users answer as not found under /users/{uid}: their blocks are
         # kept, but cannot be read until they are reactivated (left unknown: None).
         blockers = [uid for uid in managed if uid in users and users[uid].active]
-        for uid, blocked in run_concurrently(self._blocklist, blockers, self.concurrency):
+        tally = self.tally("blocklists", len(blockers))
+
+        def blocklist(uid: str) -> frozenset[str]:
+            blocked = self._blocklist(uid)
+            tally.add()
+            return blocked
+
+        for uid, blocked in run_concurrently(blocklist, blockers, self.concurrency):
             if isinstance(blocked, BaseException):
                 raise blocked
             users[uid] = users[uid].evolve(blocklist=blocked)
@@ -377,7 +390,8 @@ class CometChatProvider(Provider):
         listings = ((True, {"withTags": "true"}),
                     (False, {"withTags": "true", "onlyDeactivated": "true"}))
         for active, params in listings:
-            for row in self._list("/users", params):
+            tally = self.tally("active users" if active else "deactivated users")
+            for row in self._list("/users", params, tally):
                 yield row, _user_from_api(row, active=active)
 
     def _blocklist(self, uid: str) -> frozenset[str]:
@@ -655,6 +669,11 @@ def _details(details: Any) -> str:
         listed = problems if isinstance(problems, list) else [problems]
         parts += [f"{name}: {problem}" for problem in listed]
     return "; ".join(parts)
+
+
+def _int_or_none(value: Any) -> int | None:
+    """A count from the vendor's pagination, if it gave a usable one."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _raise_if(failed: Mapping[str, str]) -> None:

@@ -26,7 +26,7 @@ from ..model import Ban, ProviderConfig, State, User
 from ..transport import run_concurrently
 from . import CAPABILITIES
 from . import nexconn_api as api
-from .base import Provider, Scope
+from .base import Provider, Scope, Tally
 from .nexconn_api import Endpoint, HostedProfile, Push, Refusal
 from .nexconn_batches import Batches, Failures, failure
 from .nexconn_client import NexconnClient, Settings
@@ -84,10 +84,11 @@ class NexconnProvider(Provider):
         deleted: set[str] = set()
         bans: dict[str, Ban] = {}
         listed: dict[str, HostedProfile] = {}
+        entries = self.tally("list entries (deactivated users, bans, profiles)")
         self._parallel([
-            lambda: deleted.update(self.client.soft_deleted()),
-            *([lambda: bans.update(self.client.bans())] if read_bans else []),
-            *([lambda: listed.update(self.client.profile_list())] if lists else []),
+            lambda: deleted.update(self.client.soft_deleted(entries)),
+            *([lambda: bans.update(self.client.bans(entries))] if read_bans else []),
+            *([lambda: listed.update(self.client.profile_list(entries))] if lists else []),
         ])
         wanted = set(scope.uids | scope.extra_uids) | (set(listed) if scope.everything else set())
         # user/get answers "not found" for a soft-deleted user, so it is not asked.
@@ -96,8 +97,8 @@ class NexconnProvider(Provider):
         self._seen = push
         detailed = sorted(found if scope.everything else found & scope.uids)
         details = _Details()
-        self._parallel(self._detail_jobs(details, detailed, None if lists else detailed,
-                                         set(push), scope))
+        jobs = self._detail_jobs(details, detailed, None if lists else detailed, set(push), scope)
+        self._parallel(jobs, self.tally("calls for tags, profiles and lists", len(jobs)))
         profiles = listed or details.profiles
         users = {
             uid: _user(uid, push.get(uid), profiles.get(uid, HostedProfile()),
@@ -136,17 +137,30 @@ class NexconnProvider(Provider):
 
     def _push(self, uids: Sequence[str]) -> dict[str, Push]:
         """``user/get`` for each uid, concurrently; users not found are left out."""
+        tally = self.tally("users", len(uids))
+
+        def get(uid: str) -> Push | None:
+            push = self.client.push(uid)
+            tally.add()
+            return push
+
         found: dict[str, Push] = {}
-        for uid, outcome in run_concurrently(self.client.push, uids, self.batches.concurrency):
+        for uid, outcome in run_concurrently(get, uids, self.batches.concurrency):
             if isinstance(outcome, BaseException):
                 raise outcome
             if outcome is not None:
                 found[uid] = outcome
         return found
 
-    def _parallel(self, jobs: Sequence[Callable[[], None]]) -> None:
-        """Run read jobs concurrently; any failure fails the read (no plan on half data)."""
-        for _, outcome in run_concurrently(lambda job: job(), jobs, self.batches.concurrency):
+    def _parallel(self, jobs: Sequence[Callable[[], None]], tally: Tally | None = None) -> None:
+        """Run read jobs concurrently, each counted on ``tally``; any failure fails the
+        read (no plan on half data)."""
+        def run(job: Callable[[], None]) -> None:
+            job()
+            if tally is not None:
+                tally.add()
+
+        for _, outcome in run_concurrently(run, jobs, self.batches.concurrency):
             if isinstance(outcome, BaseException):
                 raise outcome
 

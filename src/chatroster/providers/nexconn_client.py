@@ -16,6 +16,7 @@ from ..errors import ProviderError
 from ..model import Ban, ProviderConfig
 from ..transport import HttpClient, RateLimiter
 from . import nexconn_api as api
+from .base import Tally
 from .nexconn_api import Endpoint, HostedProfile, Push, Refusal
 
 DEFAULT_RATE = 100.0
@@ -151,14 +152,18 @@ class NexconnClient:
     # --------------------------------------------------------------------- pagination
 
     def pages(
-        self, endpoint: Endpoint, key: str, body: Mapping[str, Any] | None = None
+        self, endpoint: Endpoint, key: str, body: Mapping[str, Any] | None = None,
+        tally: Tally | None = None,
     ) -> Iterator[Any]:
-        """Every item of a ``page``/``pageSize`` list; a short page is the last one."""
+        """Every item of a ``page``/``pageSize`` list; a short page is the last one.
+        ``tally`` counts the items, page by page."""
         page = 1
         while True:
             request = {**(body or {}), "page": page, "pageSize": endpoint.per_call}
             found = self.call(endpoint, request)
             items = found.get(key) or []
+            if tally is not None:
+                tally.add(len(items))
             yield from items
             if len(items) < endpoint.per_call:
                 return
@@ -186,20 +191,20 @@ class NexconnClient:
                 return None
             raise
 
-    def soft_deleted(self) -> set[str]:
-        return set(self.pages(api.SOFT_DELETED_LIST, "userIds"))
+    def soft_deleted(self, tally: Tally | None = None) -> set[str]:
+        return set(self.pages(api.SOFT_DELETED_LIST, "userIds", tally=tally))
 
-    def bans(self) -> dict[str, Ban]:
+    def bans(self, tally: Tally | None = None) -> dict[str, Ban]:
         return {
             item["userId"]: Ban(item["userId"], api.parse_time(item["banExpiresAt"]))
-            for item in self.pages(api.BAN_LIST, "bannedUsers")
+            for item in self.pages(api.BAN_LIST, "bannedUsers", tally=tally)
         }
 
-    def profile_list(self) -> dict[str, HostedProfile]:
+    def profile_list(self, tally: Tally | None = None) -> dict[str, HostedProfile]:
         """Every hosted profile, oldest registration first (stable while users are added)."""
         return {
             item["userId"]: HostedProfile.from_api(item)
-            for item in self.pages(api.PROFILE_LIST, "users", {"order": 0})
+            for item in self.pages(api.PROFILE_LIST, "users", {"order": 0}, tally)
         }
 
     def profiles(self, uids: Sequence[str]) -> dict[str, HostedProfile]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -107,6 +107,27 @@ def _path(name: str, deepdiff_path: str) -> str:
     inner = deepdiff_path.removeprefix("root")
     parts = [part.strip("'\"") for part in inner.strip("[]").split("][") if part]
     return ".".join([name, *parts])
+
+
+def targeting_words(targeting: Mapping[str, Any], quote: Callable[[str], str] = str) -> str:
+    """--target/--exclude/--only in plain words: ``only uids matching u00*, excluding
+    bot-*, only blocklists``; ``quote`` shows a glob (markdown: as code)."""
+    parts = []
+    if targeting.get("target"):
+        parts.append("only uids matching " + _listed(map(quote, targeting["target"]), "or"))
+    if targeting.get("exclude"):
+        parts.append("excluding " + _listed(map(quote, targeting["exclude"]), "and"))
+    if targeting.get("only"):
+        parts.append("only " + _listed(targeting["only"], "and"))
+    return ", ".join(parts)
+
+
+def _listed(items: Iterable[str], word: str) -> str:
+    """``a``, ``a or b``, ``a, b or c``."""
+    listed = list(items)
+    if len(listed) < 2:
+        return "".join(listed)
+    return f"{', '.join(listed[:-1])} {word} {listed[-1]}"
 
 
 def code(text: str) -> str:

@@ -3,27 +3,29 @@ grouped by user, folded when long and capped in size."""
 
 from __future__ import annotations
 
+import re
 from itertools import groupby
 
 from ..changes import Change
 from ..masking import Masker
 from ..plan import Plan
-from .describe import code, describe
+from .describe import code, describe, targeting_words
 from .text import summary_line
 
 #: GitHub refuses comments over 65,536 characters; leave room for the wrapper.
 MAX_CHARS = 60_000
 #: More changes than this for one user are folded into <details>.
 FOLD_AFTER = 5
+#: Characters that markdown would read as markup in plain text.
+MARKDOWN_SPECIAL = re.compile(r"([\\`*_<>\[\]#|~])")
 
 
 def plan_markdown(plan: Plan, masker: Masker, *, max_chars: int = MAX_CHARS) -> str:
     head = [f"### chatroster plan: {plan.provider.get('type', '?')}, owner `{plan.owner}`", ""]
     if plan.targeting:
-        head += ["> **Targeted plan:** " + ", ".join(
-            f"{k}=`{v}`" for k, v in plan.targeting.items()) + "", ""]
+        head += ["> **Targeted plan:** " + targeting_words(plan.targeting, code), ""]
     notes = [f"> ⛔ **refused:** {r}" for r in plan.refusals()]
-    notes += [f"> ⚠️ {warning}" for warning in plan.warnings]
+    notes += [f"> ⚠️ {_plain(warning)}" for warning in plan.warnings]
     head += notes + ([""] if notes else [])
     if plan.empty:
         return "\n".join(head + [summary_line(plan), ""])
@@ -41,6 +43,11 @@ def plan_markdown(plan: Plan, masker: Masker, *, max_chars: int = MAX_CHARS) -> 
             break
         body += block
     return "\n".join(head + body) + "\n"
+
+
+def _plain(text: str) -> str:
+    """``text`` shown as it is: a glob's ``*`` is not emphasis, nor ``<x>`` HTML."""
+    return MARKDOWN_SPECIAL.sub(r"\\\1", text)
 
 
 def _user_block(uid: str, changes: list[Change], masker: Masker) -> list[str]:

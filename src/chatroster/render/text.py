@@ -6,7 +6,7 @@ import click
 
 from ..masking import Masker
 from ..plan import Plan
-from .describe import describe
+from .describe import describe, targeting_words
 
 COLOURS = {"+": "green", "-": "red", "~": "yellow", "*": "cyan", "!": "magenta"}
 
@@ -30,13 +30,15 @@ def _header(plan: Plan) -> str:
     where = ", ".join(f"{k}={v}" for k, v in plan.provider.items() if k != "type")
     text = f"Plan for {plan.provider.get('type', '?')} ({where}), owner '{plan.owner}'"
     if plan.targeting:
-        text += "\n  targeted: " + ", ".join(f"{k}={v}" for k, v in plan.targeting.items())
+        text += "\nTargeted plan: " + targeting_words(plan.targeting)
     return text
 
 
 def summary_line(plan: Plan) -> str:
     if plan.empty and plan.conflicts:
         return f"No changes planned, but {len(plan.conflicts)} user(s) refused (above)."
+    if plan.empty and plan.targeting:
+        return "No changes within the targeting."
     if plan.empty:
         return "No changes. Live state matches the manifest."
     counts = ", ".join(f"{n} {action}" for action, n in plan.summary().items())
