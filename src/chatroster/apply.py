@@ -5,33 +5,37 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from itertools import groupby
 
 from .changes import Action, Change
-from .errors import ApplyError, Interrupted, ProviderError
+from .errors import ApplyError, AuthError, Interrupted, ProviderError
 from .providers.base import PartialFailure, Provider
 
 log = logging.getLogger("chatroster.apply")
 
-#: The one place a change becomes a provider call.
-DISPATCH: dict[Action, str] = {  # action → the `Provider` method that carries it out
-    Action.ADOPT_USER: "adopt_users",
-    Action.CREATE_USER: "create_users",
-    Action.UPDATE_USER: "update_users",
-    Action.REACTIVATE_USER: "reactivate_users",
-    Action.UNBAN_USER: "unban_users",
-    Action.BAN_USER: "ban_users",
-    Action.REMOVE_BLOCK: "remove_blocks",
-    Action.ADD_BLOCK: "add_blocks",
-    Action.SET_WHITELIST_MODE: "set_whitelist_modes",
-    Action.REMOVE_WHITELIST: "remove_whitelist",
-    Action.ADD_WHITELIST: "add_whitelist",
-    Action.EXPIRE_TOKENS: "expire_tokens",
-    Action.DEACTIVATE_USER: "deactivate_users",
-    Action.DELETE_USER: "delete_users",
+Write = Callable[[Provider, Sequence[Change]], None]
+"""A provider's write for one action, given a batch of that action's changes."""
+
+#: The one place a change becomes a provider call: typed, so that mypy checks every
+#: entry against `Provider`, and complete (a test checks that it covers every action).
+DISPATCH: Mapping[Action, Write] = {
+    Action.CREATE_USER: lambda provider, batch: provider.create_users(batch),
+    Action.REACTIVATE_USER: lambda provider, batch: provider.reactivate_users(batch),
+    Action.ADOPT_USER: lambda provider, batch: provider.adopt_users(batch),
+    Action.UPDATE_USER: lambda provider, batch: provider.update_users(batch),
+    Action.UNBAN_USER: lambda provider, batch: provider.unban_users(batch),
+    Action.BAN_USER: lambda provider, batch: provider.ban_users(batch),
+    Action.REMOVE_BLOCK: lambda provider, batch: provider.remove_blocks(batch),
+    Action.ADD_BLOCK: lambda provider, batch: provider.add_blocks(batch),
+    Action.SET_WHITELIST_MODE: lambda provider, batch: provider.set_whitelist_modes(batch),
+    Action.REMOVE_WHITELIST: lambda provider, batch: provider.remove_whitelist(batch),
+    Action.ADD_WHITELIST: lambda provider, batch: provider.add_whitelist(batch),
+    Action.EXPIRE_TOKENS: lambda provider, batch: provider.expire_tokens(batch),
+    Action.DEACTIVATE_USER: lambda provider, batch: provider.deactivate_users(batch),
+    Action.DELETE_USER: lambda provider, batch: provider.delete_users(batch),
 }
 
 Progress = Callable[[int, int], None]
@@ -162,8 +166,13 @@ def _log_batch(action: Action, size: int, failed: int) -> None:
 
 
 def _run(provider: Provider, action: Action, batch: list[Change]) -> list[tuple[str, str]]:
+    """The changes of ``batch`` that failed, with why. Rejected credentials stop the
+    run (every later call would fail the same way), as do programming errors; any other
+    provider error fails only the changes it names, or the batch."""
     try:
-        getattr(provider, DISPATCH[action])(batch)
+        DISPATCH[action](provider, batch)
+    except AuthError:
+        raise
     except PartialFailure as exc:
         return sorted(exc.failed.items())
     except ProviderError as exc:

@@ -39,7 +39,25 @@ class Action(str, Enum):
 # before additions so that a per-user cap is never hit half-way; relations are settled
 # before users are deactivated, because several platforms drop a deactivated user's
 # relations or refuse to change them; deactivation comes before permanent deletion.
-ORDER: tuple[Action, ...] = tuple(Action)
+# The order is spelled out rather than taken from the enum's declaration, so that an
+# action added to `Action` has to be placed here on purpose (a test checks that every
+# action appears exactly once).
+ORDER: tuple[Action, ...] = (
+    Action.CREATE_USER,
+    Action.REACTIVATE_USER,
+    Action.ADOPT_USER,
+    Action.UPDATE_USER,
+    Action.UNBAN_USER,
+    Action.BAN_USER,
+    Action.REMOVE_BLOCK,
+    Action.ADD_BLOCK,
+    Action.SET_WHITELIST_MODE,
+    Action.REMOVE_WHITELIST,
+    Action.ADD_WHITELIST,
+    Action.EXPIRE_TOKENS,
+    Action.DEACTIVATE_USER,
+    Action.DELETE_USER,
+)
 _RANK = {action: rank for rank, action in enumerate(ORDER)}
 
 #: Actions that take something away from a user; output makes them stand out.
