@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from chatroster.changes import Action, Change
-from chatroster.errors import ProviderError
+from chatroster.errors import PartialFailure, ProviderError
 from chatroster.model import Ban, ProviderConfig, User
-from chatroster.providers.base import PartialFailure, Scope
+from chatroster.providers.base import Scope
 from chatroster.providers.local import LocalProvider, open_local
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)

@@ -24,11 +24,11 @@ import pytest
 import yaml
 
 from chatroster.changes import Action, Change
-from chatroster.errors import ChatrosterError, ProviderError
+from chatroster.errors import ChatrosterError, PartialFailure, ProviderError
 from chatroster.masking import MASK_KEY_VARIABLE, fingerprint, mask_key
 from chatroster.model import ProviderConfig, User
 from chatroster.providers import Provider, open_provider
-from chatroster.providers.base import PartialFailure, Scope
+from chatroster.providers.base import Scope
 from chatroster.providers.local import LocalProvider
 from chatroster.store import ApplyLock, NotAStoreError, Store, StoreError, StoreLockedError
 

@@ -26,10 +26,10 @@ from emulator_process import SRC, EmulatorProcess
 
 from chatroster.apply import apply
 from chatroster.changes import Action, Change
-from chatroster.errors import AuthError, ProviderError
+from chatroster.errors import AuthError, PartialFailure, ProviderError
 from chatroster.model import Manifest, Policy, ProviderConfig, State, User
 from chatroster.providers import open_provider
-from chatroster.providers.base import PartialFailure, Scope
+from chatroster.providers.base import Scope
 from chatroster.providers.cometchat import (
     MARKER_KEY,
     CometChatProvider,

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from itertools import groupby
 
 from .changes import Action, Change
-from .errors import ApplyError, AuthError, Interrupted, ProviderError
-from .providers.base import PartialFailure, Provider
+from .errors import ApplyError, AuthError, Interrupted, PartialFailure, ProviderError
+from .providers.base import Provider
 
 log = logging.getLogger("chatroster.apply")
 

@@ -1,20 +1,32 @@
-"""The exception tree. Each error carries its exit code and renders its own message;
-the CLI maps them to output in one place.
+"""The exception tree, all of it, in one place. Each error carries its exit code and
+renders its own message; the CLI maps them to output in one place (`cli.main`).
 
     ChatrosterError (exit 1)
     ├── ManifestError        every problem found in the manifest, with locations
     ├── ProviderError        the platform refused or failed a call
-    │   └── AuthError        credentials rejected (names the variable to check)
-    ├── PlanFileError        a saved plan is unreadable, stale, or for another app
+    │   ├── AuthError        credentials rejected (names the variable to check); stops apply
+    │   ├── TransportError   an HTTP request failed after every retry
+    │   ├── PartialFailure   some changes of a batch failed: each one's key and reason
+    │   ├── Refusal          Nexconn answered a call with an error code
+    │   ├── CometChatError   CometChat answered a call with an error envelope
+    │   └── StoreError       the local store cannot be used: damaged, newer, busy
+    │       ├── NotAStoreError    not a chatroster store; left untouched
+    │       └── StoreLockedError  another apply holds the store
+    ├── PlanFileError        a saved plan is unreadable, edited, stale, or for another app
     ├── ApplyError           one or more changes failed during apply
     ├── Interrupted          Ctrl-C during apply: what was applied (exit 130)
-    └── UnsafePlanError      a safety limit refused the plan (exit 3)
+    ├── UnsafePlanError      a safety limit or a refused takeover (exit 3)
+    └── ActionError          the GitHub Action was given inputs it cannot use
+
+The emulator's own errors (`emulator.nexconn.NexconnError`, `emulator.cometchat_http.
+ApiError`) are not here: they are answers the emulator sends, never raised to a user.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -71,6 +83,65 @@ class ProviderError(ChatrosterError):
 
 class AuthError(ProviderError):
     pass
+
+
+class TransportError(ProviderError):
+    """A request failed after every retry; the message names the call, never a secret."""
+
+    def __init__(self, message: str, *, status: int | None = None, attempts: int = 0) -> None:
+        super().__init__(message)
+        self.status = status
+        """The last HTTP status seen, or ``None`` when the last attempt got no answer."""
+        self.attempts = attempts
+
+
+class PartialFailure(ProviderError):
+    """Some changes of a batch failed; ``failed`` maps each change's key to the reason."""
+
+    def __init__(self, failed: Mapping[str, str]) -> None:
+        self.failed = dict(failed)
+        super().__init__(f"{len(self.failed)} change(s) failed")
+
+
+class Refusal(ProviderError):
+    """Nexconn answered a call with an error code (the whole call had no effect).
+
+    ``endpoint`` is the `providers.nexconn_api.Endpoint` called; ``where`` the call as
+    ``METHOD URL`` (the endpoint's path when not known)."""
+
+    def __init__(
+        self, endpoint: Any, status: int, code: int | None, message: str,
+        where: str | None = None,
+    ) -> None:
+        self.endpoint = endpoint
+        self.status = status
+        self.code = code
+        self.message = message
+        self.where = where or endpoint.path
+        super().__init__(f"[nexconn] {self.where} refused (HTTP {status}, code {code}): {message}")
+
+
+class CometChatError(ProviderError):
+    """CometChat answered a call with an error envelope."""
+
+    def __init__(self, message: str, *, code: str, status: int) -> None:
+        super().__init__(message)
+        self.code = code
+        self.status = status
+
+
+class StoreError(ProviderError):
+    """The file cannot be used as a chatroster store: damaged, from a newer version,
+    unreadable or busy. The message names the file and says what to do. A
+    `ProviderError` (exit 1): the store is the local platform."""
+
+
+class NotAStoreError(StoreError):
+    """The file is not a chatroster store; it was left untouched."""
+
+
+class StoreLockedError(StoreError):
+    """Another apply holds the store's `ApplyLock`."""
 
 
 class PlanFileError(ChatrosterError):
@@ -130,3 +201,7 @@ class UnsafePlanError(ChatrosterError):
 
     def render(self) -> str:
         return "\n".join(f"refused: {reason}" for reason in self.reasons)
+
+
+class ActionError(ChatrosterError):
+    """The workflow gave the GitHub Action something it cannot work with."""

@@ -50,7 +50,7 @@ from urllib.parse import quote
 import httpx
 
 from .emulator.config import DEFAULT_PORT as EMULATOR_PORT
-from .errors import ProviderError
+from .errors import TransportError
 
 log = logging.getLogger("chatroster.http")
 
@@ -76,16 +76,6 @@ Describe = Callable[[httpx.Response], str]
 
 #: How much of an answer's body a message quotes when the vendor's format is unknown.
 BODY_EXCERPT = 200
-
-
-class TransportError(ProviderError):
-    """A request failed after every retry; the message names the call, never a secret."""
-
-    def __init__(self, message: str, *, status: int | None = None, attempts: int = 0) -> None:
-        super().__init__(message)
-        self.status = status
-        """The last HTTP status seen, or ``None`` when the last attempt got no answer."""
-        self.attempts = attempts
 
 
 def request_target(response: httpx.Response, fallback: str) -> str:

@@ -37,7 +37,7 @@ from typing import Any
 
 import httpx
 
-from ..errors import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, EXIT_UNSAFE
+from ..errors import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, EXIT_UNSAFE, ActionError
 
 #: GitHub refuses comment bodies over 65,536 characters; leave room for the footer.
 MAX_BODY = 64_000
@@ -46,10 +46,6 @@ TOKEN_VARIABLES = ("INPUT_GITHUB_TOKEN", "GITHUB_TOKEN")
 #: The last line of a successful `chatroster apply` that changed something.
 APPLIED = re.compile(r"^Applied (\d+) change", re.MULTILINE)
 DEFAULT_API_URL = "https://api.github.com"
-
-
-class ActionError(Exception):
-    """The workflow gave the Action something it cannot work with."""
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,9 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+from ..errors import PartialFailure
 from ..model import ProviderConfig
-from .base import Capabilities, PartialFailure, Provider, ReadProgress, Scope
+from .base import Capabilities, Provider, ReadProgress, Scope
 
 LOCAL = Capabilities()
 

@@ -98,14 +98,6 @@ class Tally:
             self._report(self.what, self._done, self.total)
 
 
-class PartialFailure(ProviderError):
-    """Some changes of a batch failed; ``failed`` maps each change's key to the reason."""
-
-    def __init__(self, failed: Mapping[str, str]) -> None:
-        self.failed = dict(failed)
-        super().__init__(f"{len(self.failed)} change(s) failed")
-
-
 class Provider(ABC):
     """Base class of every provider. Write methods are named for the plan's actions."""
 

@@ -31,11 +31,11 @@ from typing import Any
 import httpx
 
 from ..changes import Action, Change
-from ..errors import AuthError, ProviderError
+from ..errors import AuthError, CometChatError, PartialFailure, ProviderError
 from ..model import ProviderConfig, State, User, thaw, utc
 from ..transport import HttpClient, RateLimiter, request_target, run_concurrently
 from . import CAPABILITIES
-from .base import PartialFailure, Provider, Scope, Tally
+from .base import Provider, Scope, Tally
 
 MARKER_KEY = "@chatroster"
 PER_PAGE = 1000
@@ -67,15 +67,6 @@ _UNSETTABLE = ("avatar", "link")
 
 Outcome = str | None
 """One change's outcome: ``None`` when done, else why it failed."""
-
-
-class CometChatError(ProviderError):
-    """The vendor answered a call with an error envelope."""
-
-    def __init__(self, message: str, *, code: str, status: int) -> None:
-        super().__init__(message)
-        self.code = code
-        self.status = status
 
 
 # ------------------------------------------------------------------------ settings

@@ -23,12 +23,12 @@ from typing import Any
 
 from ..bulk import paused_collection
 from ..changes import Change
-from ..errors import ProviderError
+from ..errors import PartialFailure, ProviderError
 from ..masking import process_mask_key
 from ..model import USER_FIELDS, ProviderConfig, State, User, utc
 from ..store import ApplyLock, Clock, NotAStoreError, Store, StoreError, failure
 from . import CAPABILITIES
-from .base import PartialFailure, Provider, Scope
+from .base import Provider, Scope
 
 DEFAULT_PATH = ".chatroster/local.db"
 

@@ -22,12 +22,13 @@ from typing import Any, TypeVar
 import httpx
 
 from ..changes import Change
+from ..errors import Refusal
 from ..model import Ban, ProviderConfig, State, User
 from ..transport import run_concurrently
 from . import CAPABILITIES
 from . import nexconn_api as api
 from .base import Provider, Scope, Tally
-from .nexconn_api import Endpoint, HostedProfile, Push, Refusal
+from .nexconn_api import Endpoint, HostedProfile, Push
 from .nexconn_batches import Batches, Failures, failure
 from .nexconn_client import NexconnClient, Settings
 

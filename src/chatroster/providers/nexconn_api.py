@@ -18,7 +18,7 @@ from typing import Any, Literal, TypeVar
 
 import httpx
 
-from ..errors import AuthError, ProviderError
+from ..errors import AuthError, Refusal
 from ..model import utc
 from ..transport import request_target
 
@@ -118,27 +118,9 @@ def key_hash(app_key: str) -> str:
 # ------------------------------------------------------------------------ answers
 
 
-class Refusal(ProviderError):
-    """The vendor answered a call with an error code (the whole call had no effect).
-
-    ``where`` is the call as ``METHOD URL`` (the endpoint's path when not known)."""
-
-    def __init__(
-        self, endpoint: Endpoint, status: int, code: int | None, message: str,
-        where: str | None = None,
-    ) -> None:
-        self.endpoint = endpoint
-        self.status = status
-        self.code = code
-        self.message = message
-        self.where = where or endpoint.path
-        super().__init__(
-            f"[{LABEL}] {self.where} refused (HTTP {status}, code {code}): {message}"
-        )
-
-    @property
-    def user_not_found(self) -> bool:
-        return self.code == USER_NOT_FOUND
+def user_not_found(refusal: Refusal) -> bool:
+    """Whether Nexconn refused because a user named in the call does not exist."""
+    return refusal.code == USER_NOT_FOUND
 
 
 def _json_object(response: httpx.Response) -> dict[str, Any] | None:

@@ -12,10 +12,9 @@ from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from ..changes import Change
-from ..errors import AuthError, ProviderError
-from ..transport import TransportError, run_concurrently
-from .base import PartialFailure
-from .nexconn_api import Refusal
+from ..errors import AuthError, PartialFailure, ProviderError, Refusal, TransportError
+from ..transport import run_concurrently
+from .nexconn_api import user_not_found
 
 K = TypeVar("K", bound=Hashable)
 Failures = dict[str, str]
@@ -101,7 +100,7 @@ def failure(chunk: Sequence[Change], error: BaseException) -> Failures:
     if isinstance(error, AuthError) or not isinstance(error, (ProviderError, ValueError)):
         raise error
     reason = str(error)
-    if isinstance(error, Refusal) and error.user_not_found:
+    if isinstance(error, Refusal) and user_not_found(error):
         reason += " (Nexconn refuses changes to users that do not exist or are deactivated)"
     elif isinstance(error, TransportError):
         reason += "; run apply again to finish"

@@ -12,12 +12,12 @@ from typing import Any, Literal
 
 import httpx
 
-from ..errors import ProviderError
+from ..errors import ProviderError, Refusal
 from ..model import Ban, ProviderConfig
 from ..transport import HttpClient, RateLimiter
 from . import nexconn_api as api
 from .base import Tally
-from .nexconn_api import Endpoint, HostedProfile, Push, Refusal
+from .nexconn_api import Endpoint, HostedProfile, Push, user_not_found
 
 DEFAULT_RATE = 100.0
 """Requests per second per endpoint and App Key: the vendor's default plan."""
@@ -187,7 +187,7 @@ class NexconnClient:
         try:
             return api.push_from_api(self.call(api.USER_GET, {"userId": uid}))
         except Refusal as exc:
-            if exc.user_not_found:
+            if user_not_found(exc):
                 return None
             raise
 

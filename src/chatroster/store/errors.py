@@ -1,34 +1,15 @@
 """What can be wrong with a store file, and what the message tells the user to do.
-
-    ProviderError (chatroster.errors; exit 1: the store is the local platform)
-     └── StoreError            damaged, from a newer version, unreadable or busy
-          ├── NotAStoreError   not a chatroster store; left untouched
-          └── StoreLockedError another apply holds the store's ApplyLock
-"""
+The error classes are in `chatroster.errors` with the rest of the tree."""
 
 from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
 
-from ..errors import ProviderError
+from ..errors import NotAStoreError, StoreError, StoreLockedError
 
 #: What a damaged store's message tells the user to do.
 _REPAIR = "restore it from a backup or remove it"
-
-
-class StoreError(ProviderError):
-    """The file cannot be used as a chatroster store: damaged, from a newer version,
-    unreadable or busy. The message names the file and says what to do. A
-    `ProviderError` (exit 1): the store is the local platform."""
-
-
-class NotAStoreError(StoreError):
-    """The file is not a chatroster store; it was left untouched."""
-
-
-class StoreLockedError(StoreError):
-    """Another apply holds the store's `ApplyLock`."""
 
 
 def damaged(path: Path, detail: str) -> StoreError:
@@ -56,3 +37,6 @@ def failure(path: Path, exc: sqlite3.Error) -> StoreError:
         # Our SQL is fixed: an SQLITE_ERROR here is a table or column that is not there.
         return damaged(path, str(exc))
     return StoreError(f"cannot use {path}: {exc}")
+
+
+__all__ = ["NotAStoreError", "StoreError", "StoreLockedError", "damaged", "failure"]
