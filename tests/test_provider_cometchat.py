@@ -606,3 +606,16 @@ def test_apply_converges_through_faults_making_each_change_once(
     assert by_endpoint["DELETE /v3/users"].get("200") == 2
     assert by_endpoint["PUT /v3/users"].get("200") == 1
     assert caplog.records and all(API_KEY not in r.getMessage() for r in caplog.records)
+
+
+def test_rejected_credentials_during_apply_stop_the_run_even_with_continue_on_error(
+    emulator: EmulatorProcess
+) -> None:
+    # They used to become one failure message per change, so --continue-on-error kept
+    # calling the API with a key it had already refused.
+    config = config_for(emulator, api_key="not-the-key-123")
+    changes = [Change(Action.CREATE_USER, f"u{i}", after={"name": f"U{i}", "owner": OWNER})
+               for i in range(5)]
+    with open_provider(config) as provider, pytest.raises(AuthError):
+        apply(changes, provider, continue_on_error=True)
+    assert Store(emulator.db_path).all_users() == {}

@@ -31,11 +31,12 @@ from typing import Any
 import httpx
 
 from ..changes import Action, Change
-from ..errors import AuthError, CometChatError, PartialFailure, ProviderError
+from ..errors import AuthError, CometChatError, ProviderError
 from ..model import ProviderConfig, State, User, thaw, utc
 from ..transport import HttpClient, RateLimiter, request_target, run_concurrently
 from . import CAPABILITIES
 from .base import Provider, Scope, Tally
+from .batches import raise_if, reason
 
 MARKER_KEY = "@chatroster"
 PER_PAGE = 1000
@@ -421,42 +422,42 @@ class CometChatProvider(Provider):
         inactive = [c for c in changes if c.after.get("active") is False and c.key not in failed]
         failed.update(self._bulk_active(inactive, active=False))
         self._created_inactive.update(c.uid for c in inactive if c.key not in failed)
-        _raise_if(failed)
+        raise_if(failed)
 
     def adopt_users(self, changes: Sequence[Change]) -> None:
-        _raise_if(self._each(changes, self._adopt))
+        raise_if(self._each(changes, self._adopt))
 
     def update_users(self, changes: Sequence[Change]) -> None:
-        _raise_if(self._each(changes, self._update))
+        raise_if(self._each(changes, self._update))
 
     def deactivate_users(self, changes: Sequence[Change]) -> None:
-        _raise_if(self._bulk_active(changes, active=False))
+        raise_if(self._bulk_active(changes, active=False))
 
     def reactivate_users(self, changes: Sequence[Change]) -> None:
-        _raise_if(self._bulk_active(changes, active=True))
+        raise_if(self._bulk_active(changes, active=True))
 
     def delete_users(self, changes: Sequence[Change]) -> None:
-        _raise_if(self._each(changes, self._delete))
+        raise_if(self._each(changes, self._delete))
 
     def add_blocks(self, changes: Sequence[Change]) -> None:
         # The vendor refuses blocks by a deactivated user; one created deactivated in
         # this run is reactivated for the call (the planner puts blocks after creation).
         waking = sorted({c.uid for c in changes} & self._created_inactive)
         if not waking:
-            _raise_if(self._blocks(changes, "POST"))
+            raise_if(self._blocks(changes, "POST"))
             return
         self._set_active(waking, True)
         try:
             failed = self._blocks(changes, "POST")
         finally:
             self._set_active(waking, False)
-        _raise_if(failed)
+        raise_if(failed)
 
     def remove_blocks(self, changes: Sequence[Change]) -> None:
-        _raise_if(self._blocks(changes, "DELETE"))
+        raise_if(self._blocks(changes, "DELETE"))
 
     def expire_tokens(self, changes: Sequence[Change]) -> None:
-        _raise_if(self._each(changes, self._expire))
+        raise_if(self._each(changes, self._expire))
 
     def _each(self, changes: Sequence[Change], write: Callable[[Change], Outcome]) -> dict[str, str]:
         """Run ``write`` over the changes concurrently; the failures by change key."""
@@ -589,17 +590,20 @@ class CometChatProvider(Provider):
 
 
 def _problem(uid: str, outcome: Any) -> str | None:
-    """Why a change failed, from what its write returned or raised; ``None``: done."""
-    if isinstance(outcome, CometChatError) and outcome.code == "ERR_UID_NOT_FOUND":
+    """Why a change failed, from what its write returned or raised (by the rule of
+    `providers.batches`, worded for CometChat); ``None``: done."""
+    if isinstance(outcome, BaseException):
+        return reason(outcome, lambda error: _explain(uid, error))
+    return outcome if isinstance(outcome, str) else None
+
+
+def _explain(uid: str, error: ProviderError) -> str | None:
+    if isinstance(error, CometChatError) and error.code == "ERR_UID_NOT_FOUND":
         return (
-            f"{outcome}; '{uid}' does not exist on CometChat or is deactivated (CometChat "
+            f"{error}; '{uid}' does not exist on CometChat or is deactivated (CometChat "
             "refuses changes to deactivated users; set active: true to change it)"
         )
-    if isinstance(outcome, ProviderError):
-        return str(outcome)
-    if isinstance(outcome, BaseException):
-        raise outcome  # a bug, not a platform failure: let it surface
-    return outcome if isinstance(outcome, str) else None
+    return None
 
 
 def _block_problem(uid: str, target: str, outcome: Any) -> str | None:
@@ -667,6 +671,3 @@ def _int_or_none(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def _raise_if(failed: Mapping[str, str]) -> None:
-    if failed:
-        raise PartialFailure(failed)

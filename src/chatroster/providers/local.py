@@ -23,12 +23,13 @@ from typing import Any
 
 from ..bulk import paused_collection
 from ..changes import Change
-from ..errors import PartialFailure, ProviderError
+from ..errors import ProviderError
 from ..masking import process_mask_key
 from ..model import USER_FIELDS, ProviderConfig, State, User, utc
 from ..store import ApplyLock, Clock, NotAStoreError, Store, StoreError, failure
 from . import CAPABILITIES
 from .base import Provider, Scope
+from .batches import raise_if, reason
 
 DEFAULT_PATH = ".chatroster/local.db"
 
@@ -272,13 +273,12 @@ class LocalProvider(Provider):
                 try:
                     problem = write(change)
                 except ValueError as exc:
-                    problem = str(exc)
+                    problem = reason(exc)
                 if problem is not None:
                     failed[change.key] = problem
             if then is not None:
                 then()
-        if failed:
-            raise PartialFailure(failed)
+        raise_if(failed)
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:

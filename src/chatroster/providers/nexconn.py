@@ -28,8 +28,9 @@ from ..transport import run_concurrently
 from . import CAPABILITIES
 from . import nexconn_api as api
 from .base import Provider, Scope, Tally
+from .batches import Failures
 from .nexconn_api import Endpoint, HostedProfile, Push
-from .nexconn_batches import Batches, Failures, failure
+from .nexconn_batches import Batches, failure
 from .nexconn_client import NexconnClient, Settings
 
 V = TypeVar("V")

@@ -2,8 +2,9 @@
 
 The provider protocol wants, for every batch it hands over, either success or a
 `PartialFailure` naming each failed change. These helpers run calls concurrently and
-settle each call's outcome per change: a credentials error stops everything, a bug is
-never swallowed, and anything else fails only the changes it concerns.
+settle each call's outcome per change by the one rule of `providers.batches` (a
+credentials error stops everything, a bug is never swallowed, anything else fails only
+the changes it concerns), worded for Nexconn.
 """
 
 from __future__ import annotations
@@ -12,13 +13,12 @@ from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from ..changes import Change
-from ..errors import AuthError, PartialFailure, ProviderError, Refusal, TransportError
+from ..errors import AuthError, ProviderError, Refusal, TransportError
 from ..transport import run_concurrently
+from .batches import Failures, raise_if, reason
 from .nexconn_api import user_not_found
 
 K = TypeVar("K", bound=Hashable)
-Failures = dict[str, str]
-"""Change key → why it failed."""
 Step = Callable[[list[Change]], Failures]
 Call = Callable[[K, list[Change]], Any]
 Verify = Callable[[K, list[Change]], set[str]]
@@ -36,8 +36,7 @@ class Batches:
             pending = [c for c in changes if c.key not in failed]
             if pending:
                 failed.update(step(pending))
-        if failed:
-            raise PartialFailure(failed)
+        raise_if(failed)
 
     def each(self, changes: list[Change], write: Callable[[Change], None]) -> Failures:
         """One write per change, concurrently."""
@@ -96,12 +95,15 @@ class Batches:
 
 
 def failure(chunk: Sequence[Change], error: BaseException) -> Failures:
-    """Why each change of a chunk failed. Credentials and bugs are not per change."""
-    if isinstance(error, AuthError) or not isinstance(error, (ProviderError, ValueError)):
-        raise error
-    reason = str(error)
+    """Why each change of a chunk failed, by the rule of `providers.batches`."""
+    why = reason(error, _explain)
+    return {change.key: why for change in chunk}
+
+
+def _explain(error: ProviderError) -> str | None:
+    """Nexconn's errors in words that say what to do."""
     if isinstance(error, Refusal) and user_not_found(error):
-        reason += " (Nexconn refuses changes to users that do not exist or are deactivated)"
-    elif isinstance(error, TransportError):
-        reason += "; run apply again to finish"
-    return {change.key: reason for change in chunk}
+        return f"{error} (Nexconn refuses changes to users that do not exist or are deactivated)"
+    if isinstance(error, TransportError):
+        return f"{error}; run apply again to finish"
+    return None
