@@ -32,7 +32,7 @@ from .errors import (
 )
 from .manifest import check, load
 from .masking import Masker, mask_key
-from .model import Manifest, ProviderConfig
+from .model import Manifest
 from .plan import Plan
 from .providers import Provider, open_provider
 from .render import plan_json, plan_markdown, plan_text
@@ -340,14 +340,14 @@ def _applying(total: int) -> Iterator[Callable[[int, int], None]]:
 @verbose_option
 def export(paths: tuple[str, ...], out: str | None, uids_file: Any) -> None:
     """Write the live state of the manifest's provider as a manifest."""
-    from .export import dump_yaml, export_manifest
+    from .export import dump_yaml, export_manifest, relocated
 
     manifest = _load(paths)
     uids = frozenset(line.strip() for line in uids_file or () if line.strip()
                      and not line.lstrip().startswith("#"))
     with _open(manifest) as provider, _reading(provider):
         live = read_live(manifest, provider, everything=True, uids=uids)
-    config = _relocated(manifest.provider, Path(out).parent if out else Path.cwd())
+    config = relocated(manifest.provider, Path(out).parent if out else Path.cwd())
     exported = export_manifest(live, provider=config, owner=manifest.owner)
     text = dump_yaml(exported)
     if out:
@@ -366,7 +366,8 @@ def export(paths: tuple[str, ...], out: str | None, uids_file: Any) -> None:
 def drift(paths: tuple[str, ...], fmt: str, show_personal: bool, target: tuple[str, ...],
           exclude: tuple[str, ...], only: tuple[str, ...]) -> None:
     """Exit 0 when live state matches the manifest, 2 when it differs, 1 on error."""
-    from .drift import render_markdown, render_text, report
+    from .drift import report
+    from .render.drift import drift_markdown, drift_text
 
     manifest = _load(paths)
     options = _options(target, exclude, only, allow_takeover=False)
@@ -381,26 +382,11 @@ def drift(paths: tuple[str, ...], fmt: str, show_personal: bool, target: tuple[s
     if fmt == "json":
         click.echo(json.dumps(found.to_json(), indent=2, ensure_ascii=False))
     elif fmt == "markdown":
-        click.echo(render_markdown(found))
+        click.echo(drift_markdown(found))
     else:
-        click.echo(render_text(found))
+        click.echo(drift_text(found))
     if not found.clean:
         sys.exit(EXIT_CHANGES)
-
-
-def _relocated(config: ProviderConfig, directory: Path) -> ProviderConfig:
-    """The provider section as seen from ``directory``: a relative local ``path`` is
-    rewritten so that the exported manifest points at the same store file."""
-    if config.type != "local":
-        return config
-    from .providers.local import DEFAULT_PATH
-
-    path = config.settings.get("path", DEFAULT_PATH)
-    if not isinstance(path, str) or Path(path).is_absolute():
-        return config
-    store = (Path(config.base_dir) / path).resolve()
-    moved = os.path.relpath(store, directory.resolve())
-    return replace(config, settings={**config.settings, "path": moved}, base_dir=str(directory))
 
 
 @cli.command(context_settings={"ignore_unknown_options": True, "help_option_names": []},

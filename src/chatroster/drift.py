@@ -17,7 +17,7 @@ from .changes import Action, Change
 from .masking import Masker
 from .model import Manifest, State
 from .plan import Plan
-from .render.describe import code, describe
+from .render.describe import describe
 from .runner import Targeting
 
 KINDS = ("missing", "managed", "unowned", "extra")
@@ -88,27 +88,3 @@ def report(manifest: Manifest, live: State, plan: Plan, masker: Masker,
             found.append(Difference(uid, "extra", f"owned ({state}) but not in the manifest"))
     ordered = tuple(sorted(found, key=lambda d: (KINDS.index(d.kind), d.uid, d.description)))
     return DriftReport(ordered, dict(plan.provider), manifest.owner)
-
-
-def render_text(drift: DriftReport) -> str:
-    if drift.clean:
-        return "In sync: live state matches the manifest."
-    lines = [f"Drift on {drift.provider.get('type', '?')}, owner '{drift.owner}':"]
-    for d in drift.differences:
-        lines.append(f"  [{d.kind}] {d.uid}: {d.description}")
-        lines += [f"      {detail}" for detail in d.details]
-    lines.append("Summary: " + ", ".join(f"{n} {kind}" for kind, n in drift.counts().items()))
-    return "\n".join(lines)
-
-
-def render_markdown(drift: DriftReport) -> str:
-    head = f"### chatroster drift: {drift.provider.get('type', '?')}, owner `{drift.owner}`\n"
-    if drift.clean:
-        return head + "\nIn sync: live state matches the manifest.\n"
-    rows = ["| kind | count |", "|---|---:|"]
-    rows += [f"| {kind} | {n} |" for kind, n in drift.counts().items()]
-    items = []
-    for d in drift.differences:
-        items.append(f"- **{d.kind}** `{d.uid}`: {d.description}")
-        items += [f"  - {code(detail)}" for detail in d.details]
-    return head + "\n" + "\n".join(rows) + "\n\n" + "\n".join(items) + "\n"

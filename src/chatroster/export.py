@@ -8,8 +8,11 @@ back to an equal `User` or `Ban`.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
+from dataclasses import replace
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -173,3 +176,18 @@ def _in_order(mapping: Mapping[str, Any], keys: tuple[str, ...]) -> dict[str, An
     """Known keys first, in ``keys`` order; any others after them, as they came."""
     first = {key: mapping[key] for key in keys if key in mapping}
     return {**first, **{key: value for key, value in mapping.items() if key not in first}}
+
+
+def relocated(config: ProviderConfig, directory: Path) -> ProviderConfig:
+    """The provider section as seen from ``directory``: a relative local ``path`` is
+    rewritten so that a manifest exported there points at the same store file."""
+    if config.type != "local":
+        return config
+    from .providers.local import DEFAULT_PATH
+
+    path = config.settings.get("path", DEFAULT_PATH)
+    if not isinstance(path, str) or Path(path).is_absolute():
+        return config
+    store = (Path(config.base_dir) / path).resolve()
+    moved = os.path.relpath(store, directory.resolve())
+    return replace(config, settings={**config.settings, "path": moved}, base_dir=str(directory))
