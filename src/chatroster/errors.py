@@ -18,7 +18,7 @@ renders its own message; the CLI maps them to output in one place (`cli.main`).
     ├── UnsafePlanError      a safety limit or a refused takeover (exit 3)
     └── ActionError          the GitHub Action was given inputs it cannot use
 
-The emulator's own errors (`emulator.nexconn.NexconnError`, `emulator.cometchat_http.
+The emulator's own errors (`emulator.nexconn.errors.NexconnError`, `emulator.cometchat.errors.
 ApiError`) are not here: they are answers the emulator sends, never raised to a user.
 """
 

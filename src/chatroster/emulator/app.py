@@ -32,7 +32,7 @@ from starlette.routing import BaseRoute, Match, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..store import Store
-from . import nexconn, nexconn_legacy
+from . import nexconn
 from .config import EmulatorConfig
 from .faults import DROP_EXTENSION, Fault, FaultPlan
 from .ratelimit import Decision, FixedWindow, TokenBucket
@@ -348,7 +348,6 @@ def build_app(store: Store, config: EmulatorConfig) -> Starlette:
     )
     api_routes: list[BaseRoute] = [
         *nexconn.routes(store, verifier),
-        *nexconn_legacy.routes(store, verifier),
         *(cometchat.routes(store, config) if cometchat is not None else []),
     ]
     limits = RateLimits(config)

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..store import Store
-from . import storage
-from .cometchat_http import (
-    ApiError,
+from ...store import Store
+from .. import storage
+from .errors import ApiError
+from .http import (
     Body,
     Call,
     Fields,
@@ -20,7 +20,7 @@ from .cometchat_http import (
     ok,
     read_paging,
 )
-from .cometchat_users import conversation_id, user_json
+from .users import conversation_id, user_json
 
 DIRECTIONS = ("both", "blockedByMe", "hasBlockedMe")
 

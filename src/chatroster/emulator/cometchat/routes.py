@@ -1,15 +1,9 @@
-"""The CometChat REST API v3 half of `chatroster emulator`: users, blocked users, auth
-tokens and roles, served from the SQLite store.
+"""CometChat v3 routing: which handler serves each path and method, under ``/v3`` and
+``/v3.0`` (the prefix the JS SDK uses), with the API key checked first.
 
-The server framework (`emulator/app.py`) mounts `routes`, and its middleware uses
-`rate_class`, `limit_headers` and `rate_limited_response` for the vendor's rate limits.
-Paths begin with ``/v3``; the ``/v3.0`` prefix the JS SDK uses is served too. Every
-request under those prefixes gets the vendor's envelope: unknown paths and methods
-answer ERR_API_NOT_FOUND rather than the framework's plain 404/405.
-
-Where the reference (`reference/cometchat-api.md`) and the vendor's OpenAPI file
-(`conformance/cometchat/chat-apis.json`) disagree, the OpenAPI file wins; each such
-choice is commented where it is made.
+Every request under those prefixes gets the vendor's envelope: unknown paths and
+methods answer ERR_API_NOT_FOUND rather than the framework's plain 404/405. The rate
+class of a request (`rate_class`) is read from its path here too.
 """
 
 from __future__ import annotations
@@ -23,13 +17,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from ..store import Store
-from . import cometchat_blocks as blocks
-from . import cometchat_roles as roles
-from . import cometchat_tokens as tokens
-from . import cometchat_users as users
-from .cometchat_http import ApiError, Call, Handler, api_not_found, error_response
-from .config import EmulatorConfig
+from ...store import Store
+from ..config import EmulatorConfig
+from . import blocks, roles, tokens, users
+from .errors import ApiError, api_not_found
+from .http import Call, Handler
 
 PREFIXES = ("/v3", "/v3.0")
 METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]
@@ -72,7 +64,7 @@ TABLE: dict[str, dict[str, Handler]] = {
 }
 
 
-# ----------------------------------------------------------------- the contract
+# ------------------------------------------------------------------------ routes
 
 
 def routes(store: Store, config: EmulatorConfig) -> list[BaseRoute]:
@@ -101,36 +93,6 @@ def rate_class(method: str, path: str) -> str:
         or (method == "POST" and len(parts) == 3 and parts[::2] == ["users", "auth_tokens"])
     )
     return "core" if core else "standard"
-
-
-def limit_headers(limit: int, remaining: int, reset_epoch: int) -> dict[str, str]:
-    """Both spellings the vendor's docs use, so clients written against either work."""
-    values = {"Limit": limit, "Remaining": remaining, "Reset": reset_epoch}
-    headers = {f"X-RateLimit-{name}": str(value) for name, value in values.items()}
-    headers["X-Rate-Limit"] = str(limit)
-    headers["X-Rate-Limit-Remaining"] = str(remaining)
-    headers["X-Rate-Limit-Reset"] = str(reset_epoch)
-    return headers
-
-
-def rate_limited_response(limit: int, reset_epoch: int, retry_after: int) -> Response:
-    response = error_response(
-        429,
-        "ERR_TOO_MANY_REQUESTS",
-        f"Rate limit of {limit} requests per minute exceeded; retry after {retry_after} s.",
-    )
-    response.headers.update(limit_headers(limit, 0, reset_epoch))
-    response.headers["Retry-After"] = str(retry_after)
-    return response
-
-
-__all__ = [
-    "error_response",
-    "limit_headers",
-    "rate_class",
-    "rate_limited_response",
-    "routes",
-]
 
 
 # ------------------------------------------------------------------- internals

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..store import Store
-from . import storage
-from .cometchat_http import (
-    ApiError,
+from ...store import Store
+from .. import storage
+from .errors import ApiError
+from .http import (
     Body,
     Call,
     Fields,

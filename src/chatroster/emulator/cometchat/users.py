@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..model import User
-from ..store import Store
-from . import storage
-from .cometchat_http import (
-    ApiError,
+from ...model import User
+from ...store import Store
+from .. import storage
+from .errors import ApiError, uid_not_found
+from .http import (
     Body,
     Call,
     Fields,
@@ -22,7 +22,6 @@ from .cometchat_http import (
     loads,
     ok,
     read_paging,
-    uid_not_found,
 )
 
 DEFAULT_ROLE = "default"

@@ -1,8 +1,10 @@
-"""Plumbing shared by the CometChat v3 emulator modules: envelopes, errors, input checks.
+"""Plumbing shared by the CometChat v3 endpoint groups: reading and checking requests,
+the success envelope, paging, and the lookups every group makes.
 
 Handlers are plain synchronous functions of ``(store, call)`` that return the JSON body
-of a 200 reply or raise `ApiError`; `cometchat.routes` turns them into HTTP endpoints.
-Keeping HTTP out of the handlers keeps them short and lets SQLite run off the event loop.
+of a 200 reply or raise `ApiError` (`errors.py`); `routes.py` turns them into HTTP
+endpoints. Keeping HTTP out of the handlers keeps them short and lets SQLite run off
+the event loop.
 """
 
 from __future__ import annotations
@@ -15,10 +17,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from starlette.datastructures import Headers, QueryParams
-from starlette.responses import JSONResponse, Response
 
-from ..store import Store
-from . import storage
+from ...store import Store
+from .. import storage
+from .errors import bad_request, uid_not_found
 
 Body = dict[str, Any]
 Handler = Callable[[Store, "Call"], Body]
@@ -29,44 +31,6 @@ ID_MAX = 100
 #: The vendor documents the maximum page size for users; the other lists use the same.
 PER_PAGE_DEFAULT = 100
 PER_PAGE_MAX = 1000
-
-
-class ApiError(Exception):
-    """A failure the vendor reports as ``{"error": {...}}`` with an HTTP status."""
-
-    def __init__(
-        self, status: int, code: str, message: str, details: Mapping[str, list[str]] | None = None
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.details = dict(details) if details else None
-
-    def response(self) -> Response:
-        return error_response(self.status, self.code, self.message, self.details)
-
-
-def error_response(
-    status: int, code: str, message: str, details: dict[str, Any] | None = None
-) -> Response:
-    """The vendor's error envelope; ``details`` (field -> messages) only when given."""
-    error: dict[str, Any] = {"code": code, "message": message}
-    if details:
-        error["details"] = details
-    return JSONResponse({"error": error}, status_code=status)
-
-
-def bad_request(message: str, details: Mapping[str, list[str]] | None = None) -> ApiError:
-    return ApiError(400, "ERR_BAD_REQUEST", message, details)
-
-
-def uid_not_found(uid: str) -> ApiError:
-    return ApiError(404, "ERR_UID_NOT_FOUND", f"The UID {uid} does not exist.")
-
-
-def api_not_found() -> ApiError:
-    return ApiError(404, "ERR_API_NOT_FOUND", "The requested API does not exist.")
 
 
 def ok(data: Any, meta: Mapping[str, Any] | None = None) -> Body:
