@@ -58,7 +58,7 @@ API_KEY = "emulator-api-key"
 VENDOR_LIMIT = 10_000
 """Requests per minute per class the emulator enforces (the vendor's core default)."""
 SAFETY = 0.9
-"""The share of a limit the provider uses (providers/cometchat.py: RATE_SAFETY)."""
+"""The share of a limit the provider uses (providers/cometchat/client.py: RATE_SAFETY)."""
 
 
 

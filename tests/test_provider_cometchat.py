@@ -30,14 +30,8 @@ from chatroster.errors import AuthError, PartialFailure, ProviderError
 from chatroster.model import Manifest, Policy, ProviderConfig, State, User
 from chatroster.providers import open_provider
 from chatroster.providers.base import Scope
-from chatroster.providers.cometchat import (
-    MARKER_KEY,
-    CometChatProvider,
-    HttpOptions,
-    _user_from_api,
-    _user_to_api,
-    open_cometchat,
-)
+from chatroster.providers.cometchat import MARKER_KEY, CometChatProvider, HttpOptions, open_cometchat
+from chatroster.providers.cometchat.api import _user_from_api, _user_to_api
 from chatroster.runner import Options, make_plan
 from chatroster.store import Store
 

@@ -31,11 +31,9 @@ from chatroster.emulator.signing import SignatureVerifier
 from chatroster.errors import ApplyError, AuthError, ProviderError
 from chatroster.model import Ban, Limit, Manifest, Policy, ProviderConfig, State, User
 from chatroster.plan import Plan
-from chatroster.providers import nexconn_api as api
 from chatroster.providers import open_provider
-from chatroster.providers.nexconn import NexconnProvider
-from chatroster.providers.nexconn_api import HostedProfile
-from chatroster.providers.nexconn_client import Settings
+from chatroster.providers.nexconn import NexconnProvider, Settings, api
+from chatroster.providers.nexconn.api import HostedProfile
 from chatroster.runner import Options, make_plan, read_live
 from chatroster.store import Store
 

@@ -42,7 +42,7 @@ from chatroster.emulator.config import (
 )
 from chatroster.model import Policy, User
 from chatroster.providers.cometchat import MARKER_KEY
-from chatroster.providers.nexconn_api import MARKER_KEYS, OWNER_KEY
+from chatroster.providers.nexconn import MARKER_KEYS, OWNER_KEY
 from chatroster.store import Store
 
 Factory = Callable[..., EmulatorProcess]

@@ -12,14 +12,14 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from email.utils import format_datetime
 
 import httpx
 import pytest
 
 from chatroster.errors import ProviderError
-from chatroster.transport import (
+from chatroster.http import (
     SERVER_WAIT_CAP,
     HttpClient,
     RateLimiter,
@@ -54,15 +54,30 @@ def client(
     handler: Handler, sleeps: list[float] | None = None, **kwargs: object
 ) -> HttpClient:
     recorded = sleeps if sleeps is not None else []
-    options: dict[str, object] = {"label": "test", "max_retries": 4, "secrets": (SECRET,)}
+    options: dict[str, object] = {"label": "test", "max_retries": 4, "secrets": (SECRET,),
+                                  "sleep": recorded.append}
     options.update(kwargs)
     base_urls = options.pop("base_urls", ["https://primary.test/v3"])
     return HttpClient(
         base_urls,  # type: ignore[arg-type]
         transport=httpx.MockTransport(handler),
-        sleep=recorded.append,
         **options,  # type: ignore[arg-type]
     )
+
+
+class FakeTime:
+    """A monotonic clock that only sleeping moves; every sleep is recorded."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
 
 
 # --------------------------------------------------------------------------- retries
@@ -200,14 +215,56 @@ def test_a_status_outside_retry_statuses_is_returned() -> None:
     assert len(script.requests) == 1
 
 
-def test_backoff_is_exponential_with_full_jitter_and_capped() -> None:
+class Draws:
+    """The client's random source, replaced: every draw is ``fraction`` of the way
+    through the range asked for, so that a jittered wait is known exactly."""
+
+    def __init__(self, fraction: float) -> None:
+        self.fraction = fraction
+        self.asked: list[tuple[float, float]] = []
+
+    def uniform(self, low: float, high: float) -> float:
+        self.asked.append((low, high))
+        return low + (high - low) * self.fraction
+
+
+def with_draws(http: HttpClient, fraction: float) -> Draws:
+    # HttpClient takes its clock and sleep as parameters but not its random source;
+    # its `_random` attribute is the one seam for it.
+    draws = Draws(fraction)
+    http._random = draws  # type: ignore[assignment]
+    return draws
+
+
+@pytest.mark.parametrize("fraction", [1.0, 0.25])
+def test_backoff_waits_a_jittered_share_of_an_exponential_capped_ceiling(
+    fraction: float,
+) -> None:
     sleeps: list[float] = []
     http = client(Script(500), sleeps, max_retries=8, backoff_base=1.0, backoff_cap=5.0)
+    draws = with_draws(http, fraction)
     with pytest.raises(TransportError):
         http.request("GET", "/users")
-    ceilings = [1, 2, 4, 5, 5, 5, 5, 5]
-    assert len(sleeps) == len(ceilings)
-    assert all(0 <= slept <= ceiling for slept, ceiling in zip(sleeps, ceilings, strict=True))
+    ceilings = [1.0, 2.0, 4.0, 5.0, 5.0, 5.0, 5.0, 5.0]
+    assert draws.asked == [(0, ceiling) for ceiling in ceilings]  # full jitter: 0 to ceiling
+    # What is slept is the draw itself: neither less (retrying at once) nor more.
+    assert sleeps == pytest.approx([ceiling * fraction for ceiling in ceilings])
+
+
+def test_every_retry_waits_before_it_is_sent() -> None:
+    events: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        events.append("request")
+        return httpx.Response(503 if events.count("request") < 5 else 200)
+
+    http = HttpClient(["https://primary.test"], label="test", max_retries=4,
+                      transport=httpx.MockTransport(handler), backoff_base=0.5,
+                      sleep=lambda seconds: events.append(f"sleep {seconds:g}"))
+    with_draws(http, 1.0)
+    assert http.request("GET", "/users").status_code == 200
+    assert events == ["request", "sleep 0.5", "request", "sleep 1", "request", "sleep 2",
+                      "request", "sleep 4", "request"]
 
 
 # ----------------------------------------------------------------------- server waits
@@ -218,65 +275,89 @@ def throttled(**headers: str) -> httpx.Response:
     return httpx.Response(429, headers=headers, json=body)
 
 
-def test_honours_retry_after_in_seconds() -> None:
-    sleeps: list[float] = []
-    http = client(Script(throttled(**{"Retry-After": "7"}), 200), sleeps, backoff_base=0.1)
+# The jitter on top of a server's wait is drawn as its whole range (`Draws(1.0)`), so
+# each wait is exact; a wait given as a time is bracketed by the clock read just before
+# and just after the request, so that no tolerance is needed however slow the machine.
+
+
+def server_wait(answer: httpx.Response) -> list[float]:
+    """The waits of a request answered first with ``answer``, then with 200."""
+    fake = FakeTime()
+    http = client(Script(answer, 200), backoff_base=0.1, clock=fake.clock, sleep=fake.sleep)
+    with_draws(http, 1.0)
     assert http.request("GET", "/users").status_code == 200
-    assert 7 <= sleeps[0] <= 7.1
-    assert http.counters["throttled"] == 1
+    assert http.counters["throttled"] == (answer.status_code == 429)
+    return fake.sleeps
+
+
+def test_honours_retry_after_in_seconds() -> None:
+    assert server_wait(throttled(**{"Retry-After": "7"})) == [pytest.approx(7.1)]
+
+
+def test_honours_retry_after_on_a_5xx_too() -> None:
+    answer = httpx.Response(503, headers={"Retry-After": "4"})
+    assert server_wait(answer) == [pytest.approx(4.1)]
 
 
 def test_honours_retry_after_as_an_http_date() -> None:
-    sleeps: list[float] = []
-    when = format_datetime(datetime.now(UTC) + timedelta(seconds=20), usegmt=True)
-    http = client(Script(throttled(**{"Retry-After": when}), 200), sleeps, backoff_base=0.1)
-    http.request("GET", "/users")
-    assert 17 <= sleeps[0] <= 20.1
+    start = time.time()
+    when = datetime.fromtimestamp(int(start) + 20, UTC)  # an HTTP date has whole seconds
+    (slept,) = server_wait(throttled(**{"Retry-After": format_datetime(when, usegmt=True)}))
+    end = time.time()
+    assert when.timestamp() - end + 0.1 <= slept <= when.timestamp() - start + 0.1
 
 
 @pytest.mark.parametrize("header", ["X-RateLimit-Reset", "X-Rate-Limit-Reset"])
 def test_waits_until_the_reset_epoch_of_a_429(header: str) -> None:
-    sleeps: list[float] = []
-    reset = str(int(time.time()) + 12)
-    http = client(Script(throttled(**{header: reset}), 200), sleeps, backoff_base=0.1)
-    http.request("GET", "/users")
-    assert 10 <= sleeps[0] <= 12.1
+    start = time.time()
+    reset = int(start) + 12
+    (slept,) = server_wait(throttled(**{header: str(reset)}))
+    end = time.time()
+    assert reset - end + 0.1 <= slept <= reset - start + 0.1
 
 
 def test_a_server_wait_longer_than_the_cap_is_cut_to_the_cap() -> None:
-    sleeps: list[float] = []
-    http = client(Script(throttled(**{"Retry-After": "86400"}), 200), sleeps, backoff_base=0.1)
-    http.request("GET", "/users")
-    assert SERVER_WAIT_CAP <= sleeps[0] <= SERVER_WAIT_CAP + 0.1
+    waits = server_wait(throttled(**{"Retry-After": "86400"}))
+    assert waits == [pytest.approx(SERVER_WAIT_CAP + 0.1)]
 
 
 def test_a_server_wait_pauses_the_whole_rate_class() -> None:
-    throttled_at = threading.Event()
-    seen: list[tuple[str, float]] = []
+    # A 429 on /first asks for 30 s. While /first sleeps that off, another worker sends
+    # /core (another rate class: goes at once) and /second (the same class: waits out
+    # what is left of the pause). The other worker runs inside /first's sleep, on a
+    # clock that only the sleeps move, so the order of events is exact.
+    now = [1000.0]
+    events: list[tuple[str, float]] = []
+    throttled_once = [False]
 
     def handler(request: httpx.Request) -> httpx.Response:
-        seen.append((request.url.path, time.monotonic()))
-        if request.url.path == "/first" and not throttled_at.is_set():
-            throttled_at.set()
-            return throttled(**{"Retry-After": "0.3"})
+        events.append((request.url.path, now[0]))
+        if request.url.path == "/first" and not throttled_once[0]:
+            throttled_once[0] = True
+            return throttled(**{"Retry-After": "30"})
         return httpx.Response(200)
 
-    http = HttpClient(
-        ["https://primary.test"], label="test", transport=httpx.MockTransport(handler),
-        backoff_base=0.01,
-    )
-    first = threading.Thread(
-        target=http.request, args=("GET", "/first"), kwargs={"rate_class": "standard"}
-    )
-    first.start()
-    throttled_at.wait(5)
-    http.request("POST", "/core", rate_class="core")  # another class goes at once
-    http.request("GET", "/second", rate_class="standard")  # waits out the pause
-    first.join(5)
-    times = dict(seen[1:])
-    throttle_time = seen[0][1]
-    assert times["/core"] - throttle_time < 0.2
-    assert times["/second"] - throttle_time >= 0.29
+    def sleep(seconds: float) -> None:
+        events.append(("sleep", seconds))
+        woken = now[0] + seconds
+        if len([e for e in events if e[0] == "sleep"]) == 1:  # /first's wait
+            http.request("POST", "/core", rate_class="core")
+            http.request("GET", "/second", rate_class="standard")
+        now[0] = max(now[0], woken)
+
+    http = HttpClient(["https://primary.test"], label="test", backoff_base=0.1,
+                      transport=httpx.MockTransport(handler), clock=lambda: now[0],
+                      sleep=sleep)
+    with_draws(http, 1.0)
+    assert http.request("GET", "/first", rate_class="standard").status_code == 200
+    assert events == [
+        ("/first", 1000.0),
+        ("sleep", pytest.approx(30.1)),  # the server's 30 s and a little jitter
+        ("/core", 1000.0),  # another class: not paused
+        ("sleep", 30.0),  # the same class: paused until 1030
+        ("/second", 1030.0),
+        ("/first", pytest.approx(1030.1)),  # /first's own retry, after its wait
+    ]
 
 
 # ---------------------------------------------------------------------------- failover
@@ -380,11 +461,20 @@ def test_rate_limiter_lets_a_burst_through_then_paces() -> None:
 
 
 def test_rate_limiter_is_shared_safely_between_threads() -> None:
-    limiter = RateLimiter(100, per=1.0, burst=1)
-    started = time.monotonic()
+    # The clock stands still, so each caller's wait is set by the tokens taken before
+    # it: 31 callers at 100/s with one token up front must wait 0, 0.01, ... 0.30 s,
+    # one slot each, whatever order the threads run in. A lost update would show as
+    # two callers with the same wait.
+    slept: list[float] = []
+    lock = threading.Lock()
+
+    def sleep(seconds: float) -> None:
+        with lock:
+            slept.append(seconds)
+
+    limiter = RateLimiter(100, per=1.0, burst=1, clock=lambda: 0.0, sleep=sleep)
     run_concurrently(lambda _: limiter.acquire(), list(range(31)), concurrency=6)
-    # 31 tokens at 100/s with one up front: at least 0.3 s, whatever the threads do.
-    assert time.monotonic() - started >= 0.29
+    assert sorted(slept) == pytest.approx([n / 100 for n in range(1, 31)])
 
 
 def test_client_takes_a_token_of_the_request_rate_class() -> None:
@@ -421,18 +511,25 @@ def test_run_concurrently_keeps_order_and_reports_each_failure() -> None:
     assert isinstance(results[3][1], ValueError) and str(results[3][1]) == "bad 3"
 
 
-def test_run_concurrently_never_runs_more_than_the_limit_at_once() -> None:
+def test_run_concurrently_runs_up_to_the_limit_at_once_and_never_more() -> None:
+    # Each item waits at a barrier for two others, so the pool must run three at once
+    # to get through at all; if it ran a fourth, the count would show it.
+    limit = 3
     lock = threading.Lock()
     running = [0]
     peak = [0]
+    barrier = threading.Barrier(limit, timeout=60)
 
     def work(_: int) -> None:
         with lock:
             running[0] += 1
             peak[0] = max(peak[0], running[0])
-        time.sleep(0.005)
-        with lock:
-            running[0] -= 1
+        try:
+            barrier.wait()
+        finally:
+            with lock:
+                running[0] -= 1
 
-    run_concurrently(work, list(range(40)), concurrency=3)
-    assert peak[0] == 3
+    results = run_concurrently(work, list(range(limit * 4)), concurrency=limit)
+    assert [outcome for _, outcome in results] == [None] * (limit * 4)
+    assert peak[0] == limit

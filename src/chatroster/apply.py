@@ -141,7 +141,7 @@ def _within(batch: list[Change], settled: int, total: int,
 def _counting(batch: list[Change], settled: int, total: int,
               progress: Progress) -> Iterator[None]:
     # Imported here: the HTTP stack is start-up time the local platform need not pay.
-    from .transport import finished_items
+    from .http import finished_items
 
     keys = {change.key for change in batch}
     seen: set[str] = set()

@@ -106,7 +106,7 @@ class PartialFailure(ProviderError):
 class Refusal(ProviderError):
     """Nexconn answered a call with an error code (the whole call had no effect).
 
-    ``endpoint`` is the `providers.nexconn_api.Endpoint` called; ``where`` the call as
+    ``endpoint`` is the `providers.nexconn.api.Endpoint` called; ``where`` the call as
     ``METHOD URL`` (the endpoint's path when not known)."""
 
     def __init__(

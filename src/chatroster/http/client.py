@@ -1,12 +1,5 @@
-"""The HTTP layer every vendor provider shares: one place for how chatroster talks HTTP.
-
-    HttpClient        one httpx client per provider (timeouts, connection reuse), with
-                      retries, client-side rate limiting, host failover and redaction
-    RateLimiter       a thread-safe token bucket, one per vendor rate class
-    TransportError    raised when a request still fails after every retry
-    run_concurrently  a bounded thread pool for apply, results in input order
-    finished_items    while in effect, hears of each item `run_concurrently` finishes
-    redact            secrets out of any text before it is logged or raised
+"""HttpClient: one httpx client per provider (timeouts, connection reuse), with retries,
+client-side rate limiting, host failover and redaction.
 
 What is retried: 429 and 5xx answers (``retry_statuses``), timeouts and dropped or
 refused connections. What is not: any other answer, which is returned to the provider,
@@ -24,53 +17,36 @@ Every message names the call as ``METHOD URL`` (`request_target`), so the reader
 which host was asked; the vendor's own words for a failed answer come from the
 provider's ``describe`` function.
 
-How long it waits: what the server says (``Retry-After`` in seconds or as an HTTP date,
-else a ``X-RateLimit-Reset``/``X-Rate-Limit-Reset`` epoch on a 429), capped at
-`SERVER_WAIT_CAP`; otherwise exponential backoff with full jitter, capped at
-``backoff_cap``. A server-directed wait pauses the whole rate class, not just the one
-thread that saw it, so the other workers do not spend their requests on more 429s.
+How long it waits: what the server says (`pacing.server_wait`); otherwise exponential
+backoff with full jitter, capped at ``backoff_cap``. A server-directed wait pauses the
+whole rate class, not just the one thread that saw it, so the other workers do not
+spend their requests on more 429s.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC
-from email.utils import parsedate_to_datetime
-from typing import Any, Self, TypeVar
-from urllib.parse import quote
+from typing import Any, Self
 
 import httpx
 
-from .emulator.config import DEFAULT_PORT as EMULATOR_PORT
-from .errors import TransportError
+from ..errors import TransportError
+from .loopback import is_loopback_url, is_refused, nothing_listening
+from .pacing import Clock, RateLimiter, Sleep, server_wait
+from .redaction import header_secrets, redact
 
 log = logging.getLogger("chatroster.http")
 
-T = TypeVar("T")
-R = TypeVar("R")
-
-SERVER_WAIT_CAP = 300.0
-"""The longest a server's Retry-After or reset header may make a request wait (seconds)."""
-
 RETRY_STATUSES = (429, 500, 502, 503, 504)
-REDACTED = "***"
-
-#: Header names whose values are credentials or signatures (redacted wherever they appear).
-_SENSITIVE_HEADER_WORDS = ("key", "secret", "sign", "auth", "token", "nonce")
 
 #: Failures of the network rather than of the request: worth another attempt.
 _RETRYABLE_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
 
-Clock = Callable[[], float]
-Sleep = Callable[[float], None]
 Describe = Callable[[httpx.Response], str]
 """How a vendor words a failed answer (its error code, message and details)."""
 
@@ -94,102 +70,6 @@ def body_excerpt(response: httpx.Response) -> str:
     if len(text) > BODY_EXCERPT:
         text = text[:BODY_EXCERPT] + "..."
     return f"HTTP {response.status_code}" + (f": {text}" if text else "")
-
-
-def is_loopback_url(url: str) -> bool:
-    """Whether ``url`` points at this machine (127.0.0.0/8, ::1 or localhost)."""
-    host = httpx.URL(url).host
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def origin(url: str) -> str:
-    """``scheme://host[:port]`` of ``url``: the server, without the API's path."""
-    parsed = httpx.URL(url)
-    return f"{parsed.scheme}://{parsed.netloc.decode('ascii')}"
-
-
-def is_refused(exc: BaseException) -> bool:
-    """Whether a connection failed because nothing listens on the port (not a timeout,
-    a reset or a name that does not resolve)."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, ConnectionRefusedError):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
-
-
-def nothing_listening(url: str) -> str:
-    """What to say when a loopback address refuses the connection."""
-    parsed = httpx.URL(url)
-    start = "chatroster emulator"
-    if parsed.port not in (None, EMULATOR_PORT):
-        start += f" --port {parsed.port}"
-    return (
-        f"nothing is listening on {origin(url)} — is the emulator running? "
-        f"(start it with `{start}`)"
-    )
-
-
-#: Shorter values are not real credentials, and replacing every occurrence of, say,
-#: "s" would garble every message without protecting anything.
-MIN_SECRET_LENGTH = 6
-
-
-def redact(text: str, secrets: Sequence[str]) -> str:
-    """``text`` with every secret (and its URL-encoded form) replaced by ``***``."""
-    forms = {
-        form
-        for secret in secrets
-        if len(secret) >= MIN_SECRET_LENGTH
-        for form in (secret, quote(secret, safe=""))
-    }
-    # Longest first, so that a secret containing another is replaced whole.
-    for form in sorted(forms, key=len, reverse=True):
-        text = text.replace(form, REDACTED)
-    return text
-
-
-class RateLimiter:
-    """A thread-safe token bucket: ``rate`` requests per ``per`` seconds.
-
-    ``burst`` (default: one second's worth, at least 1) bounds how many requests may go
-    at once after an idle spell. Keeping it small matters for vendors that count in
-    fixed windows (CometChat counts per minute): a full minute's burst on top of a
-    minute's steady rate would double the count in one window.
-    """
-
-    def __init__(
-        self, rate: float, per: float = 1.0, burst: int | None = None, *,
-        clock: Clock = time.monotonic, sleep: Sleep = time.sleep,
-    ) -> None:
-        if rate <= 0 or per <= 0:
-            raise ValueError("a rate limit needs a positive rate and period")
-        self.per_second = rate / per
-        self.capacity = float(burst if burst is not None else max(1, int(self.per_second)))
-        self._clock = clock
-        self._sleep = sleep
-        self._tokens = self.capacity
-        self._at = clock()
-        self._lock = threading.Lock()
-
-    def acquire(self) -> None:
-        """Take one token, sleeping until it is free. Callers are served in arrival order:
-        each reserves its token at once (the balance may go negative) and sleeps off the debt.
-        """
-        with self._lock:
-            now = self._clock()
-            self._tokens = min(self.capacity, self._tokens + (now - self._at) * self.per_second)
-            self._at = now
-            self._tokens -= 1.0
-            wait = -self._tokens / self.per_second if self._tokens < 0 else 0.0
-        if wait > 0:
-            self._sleep(wait)
 
 
 class HttpClient:
@@ -300,7 +180,7 @@ class HttpClient:
                 if response.status_code not in retry_statuses:
                     return response
                 failure, status = self._describe(response), response.status_code
-                wait = self._server_wait(response)
+                wait = server_wait(response)
                 if status == 429:
                     self._count("throttled")
             attempt += 1
@@ -351,25 +231,15 @@ class HttpClient:
         if limiter is not None:
             limiter.acquire()
 
-    def _server_wait(self, response: httpx.Response) -> float | None:
-        """Seconds the server asked us to wait, capped; ``None`` if it did not say."""
-        wait = retry_after_seconds(response.headers.get("Retry-After"))
-        if wait is None and response.status_code == 429:
-            reset = response.headers.get("X-RateLimit-Reset") or response.headers.get(
-                "X-Rate-Limit-Reset"
-            )
-            wait = reset_seconds(reset)
-        return None if wait is None else min(max(wait, 0.0), SERVER_WAIT_CAP)
-
-    def _delay(self, attempt: int, server_wait: float | None, rate_class: str) -> float:
-        if server_wait is None:
+    def _delay(self, attempt: int, wait: float | None, rate_class: str) -> float:
+        if wait is None:
             # Full jitter: spreads retries of many workers evenly over the window.
             ceiling = min(self.backoff_cap, self.backoff_base * 2 ** (attempt - 1))
             return self._random.uniform(0, ceiling)
         # A little jitter on top, so that paused workers do not all return at once.
-        delay = server_wait + self._random.uniform(0, self.backoff_base)
+        delay = wait + self._random.uniform(0, self.backoff_base)
         with self._lock:
-            until = self._clock() + server_wait
+            until = self._clock() + wait
             self._hold_until[rate_class] = max(self._hold_until.get(rate_class, 0.0), until)
         return delay
 
@@ -417,11 +287,7 @@ class HttpClient:
 
     def _redact(self, text: str, headers: Mapping[str, str] | None = None) -> str:
         """Static secrets plus this attempt's credential-like header values (signatures)."""
-        extra = [
-            value for name, value in (headers or {}).items()
-            if any(word in name.lower() for word in _SENSITIVE_HEADER_WORDS) and len(value) >= 4
-        ]
-        return redact(text, [*self.secrets, *extra])
+        return redact(text, [*self.secrets, *header_secrets(headers)])
 
 
 @dataclass(frozen=True, slots=True)
@@ -434,81 +300,3 @@ class _Call:
     attempt: int
     started: float
     headers: Mapping[str, str]
-
-
-def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
-    """A ``Retry-After`` header as seconds from now: delay-seconds or an HTTP date."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return float(value)
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    current = now if now is not None else time.time()
-    return when.timestamp() - current
-
-
-def reset_seconds(value: str | None, now: float | None = None) -> float | None:
-    """A rate-limit reset header as seconds from now. Vendors document a UNIX epoch; a
-    small number is read as seconds to wait, which some gateways send instead."""
-    if not value:
-        return None
-    try:
-        number = float(value.strip())
-    except ValueError:
-        return None
-    if number < 1e9:
-        return number
-    current = now if now is not None else time.time()
-    return number - current
-
-
-ItemListener = Callable[[object], None]
-_item_listeners: list[ItemListener] = []
-_listeners_lock = threading.Lock()
-
-
-@contextmanager
-def finished_items(listener: ItemListener) -> Iterator[None]:
-    """Within the block, ``listener`` is called (from the worker thread) with each item
-    `run_concurrently` finishes, whoever called it. Apply's progress counts the changes
-    a provider writes one by one this way, between the batches it hands over."""
-    with _listeners_lock:
-        _item_listeners.append(listener)
-    try:
-        yield
-    finally:
-        with _listeners_lock:
-            _item_listeners.remove(listener)
-
-
-def _finished(item: object) -> None:
-    for listener in tuple(_item_listeners):
-        listener(item)
-
-
-def run_concurrently(
-    func: Callable[[T], R], items: Sequence[T], concurrency: int
-) -> list[tuple[T, R | BaseException]]:
-    """``func`` over ``items`` on at most ``concurrency`` threads; each item paired with
-    its result or the exception it raised, in the order of ``items``."""
-    def guarded(item: T) -> R | BaseException:
-        try:
-            return func(item)
-        except Exception as exc:  # noqa: BLE001 - reported per item to the caller
-            return exc
-        finally:
-            if _item_listeners:
-                _finished(item)
-
-    if concurrency <= 1 or len(items) <= 1:
-        return [(item, guarded(item)) for item in items]
-    with ThreadPoolExecutor(max_workers=min(concurrency, len(items))) as pool:
-        return list(zip(items, pool.map(guarded, items), strict=True))

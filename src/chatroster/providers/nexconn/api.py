@@ -1,9 +1,9 @@
 """Nexconn's wire format: endpoints, signing, answers, and the translation of users,
 hosted profiles, bans and times between the neutral model and the vendor's JSON.
 
-No I/O here: `nexconn.py` sends what these functions build and reads back what they
-parse, so every rule of the vendor's format can be tested without a server. Sources:
-``reference/nexconn-api.md``, with the vendor's OpenAPI file as the tie-breaker.
+No I/O here: the client and the provider send what these functions build and read back
+what they parse, so every rule of the vendor's format can be tested without a server.
+Sources: ``reference/nexconn-api.md``, with the vendor's OpenAPI file as the tie-breaker.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from typing import Any, Literal, TypeVar
 
 import httpx
 
-from ..errors import AuthError, Refusal
-from ..model import utc
-from ..transport import request_target
+from ...errors import AuthError, Refusal
+from ...http import request_target
+from ...model import utc
 
 LABEL = "nexconn"
 
@@ -141,7 +141,7 @@ def error_message(body: Mapping[str, Any]) -> str:
 
 
 def describe_error(response: httpx.Response) -> str:
-    """A failed answer in the vendor's words, for the transport's retry messages:
+    """A failed answer in the vendor's words, for the HTTP client's retry messages:
     ``HTTP 429, code 1008: Too many requests``."""
     body = _json_object(response)
     if body is None:

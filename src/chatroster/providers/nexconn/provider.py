@@ -1,9 +1,4 @@
-"""The Nexconn provider: Chat Server API v4 plus the legacy user-whitelist endpoints.
-
-A thin translator, in four modules: `nexconn_api` (the wire format, no I/O),
-`nexconn_client` (settings, signed HTTP, one method per read endpoint),
-`nexconn_batches` (running calls and settling failures per change), and this one,
-which decides what to read for a `Scope` and which calls carry out each action.
+"""`NexconnProvider`: what to read for a `Scope`, and which calls carry out each action.
 
 Reading uses the fewest calls the API allows. Nexconn cannot list users, so each
 declared uid costs one ``user/get``; everything else comes from list and batch
@@ -14,26 +9,23 @@ that owned users are found for pruning.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from functools import partial
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 
-from ..changes import Change
-from ..errors import Refusal
-from ..model import Ban, ProviderConfig, State, User
-from ..transport import run_concurrently
-from . import CAPABILITIES
-from . import nexconn_api as api
-from .base import Provider, Scope, Tally
-from .batches import Failures
-from .nexconn_api import Endpoint, HostedProfile, Push
-from .nexconn_batches import Batches, failure
-from .nexconn_client import NexconnClient, Settings
-
-V = TypeVar("V")
+from ...changes import Change
+from ...errors import Refusal
+from ...http import run_concurrently
+from ...model import ProviderConfig, State, User
+from .. import CAPABILITIES
+from ..base import Provider, Scope
+from ..batches import Failures
+from . import api
+from .api import Endpoint, HostedProfile, Push
+from .batches import Batches, failure
+from .client import Details, NexconnClient, Settings
 
 #: Two ban expiries this close are the same ban (the vendor counts in minutes).
 BAN_TOLERANCE = timedelta(minutes=2)
@@ -83,24 +75,25 @@ class NexconnProvider(Provider):
     def read(self, scope: Scope) -> State:
         lists = scope.owned or scope.everything
         read_bans = scope.bans or scope.everything
-        deleted: set[str] = set()
-        bans: dict[str, Ban] = {}
-        listed: dict[str, HostedProfile] = {}
         entries = self.tally("list entries (deactivated users, bans, profiles)")
-        self._parallel([
-            lambda: deleted.update(self.client.soft_deleted(entries)),
-            *([lambda: bans.update(self.client.bans(entries))] if read_bans else []),
-            *([lambda: listed.update(self.client.profile_list(entries))] if lists else []),
-        ])
+        deleted, bans, listed = self.client.lists(
+            with_bans=read_bans, with_profiles=lists, tally=entries
+        )
         wanted = set(scope.uids | scope.extra_uids) | (set(listed) if scope.everything else set())
         # user/get answers "not found" for a soft-deleted user, so it is not asked.
-        push = self._push(sorted(wanted - deleted))
+        asked = sorted(wanted - deleted)
+        push = self.client.pushes(asked, self.tally("users", len(asked)))
         found = set(push) | (wanted & deleted)
         self._seen = push
         detailed = sorted(found if scope.everything else found & scope.uids)
-        details = _Details()
-        jobs = self._detail_jobs(details, detailed, None if lists else detailed, set(push), scope)
-        self._parallel(jobs, self.tally("calls for tags, profiles and lists", len(jobs)))
+        # Relations of a soft-deleted user cannot be read (the vendor drops them).
+        readable = set(push) & set(detailed)
+        details = self.client.details(
+            detailed, [] if lists else detailed,
+            blocklists={uid for uid in readable if scope.everything or uid in scope.blocklists},
+            whitelists={uid for uid in readable if scope.everything or uid in scope.whitelists},
+            new_tally=lambda calls: self.tally("calls for tags, profiles and lists", calls),
+        )
         profiles = listed or details.profiles
         users = {
             uid: _user(uid, push.get(uid), profiles.get(uid, HostedProfile()),
@@ -112,59 +105,6 @@ class NexconnProvider(Provider):
                 if uid not in users and hosted.owner == scope.owner:
                     users[uid] = _owned_user(uid, hosted, active=uid not in deleted)
         return State(users=users, bans=bans if read_bans else None)
-
-    def _detail_jobs(
-        self, into: _Details, detailed: list[str], profiled: list[str] | None,
-        active: set[str], scope: Scope,
-    ) -> list[Callable[[], None]]:
-        """Tags, hosted profiles and the managed relations: one flat list of calls, so
-        that they all run concurrently under one bound."""
-        client = self.client
-        jobs: list[Callable[[], None]] = [
-            partial(_merge, into.tags, client.tags, part)
-            for part in api.chunked(detailed, api.TAG_GET.per_call)
-        ]
-        jobs += [
-            partial(_merge, into.profiles, client.profiles, part)
-            for part in api.chunked(profiled or [], api.PROFILE_GET.per_call)
-        ]
-        # Relations of a soft-deleted user cannot be read (the vendor drops them).
-        for uid in sorted(active & set(detailed)):
-            if scope.everything or uid in scope.blocklists:
-                jobs.append(partial(_put, into.blocklists, uid, client.blocklist))
-            if scope.everything or uid in scope.whitelists:
-                jobs.append(partial(_put, into.whitelists, uid, client.whitelist))
-                jobs.append(partial(_put, into.modes, uid, client.whitelist_mode))
-        return jobs
-
-    def _push(self, uids: Sequence[str]) -> dict[str, Push]:
-        """``user/get`` for each uid, concurrently; users not found are left out."""
-        tally = self.tally("users", len(uids))
-
-        def get(uid: str) -> Push | None:
-            push = self.client.push(uid)
-            tally.add()
-            return push
-
-        found: dict[str, Push] = {}
-        for uid, outcome in run_concurrently(get, uids, self.batches.concurrency):
-            if isinstance(outcome, BaseException):
-                raise outcome
-            if outcome is not None:
-                found[uid] = outcome
-        return found
-
-    def _parallel(self, jobs: Sequence[Callable[[], None]], tally: Tally | None = None) -> None:
-        """Run read jobs concurrently, each counted on ``tally``; any failure fails the
-        read (no plan on half data)."""
-        def run(job: Callable[[], None]) -> None:
-            job()
-            if tally is not None:
-                tally.add()
-
-        for _, outcome in run_concurrently(run, jobs, self.batches.concurrency):
-            if isinstance(outcome, BaseException):
-                raise outcome
 
     # ======================================================================== write
     # Each action is a pipeline of steps; a step runs on the changes every earlier step
@@ -423,19 +363,8 @@ class NexconnProvider(Provider):
 # ---------------------------------------------------------------------------- reading
 
 
-class _Details:
-    """What the detail reads found, filled concurrently (one key per job)."""
-
-    def __init__(self) -> None:
-        self.tags: dict[str, tuple[str, ...]] = {}
-        self.profiles: dict[str, HostedProfile] = {}
-        self.blocklists: dict[str, frozenset[str]] = {}
-        self.whitelists: dict[str, frozenset[str]] = {}
-        self.modes: dict[str, bool] = {}
-
-
 def _user(
-    uid: str, push: Push | None, hosted: HostedProfile, detailed: bool, details: _Details
+    uid: str, push: Push | None, hosted: HostedProfile, detailed: bool, details: Details
 ) -> User:
     """A user found by ``user/get`` (``push``) or in the soft-deleted list (no push)."""
     # The vendor drops a soft-deleted user's push data, and its lists cannot be read
@@ -455,16 +384,6 @@ def _user(
         tokens_valid_after=hosted.tokens_valid_after,
         owner=hosted.owner,
     )
-
-
-def _merge(
-    into: dict[str, V], read: Callable[[list[str]], Mapping[str, V]], uids: list[str]
-) -> None:
-    into.update(read(uids))
-
-
-def _put(into: dict[str, V], uid: str, read: Callable[[str], V]) -> None:
-    into[uid] = read(uid)
 
 
 def _owned_user(uid: str, hosted: HostedProfile, active: bool) -> User:

@@ -12,11 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import Any, TypeVar
 
-from ..changes import Change
-from ..errors import AuthError, ProviderError, Refusal, TransportError
-from ..transport import run_concurrently
-from .batches import Failures, raise_if, reason
-from .nexconn_api import user_not_found
+from ...changes import Change
+from ...errors import AuthError, ProviderError, Refusal, TransportError
+from ...http import run_concurrently
+from ..batches import Failures, raise_if, reason
+from .api import user_not_found
 
 K = TypeVar("K", bound=Hashable)
 Step = Callable[[list[Change]], Failures]

@@ -1,23 +1,25 @@
 """How chatroster reaches one Nexconn app: checked settings, signed HTTP through the
-shared transport, and one method per read endpoint (pagination included).
+shared HTTP layer, one method per read endpoint (pagination included), and the reads
+that take many calls (one per user, or one per chunk of users), run concurrently.
 
-Writes are composed by the provider (`nexconn.py`) from `NexconnClient.call`.
+Writes are composed by the provider (`provider.py`) from `NexconnClient.call`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, Literal, TypeVar
 
 import httpx
 
-from ..errors import ProviderError, Refusal
-from ..model import Ban, ProviderConfig
-from ..transport import HttpClient, RateLimiter
-from . import nexconn_api as api
-from .base import Tally
-from .nexconn_api import Endpoint, HostedProfile, Push, user_not_found
+from ...errors import ProviderError, Refusal
+from ...http import HttpClient, RateLimiter, run_concurrently
+from ...model import Ban, ProviderConfig
+from ..base import Tally
+from . import api
+from .api import Endpoint, HostedProfile, Push, user_not_found
 
 DEFAULT_RATE = 100.0
 """Requests per second per endpoint and App Key: the vendor's default plan."""
@@ -27,6 +29,8 @@ DEFAULT_CONCURRENCY = 8
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_RETRIES = 6
 DEFAULT_BACKOFF = 0.25
+
+V = TypeVar("V")
 
 
 @dataclass(frozen=True)
@@ -106,6 +110,7 @@ class NexconnClient:
 
     def __init__(self, settings: Settings, transport: httpx.BaseTransport | None = None) -> None:
         limiters = {endpoint.path: _limiter(settings.rate, endpoint) for endpoint in api.ENDPOINTS}
+        self.concurrency = settings.concurrency
         key, secret = settings.app_key, settings.app_secret
 
         def client(unit: Literal["ms", "s"]) -> HttpClient:
@@ -226,3 +231,96 @@ class NexconnClient:
     def whitelist_mode(self, uid: str) -> bool:
         found = self.call(api.WHITE_MODE_GET, {"userId": uid})
         return str(found.get("whiteSetting", "0")) == "1"
+
+    # --------------------------------------------------------------------- bulk reads
+    # Reads of many calls run concurrently under one bound; any failure fails the read
+    # (no plan on half data).
+
+    def lists(
+        self, *, with_bans: bool, with_profiles: bool, tally: Tally
+    ) -> tuple[set[str], dict[str, Ban], dict[str, HostedProfile]]:
+        """The soft-deleted users and, when asked, the bans and every hosted profile: the
+        list endpoints, read together; ``tally`` counts their entries."""
+        deleted: set[str] = set()
+        bans: dict[str, Ban] = {}
+        listed: dict[str, HostedProfile] = {}
+        self._parallel([
+            lambda: deleted.update(self.soft_deleted(tally)),
+            *([lambda: bans.update(self.bans(tally))] if with_bans else []),
+            *([lambda: listed.update(self.profile_list(tally))] if with_profiles else []),
+        ])
+        return deleted, bans, listed
+
+    def pushes(self, uids: Sequence[str], tally: Tally | None = None) -> dict[str, Push]:
+        """``user/get`` for each uid, concurrently; users not found are left out."""
+        def get(uid: str) -> Push | None:
+            push = self.push(uid)
+            if tally is not None:
+                tally.add()
+            return push
+
+        found: dict[str, Push] = {}
+        for uid, outcome in run_concurrently(get, uids, self.concurrency):
+            if isinstance(outcome, BaseException):
+                raise outcome
+            if outcome is not None:
+                found[uid] = outcome
+        return found
+
+    def details(
+        self, tagged: Sequence[str], profiled: Sequence[str], *, blocklists: Collection[str],
+        whitelists: Collection[str], new_tally: Callable[[int], Tally],
+    ) -> Details:
+        """Tags, hosted profiles, and blocklists and whitelists (with their modes) of the
+        uids given for each: one flat list of calls, so that they all run concurrently
+        under one bound, counted on the tally ``new_tally`` makes for their number."""
+        into = Details()
+        jobs: list[Callable[[], None]] = [
+            partial(_merge, into.tags, self.tags, part)
+            for part in api.chunked(tagged, api.TAG_GET.per_call)
+        ]
+        jobs += [
+            partial(_merge, into.profiles, self.profiles, part)
+            for part in api.chunked(profiled, api.PROFILE_GET.per_call)
+        ]
+        for uid in sorted({*blocklists, *whitelists}):
+            if uid in blocklists:
+                jobs.append(partial(_put, into.blocklists, uid, self.blocklist))
+            if uid in whitelists:
+                jobs.append(partial(_put, into.whitelists, uid, self.whitelist))
+                jobs.append(partial(_put, into.modes, uid, self.whitelist_mode))
+        self._parallel(jobs, new_tally(len(jobs)))
+        return into
+
+    def _parallel(self, jobs: Sequence[Callable[[], None]], tally: Tally | None = None) -> None:
+        """Run read jobs concurrently, each counted on ``tally``; any failure fails the
+        read (no plan on half data)."""
+        def run(job: Callable[[], None]) -> None:
+            job()
+            if tally is not None:
+                tally.add()
+
+        for _, outcome in run_concurrently(run, jobs, self.concurrency):
+            if isinstance(outcome, BaseException):
+                raise outcome
+
+
+@dataclass
+class Details:
+    """What `NexconnClient.details` found, filled concurrently (one key per call)."""
+
+    tags: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    profiles: dict[str, HostedProfile] = field(default_factory=dict)
+    blocklists: dict[str, frozenset[str]] = field(default_factory=dict)
+    whitelists: dict[str, frozenset[str]] = field(default_factory=dict)
+    modes: dict[str, bool] = field(default_factory=dict)
+
+
+def _merge(
+    into: dict[str, V], read: Callable[[list[str]], Mapping[str, V]], uids: list[str]
+) -> None:
+    into.update(read(uids))
+
+
+def _put(into: dict[str, V], uid: str, read: Callable[[str], V]) -> None:
+    into[uid] = read(uid)
