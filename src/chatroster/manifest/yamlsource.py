@@ -42,12 +42,13 @@ from ..errors import Problem
 from . import blockstyle
 from .finding import At, DocPath, Finding, render_path, shown
 from .scalar import MAX_DEPTH, TAG, UnusableNumber, resolve_plain
+from .syntax import PARSER, reader_problem, syntax_problem
 
 MAX_BYTES = 64 * 1024 * 1024
 """Larger files are refused: a manifest that size is a mistake, or an attack. 100k
 users with every field set take about 30 MiB."""
 
-Parser: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+Parser: Any = PARSER
 
 HARMLESS_TAGS = {
     ScalarEvent: TAG + "str",
@@ -246,13 +247,13 @@ class _Walker:
         try:
             parser = Parser(self.text)  # PyYAML's own reader checks the characters here
         except yaml.YAMLError as error:
-            return None, _reader_problem(self.file, error, self.text)
+            return None, reader_problem(self.file, error, self.text)
         try:
             return self._walk(parser.get_event), None
         except yaml.MarkedYAMLError as error:
-            return None, _syntax_problem(self.file, error, self.text)
+            return None, syntax_problem(self.file, error, self.text)
         except yaml.YAMLError as error:  # libyaml's ReaderError: a forbidden character
-            return None, _reader_problem(self.file, error, self.text)
+            return None, reader_problem(self.file, error, self.text)
         finally:
             parser.dispose()
 
@@ -399,84 +400,3 @@ class _Walker:
 def _position(event: Event) -> Position:
     mark = event.start_mark
     return (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
-
-
-def _syntax_problem(file: str, error: yaml.MarkedYAMLError, text: str) -> Problem:
-    unclosed = _unclosed(file, error, text)
-    if unclosed is not None:
-        return unclosed
-    mark = error.problem_mark or error.context_mark
-    context = f" ({error.context})" if error.context else ""
-    hint = "check the indentation and the quoting here"
-    if mark is not None and text[mark.index : mark.index + 1] == "\t":
-        hint = "indent with spaces: YAML does not allow tabs"
-    elif "mapping values are not allowed" in str(error.problem):
-        hint = "is a ':' missing on a line above? Quote a value that holds ': '"
-    line, column = _within(text, mark)
-    message = f"YAML syntax error: {error.problem or 'invalid YAML'}{context}"
-    return Problem(file, line, column, "", message, hint)
-
-
-OPENED = {
-    "quoted scalar": (
-        "the quoted value that starts here",
-        "end the value with the quote it starts with",
-    ),
-    "flow sequence": (
-        "the list opened with '[' here",
-        "close the list with ']', and separate its items with ','",
-    ),
-    "flow mapping": (
-        "the mapping opened with '{' here",
-        "close the mapping with '}', and separate its entries with ','",
-    ),
-    "simple key": (
-        "the key that starts here",
-        "end the key with ':' on the same line; a key has at most 1024 characters",
-    ),
-}
-"""What the parser may have been reading when it failed (the error's context): what
-to call it in the message, and what to do."""
-
-
-def _unclosed(file: str, error: yaml.MarkedYAMLError, text: str) -> Problem | None:
-    """A problem found on a later line than the quote, bracket or key being read, or at
-    the end of the file, is located where that starts: the mistake is there (an unclosed
-    quote or bracket), not where the parser gave up."""
-    start, found = error.context_mark, error.problem_mark
-    opened = next((words for kind, words in OPENED.items() if kind in str(error.context)), None)
-    if start is None or found is None or opened is None:
-        return None
-    at_end = (found.line, found.column) >= _end(text)
-    if found.line == start.line and not at_end:
-        return None  # on the line it starts: the problem is where it was found
-    what, hint = opened
-    where = "at the end of the file" if at_end else f"on line {found.line + 1}"
-    message = f"YAML syntax error in {what}: {error.problem} ({where})"
-    return Problem(file, start.line + 1, start.column + 1, "", message, hint)
-
-
-def _end(text: str) -> Position:
-    """Where the text ends, counted from 0 as YAML marks are."""
-    return text.count("\n"), len(text) - (text.rfind("\n") + 1)
-
-
-def _within(text: str, mark: yaml.Mark | None) -> Position:
-    """The mark's (line, column) from 1, never past the end of the text."""
-    if mark is None:
-        return 1, 1
-    end = _end(text.rstrip("\n"))
-    line, column = min((mark.line, mark.column), end)
-    return line + 1, column + 1
-
-
-def _reader_problem(file: str, error: yaml.YAMLError, text: str) -> Problem:
-    offset = int(getattr(error, "position", 0))
-    if Parser is not yaml.SafeLoader:  # libyaml counts bytes of UTF-8, not characters
-        offset = len(text.encode("utf-8")[:offset].decode("utf-8", "ignore"))
-    line = text.count("\n", 0, offset) + 1
-    column = offset - (text.rfind("\n", 0, offset) + 1) + 1
-    reason = getattr(error, "reason", "invalid character")
-    code = text[offset : offset + 1]
-    shown = f" (U+{ord(code):04X})" if code else ""
-    return Problem(file, line, column, "", f"YAML error: {reason}{shown}", "remove the character")
