@@ -11,7 +11,6 @@ manifest for that platform (``provider_manifest(User(...), owner=..., policy=...
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -131,8 +130,6 @@ def _cometchat(tmp_path: Path, start: Callable[..., EmulatorProcess]) -> Platfor
 
 
 def _nexconn(tmp_path: Path, start: Callable[..., EmulatorProcess]) -> Platform:
-    if importlib.util.find_spec("chatroster.providers.nexconn") is None:
-        pytest.skip("chatroster.providers.nexconn is not written yet (issue #4, Nexconn half)")
     emulator = start()
     settings = {  # the emulator's public test credentials (`emulator/config.py`)
         "url": emulator.base_url,
@@ -157,9 +154,39 @@ def provider_manifest(
 
 
 def needs(platform: Platform, capability: str) -> None:
+    """Skip what the platform cannot do; `test_the_capability_table_is_the_products`
+    makes sure that a capability switched off by mistake fails instead of skipping."""
     if not getattr(platform.caps, capability):
         alternative = platform.caps.alternatives.get(capability, "")
         pytest.skip(f"{platform.kind} has no {capability}" + (f" ({alternative})" if alternative else ""))
+
+
+#: PRODUCT.md, "Capabilities by platform": what each platform can do, as the user is told.
+PRODUCT_CAPABILITIES: dict[str, dict[str, Any]] = {
+    "local": {
+        "user_fields": {"name", "avatar", "link", "role", "status_message", "metadata", "tags",
+                        "profile"},
+        "deactivate": True, "delete": True, "bans": True, "blocklist": True,
+        "whitelist": True, "expire_tokens": True,
+    },
+    "nexconn": {
+        "user_fields": {"name", "avatar", "tags", "profile"},
+        "deactivate": True, "delete": False, "bans": True, "blocklist": True,
+        "whitelist": True, "expire_tokens": True,
+    },
+    "cometchat": {
+        "user_fields": {"name", "avatar", "link", "role", "status_message", "metadata", "tags"},
+        "deactivate": True, "delete": True, "bans": False, "blocklist": True,
+        "whitelist": False, "expire_tokens": True,
+    },
+}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_capability_table_is_the_products(kind: str) -> None:
+    caps = CAPABILITIES[kind]
+    table = {name: getattr(caps, name) for name in PRODUCT_CAPABILITIES[kind]}
+    assert table == PRODUCT_CAPABILITIES[kind]
 
 
 def full_user(platform: Platform, uid: str, **overrides: Any) -> User:

@@ -175,7 +175,11 @@ def recheck(saved: Plan, manifest: Manifest, provider: Provider, options: Option
     that safety limits are measured on what is live, not on numbers from the file.
     """
     check_origin(saved, manifest, provider.identity(), options.now(), max_age)
-    live = read_live(manifest, provider)
+    # Every user the file names is read, even one the manifest no longer would read (a
+    # pruned user another owner took since): absent from the read, it would look deleted.
+    named = frozenset(c.uid for c in saved.changes) | frozenset(
+        c.target for c in saved.changes if c.target)
+    live = read_live(manifest, provider, uids=named)
     fresh = make_plan(manifest, provider, options, live=live)
     kept, problems = _compare(saved, fresh, live)
     if problems:
