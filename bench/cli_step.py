@@ -40,8 +40,11 @@ print(json.dumps({"code": code, "seconds": seconds, "peak_mb": peak}), file=sys.
 
 def step(*args: str, env: dict[str, str] | None = None) -> dict[str, Any]:
     """Run ``chatroster ARGS``; returns code, seconds and peak_mb, or exits on failure."""
-    env = {**os.environ, **(env or {}),
-           "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
+    env = {
+        **os.environ,
+        **(env or {}),
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]),
+    }
     done = subprocess.run(
         [sys.executable, "-c", _STEP, *args], capture_output=True, text=True, env=env, check=False
     )

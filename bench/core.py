@@ -37,9 +37,14 @@ def manifest(n: int) -> dict:
             user["blocklist"] = [f"u{(i + 1) % n}", f"u{(i + 2) % n}"]
         users[f"u{i}"] = user
     bans = {f"u{i}": {"until": "forever"} for i in range(0, n, 100)}
-    return {"version": 1, "provider": {"type": "local"}, "owner": "bench",
-            "policy": {"max_update": "100%"}, "users": users, "bans": bans}
-
+    return {
+        "version": 1,
+        "provider": {"type": "local"},
+        "owner": "bench",
+        "policy": {"max_update": "100%"},
+        "users": users,
+        "bans": bans,
+    }
 
 
 def run(n: int) -> list[tuple[str, dict]]:

@@ -97,9 +97,7 @@ def client_run(base_url: str, workload: str, seconds: float, start_at: float) ->
 def measure(base_url: str, workload: str, clients: int, seconds: float) -> list[str]:
     start_at = time.time() + 0.5
     with ProcessPoolExecutor(clients) as pool:
-        futures = [
-            pool.submit(client_run, base_url, workload, seconds, start_at) for _ in range(clients)
-        ]
+        futures = [pool.submit(client_run, base_url, workload, seconds, start_at) for _ in range(clients)]
         tallies = [future.result() for future in futures]
     ok = sum(t.ok for t in tallies)
     errors = sum(t.errors for t in tallies)

@@ -61,7 +61,6 @@ SAFETY = 0.9
 """The share of a limit the provider uses (providers/cometchat/client.py: RATE_SAFETY)."""
 
 
-
 def manifest(n: int, base_url: str) -> dict[str, Any]:
     users: dict[str, Any] = {}
     for i in range(n):
@@ -77,12 +76,20 @@ def manifest(n: int, base_url: str) -> dict[str, Any]:
             user["active"] = False
         users[f"u{i}"] = user
     provider = {
-        "type": "cometchat", "app_id": "emulator-app", "url": base_url,
+        "type": "cometchat",
+        "app_id": "emulator-app",
+        "url": base_url,
         "api_key": "${COMETCHAT_API_KEY}",
-        "rate_core": VENDOR_LIMIT, "rate_standard": VENDOR_LIMIT,
+        "rate_core": VENDOR_LIMIT,
+        "rate_standard": VENDOR_LIMIT,
     }
-    return {"version": 1, "provider": provider, "owner": "bench",
-            "policy": {"max_update": "100%", "max_deactivate": "100%"}, "users": users}
+    return {
+        "version": 1,
+        "provider": provider,
+        "owner": "bench",
+        "policy": {"max_update": "100%", "max_deactivate": "100%"},
+        "users": users,
+    }
 
 
 def counts(n: int) -> dict[str, int]:
@@ -93,8 +100,7 @@ def counts(n: int) -> dict[str, int]:
 
 def plan_formula(n: int) -> int:
     c = counts(n)
-    return (max(1, math.ceil(c["active"] / 1000)) + max(1, math.ceil(c["deactivated"] / 1000))
-            + c["blockers"])
+    return max(1, math.ceil(c["active"] / 1000)) + max(1, math.ceil(c["deactivated"] / 1000)) + c["blockers"]
 
 
 def apply_formula(n: int) -> tuple[int, float]:
@@ -114,15 +120,19 @@ def step(*args: str, env: dict[str, str] | None = None) -> dict[str, Any]:
 def measured(emulator: EmulatorProcess, result: dict[str, Any]) -> dict[str, Any]:
     stats = emulator.stats()
     emulator.reset()
-    return {**result, "calls": stats["total"],
-            "throttled": stats["by_status"].get("429", 0),
-            "by_endpoint": {k: sum(v.values()) for k, v in stats["by_endpoint"].items()}}
+    return {
+        **result,
+        "calls": stats["total"],
+        "throttled": stats["by_status"].get("429", 0),
+        "by_endpoint": {k: sum(v.values()) for k, v in stats["by_endpoint"].items()},
+    }
 
 
 def run(n: int) -> list[tuple[str, dict[str, Any], int, float | None]]:
-    with tempfile.TemporaryDirectory() as tmp, running_emulator(
-        Path(tmp) / "emulator.db", "--cometchat-rate", str(VENDOR_LIMIT)
-    ) as emulator:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        running_emulator(Path(tmp) / "emulator.db", "--cometchat-rate", str(VENDOR_LIMIT)) as emulator,
+    ):
         path = Path(tmp) / "users.yaml"
         path.write_text(yaml.safe_dump(manifest(n, emulator.base_url), sort_keys=False))
         emulator.reset()
@@ -154,7 +164,9 @@ NEXCONN_READ = [
 ]
 NEXCONN_WRITE = [
     ["/v4/auth/access-token/issue", "/v4/user/profile/set"],
-    ["/v4/user/tag/batch/set"], ["/v4/user/soft-delete"], ["/v4/user/ban"],
+    ["/v4/user/tag/batch/set"],
+    ["/v4/user/soft-delete"],
+    ["/v4/user/ban"],
     ["/v4/user/blocklist/add"],
 ]
 APPLY_BATCH = 1000
@@ -176,13 +188,21 @@ def nexconn_manifest(n: int, base_url: str) -> dict[str, Any]:
             user["active"] = False
         users[f"u{i}"] = user
     provider = {
-        "type": "nexconn", "url": base_url, "rate": NEXCONN_LIMIT,
-        "app_key": "${NEXCONN_APP_KEY}", "app_secret": "${NEXCONN_APP_SECRET}",
+        "type": "nexconn",
+        "url": base_url,
+        "rate": NEXCONN_LIMIT,
+        "app_key": "${NEXCONN_APP_KEY}",
+        "app_secret": "${NEXCONN_APP_SECRET}",
     }
     bans = {f"u{i}": {"until": "forever"} for i in range(50, n, 100)}
-    return {"version": 1, "provider": provider, "owner": "bench",
-            "policy": {"max_update": "100%", "max_deactivate": "100%"},
-            "users": users, "bans": bans}
+    return {
+        "version": 1,
+        "provider": provider,
+        "owner": "bench",
+        "policy": {"max_update": "100%", "max_deactivate": "100%"},
+        "users": users,
+        "bans": bans,
+    }
 
 
 def nexconn_counts(n: int) -> dict[str, int]:
@@ -211,7 +231,9 @@ def nexconn_apply_calls(n: int) -> dict[str, int]:
     c = nexconn_counts(n)
     batches = [range(start, min(n, start + APPLY_BATCH)) for start in range(0, n, APPLY_BATCH)]
     return {
-        "/v4/user/soft-deleted/list": 1, "/v4/user/ban/list": 1, "/v4/user/profile/list": 1,
+        "/v4/user/soft-deleted/list": 1,
+        "/v4/user/ban/list": 1,
+        "/v4/user/profile/list": 1,
         "/v4/user/get": n,
         "/v4/auth/access-token/issue": n,
         "/v4/user/profile/set": n,
@@ -239,9 +261,10 @@ def nexconn_step(*args: str) -> dict[str, Any]:
 
 
 def run_nexconn(n: int) -> list[tuple[str, dict[str, Any], int, float | None]]:
-    with tempfile.TemporaryDirectory() as tmp, running_emulator(
-        Path(tmp) / "emulator.db", "--nexconn-rate", str(NEXCONN_LIMIT)
-    ) as emulator:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        running_emulator(Path(tmp) / "emulator.db", "--nexconn-rate", str(NEXCONN_LIMIT)) as emulator,
+    ):
         path = Path(tmp) / "users.yaml"
         path.write_text(yaml.safe_dump(nexconn_manifest(n, emulator.base_url), sort_keys=False))
         emulator.reset()
@@ -253,10 +276,13 @@ def run_nexconn(n: int) -> list[tuple[str, dict[str, Any], int, float | None]]:
         if got != expected:
             print(f"  {name}: calls by endpoint {got} differ from the formula's {expected}")
     return [
-        ("apply (all new)", applied, sum(apply_calls.values()),
-         nexconn_floor(apply_calls, NEXCONN_READ + NEXCONN_WRITE)),
-        ("plan (no changes)", planned, sum(plan_calls.values()),
-         nexconn_floor(plan_calls, NEXCONN_READ)),
+        (
+            "apply (all new)",
+            applied,
+            sum(apply_calls.values()),
+            nexconn_floor(apply_calls, NEXCONN_READ + NEXCONN_WRITE),
+        ),
+        ("plan (no changes)", planned, sum(plan_calls.values()), nexconn_floor(plan_calls, NEXCONN_READ)),
     ]
 
 
@@ -271,24 +297,29 @@ def main() -> None:
     sizes = [int(size) for size in arguments.sizes.split(",")]
     vendors = arguments.vendors.split(",")
     if "cometchat" in vendors:
-        print("CometChat through chatroster emulator "
-              f"(limit {VENDOR_LIMIT}/min per class, client at {SAFETY:.0%})")
+        print(
+            "CometChat through chatroster emulator "
+            f"(limit {VENDOR_LIMIT}/min per class, client at {SAFETY:.0%})"
+        )
         table(sizes, run)
     if "nexconn" in vendors:
-        print(f"Nexconn through chatroster emulator (limit {NEXCONN_LIMIT:g}/s per endpoint, "
-              "client at 90%)")
+        print(f"Nexconn through chatroster emulator (limit {NEXCONN_LIMIT:g}/s per endpoint, client at 90%)")
         table(sizes, run_nexconn)
 
 
 def table(sizes: list[int], runner: Any) -> None:
-    print(f"{'users':>7}  {'step':<18} {'calls':>7} {'formula':>8} {'seconds':>8} "
-          f"{'floor s':>8} {'429s':>5} {'peak MB':>8}")
+    print(
+        f"{'users':>7}  {'step':<18} {'calls':>7} {'formula':>8} {'seconds':>8} "
+        f"{'floor s':>8} {'429s':>5} {'peak MB':>8}"
+    )
     for n in sizes:
         for name, result, formula, floor in runner(n):
             shown_floor = f"{floor:>8.1f}" if floor is not None else f"{'':>8}"
-            print(f"{n:>7}  {name:<18} {result['calls']:>7} {formula:>8} "
-                  f"{result['seconds']:>8.2f} {shown_floor} {result['throttled']:>5} "
-                  f"{result['peak_mb']:>8.0f}")
+            print(
+                f"{n:>7}  {name:<18} {result['calls']:>7} {formula:>8} "
+                f"{result['seconds']:>8.2f} {shown_floor} {result['throttled']:>5} "
+                f"{result['peak_mb']:>8.0f}"
+            )
             sys.stdout.flush()
 
 

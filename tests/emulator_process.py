@@ -147,9 +147,7 @@ def emulator_factory(tmp_path: Path) -> Iterator[Callable[..., EmulatorProcess]]
     numbers = itertools.count()
     with ExitStack() as stack:
 
-        def start(
-            *args: str, db: Path | None = None, env: dict[str, str] | None = None
-        ) -> EmulatorProcess:
+        def start(*args: str, db: Path | None = None, env: dict[str, str] | None = None) -> EmulatorProcess:
             db_path = db or tmp_path / f"emulator-{next(numbers)}.db"
             return stack.enter_context(running_emulator(db_path, *args, env=env))
 

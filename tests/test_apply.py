@@ -17,10 +17,10 @@ from chatroster.store import Store
 
 
 def big_manifest(path: Path, n: int) -> None:
-    users = {f"u{i}": {"name": f"User {i}", "tags": ["t"], "blocklist": [f"u{(i + 1) % n}"]}
-             for i in range(n)}
-    path.write_text(yaml.safe_dump({"version": 1, "provider": {"type": "local"},
-                                    "users": users}))
+    users = {
+        f"u{i}": {"name": f"User {i}", "tags": ["t"], "blocklist": [f"u{(i + 1) % n}"]} for i in range(n)
+    }
+    path.write_text(yaml.safe_dump({"version": 1, "provider": {"type": "local"}, "users": users}))
 
 
 def test_progress_goes_to_stderr_and_the_summary_to_stdout(tmp_path: Path) -> None:
@@ -38,7 +38,10 @@ def test_an_apply_killed_half_way_is_finished_by_running_it_again(tmp_path: Path
     big_manifest(manifest, 20_000)
     process = subprocess.Popen(
         [sys.executable, "-m", "chatroster", "apply", str(manifest), "--yes"],
-        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
         env={**os.environ, "NO_COLOR": "1"},
     )
     assert process.stderr is not None
@@ -64,12 +67,20 @@ def test_an_apply_killed_half_way_is_finished_by_running_it_again(tmp_path: Path
 
 
 def nexconn_manifest(path: Path, emulator: EmulatorProcess, users: dict) -> None:  # type: ignore[type-arg]
-    path.write_text(yaml.safe_dump({
-        "version": 1,
-        "provider": {"type": "nexconn", "url": emulator.base_url,
-                     "app_key": "${NEXCONN_APP_KEY}", "app_secret": "${NEXCONN_APP_SECRET}"},
-        "users": users,
-    }))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "version": 1,
+                "provider": {
+                    "type": "nexconn",
+                    "url": emulator.base_url,
+                    "app_key": "${NEXCONN_APP_KEY}",
+                    "app_secret": "${NEXCONN_APP_SECRET}",
+                },
+                "users": users,
+            }
+        )
+    )
 
 
 CREDENTIALS = {"NEXCONN_APP_KEY": DEFAULT_APP_KEY, "NEXCONN_APP_SECRET": DEFAULT_APP_SECRET}
@@ -79,24 +90,33 @@ def test_continue_on_error_goes_past_a_failed_change_and_reports_it(
     tmp_path: Path, emulator: EmulatorProcess
 ) -> None:
     manifest = tmp_path / "team.yaml"
-    nexconn_manifest(manifest, emulator, {
-        "alice": {"name": "Alice", "active": False},
-        "bob": {"name": "Bob"},
-        "carol": {"name": "Carol"},
-    })
+    nexconn_manifest(
+        manifest,
+        emulator,
+        {
+            "alice": {"name": "Alice", "active": False},
+            "bob": {"name": "Bob"},
+            "carol": {"name": "Carol"},
+        },
+    )
     first = chatroster("apply", str(manifest), "--yes", cwd=tmp_path, env=CREDENTIALS)
     assert first.returncode == 0, first.stderr
     # Nexconn refuses to restore a user within an hour of the soft-delete.
-    nexconn_manifest(manifest, emulator, {
-        "alice": {"name": "Alice", "active": True},
-        "bob": {"name": "Bob", "blocklist": ["carol"]},
-        "carol": {"name": "Carol"},
-    })
+    nexconn_manifest(
+        manifest,
+        emulator,
+        {
+            "alice": {"name": "Alice", "active": True},
+            "bob": {"name": "Bob", "blocklist": ["carol"]},
+            "carol": {"name": "Carol"},
+        },
+    )
     stopped = chatroster("apply", str(manifest), "--yes", cwd=tmp_path, env=CREDENTIALS)
     assert stopped.returncode == 1
     assert "reactivate_user:alice" in stopped.stderr and "add_block" not in stopped.stderr
-    went_on = chatroster("apply", str(manifest), "--yes", "--continue-on-error", "-v",
-                         cwd=tmp_path, env=CREDENTIALS)
+    went_on = chatroster(
+        "apply", str(manifest), "--yes", "--continue-on-error", "-v", cwd=tmp_path, env=CREDENTIALS
+    )
     assert went_on.returncode == 1
     assert "reactivate_user:alice" in went_on.stderr and "1 change(s) failed, 1 applied" in went_on.stderr
     # -v: each batch with its action, size and outcome.

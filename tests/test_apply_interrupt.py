@@ -28,7 +28,10 @@ def start_apply(manifest: Path) -> subprocess.Popen[str]:
     with open(manifest.parent / "stdout.txt", "w") as stdout:
         return subprocess.Popen(
             [sys.executable, "-m", "chatroster", "apply", str(manifest), "--yes"],
-            cwd=manifest.parent, stdout=stdout, stderr=subprocess.PIPE, text=True,
+            cwd=manifest.parent,
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            text=True,
             env={**os.environ, "NO_COLOR": "1"},
         )
 
@@ -52,8 +55,7 @@ def written(tmp_path: Path) -> tuple[int, int]:
         db.close()
 
 
-def test_ctrl_c_stops_between_batches_and_reports_exactly_what_was_applied(
-        tmp_path: Path) -> None:
+def test_ctrl_c_stops_between_batches_and_reports_exactly_what_was_applied(tmp_path: Path) -> None:
     manifest = tmp_path / "many.yaml"
     big_manifest(manifest, 20_000)
     process = start_apply(manifest)
@@ -101,7 +103,10 @@ def test_ctrl_c_before_apply_starts_changes_nothing_and_exits_130(tmp_path: Path
     big_manifest(manifest, 20_000)
     process = subprocess.Popen(
         [sys.executable, "-m", "chatroster", "plan", str(manifest)],
-        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         process.wait(timeout=0.5)
@@ -120,21 +125,31 @@ def test_ctrl_c_before_apply_starts_changes_nothing_and_exits_130(tmp_path: Path
 @pytest.fixture
 def taken(tmp_path: Path) -> Path:
     """alice belongs to team-a; the returned manifest of team-b declares her."""
-    mine = {"version": 1, "provider": {"type": "local", "path": "s.db"}, "owner": "team-a",
-            "users": {"alice": {"name": "Alice"}}}
+    mine = {
+        "version": 1,
+        "provider": {"type": "local", "path": "s.db"},
+        "owner": "team-a",
+        "users": {"alice": {"name": "Alice"}},
+    }
     (tmp_path / "a.yaml").write_text(yaml.safe_dump(mine))
     assert chatroster("apply", "a.yaml", "--yes", cwd=tmp_path).returncode == 0
-    theirs = {**mine, "owner": "team-b", "users": {"alice": {"name": "Alicia"},
-                                                    "bob": {"name": "Bob"}}}
+    theirs = {**mine, "owner": "team-b", "users": {"alice": {"name": "Alicia"}, "bob": {"name": "Bob"}}}
     (tmp_path / "b.yaml").write_text(yaml.safe_dump(theirs))
     return tmp_path / "b.yaml"
 
 
-@pytest.mark.parametrize("args", [
-    ("plan",), ("plan", "--detailed-exitcode"), ("apply", "--yes"), ("apply", "--yes", "--force"),
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("plan",),
+        ("plan", "--detailed-exitcode"),
+        ("apply", "--yes"),
+        ("apply", "--yes", "--force"),
+    ],
+)
 def test_a_refused_takeover_leaves_the_manifest_unconverged_and_exits_3(
-        taken: Path, args: tuple[str, ...]) -> None:
+    taken: Path, args: tuple[str, ...]
+) -> None:
     result = chatroster(args[0], str(taken), *args[1:], cwd=taken.parent)
     assert result.returncode == 3, result.stdout + result.stderr
     assert "alice" in result.stderr and "--allow-takeover" in result.stderr
@@ -164,31 +179,33 @@ def test_allow_takeover_converges_and_exits_0(taken: Path) -> None:
 # --------------------------------------------------------- what counts as an update
 
 
-@pytest.mark.parametrize("before,after,loses", [
-    ({"name": None}, {"name": "Alice"}, False),
-    ({"name": ""}, {"name": "Alice"}, False),
-    ({"name": "Al"}, {"name": "Alice"}, True),
-    ({"tags": []}, {"tags": ["a"]}, False),
-    ({"tags": ["a"]}, {"tags": ["a", "b"]}, False),
-    ({"tags": ["a", "b"]}, {"tags": ["a"]}, True),
-    ({"profile": {}}, {"profile": {"email": "a@example.com"}}, False),
-    ({"profile": {"level": 1}}, {"profile": {"level": 1, "email": "a@example.com"}}, False),
-    ({"profile": {"level": 1}}, {"profile": {"level": 2}}, True),
-    ({"profile": {"level": 1}}, {"profile": {"email": "a@example.com"}}, True),
-    ({"metadata": {"team": "core"}}, {"metadata": {}}, True),
-    ({"avatar": "https://a"}, {"avatar": None}, True),
-])
+@pytest.mark.parametrize(
+    "before,after,loses",
+    [
+        ({"name": None}, {"name": "Alice"}, False),
+        ({"name": ""}, {"name": "Alice"}, False),
+        ({"name": "Al"}, {"name": "Alice"}, True),
+        ({"tags": []}, {"tags": ["a"]}, False),
+        ({"tags": ["a"]}, {"tags": ["a", "b"]}, False),
+        ({"tags": ["a", "b"]}, {"tags": ["a"]}, True),
+        ({"profile": {}}, {"profile": {"email": "a@example.com"}}, False),
+        ({"profile": {"level": 1}}, {"profile": {"level": 1, "email": "a@example.com"}}, False),
+        ({"profile": {"level": 1}}, {"profile": {"level": 2}}, True),
+        ({"profile": {"level": 1}}, {"profile": {"email": "a@example.com"}}, True),
+        ({"metadata": {"team": "core"}}, {"metadata": {}}, True),
+        ({"avatar": "https://a"}, {"avatar": None}, True),
+    ],
+)
 def test_an_update_counts_against_max_update_only_when_it_can_lose_data(
-        before: dict, after: dict, loses: bool) -> None:  # type: ignore[type-arg]
+    before: dict, after: dict, loses: bool
+) -> None:  # type: ignore[type-arg]
     assert overwrites(Change(Action.UPDATE_USER, "u1", before=before, after=after)) is loses
 
 
 def test_a_rerun_that_only_fills_empty_fields_needs_no_force(tmp_path: Path) -> None:
     manifest = tmp_path / "m.yaml"
-    users = {f"u{i}": {"name": f"User {i}", "tags": ["t"], "avatar": f"https://a/{i}"}
-             for i in range(20)}
-    manifest.write_text(yaml.safe_dump({"version": 1, "provider": {"type": "local"},
-                                        "users": users}))
+    users = {f"u{i}": {"name": f"User {i}", "tags": ["t"], "avatar": f"https://a/{i}"} for i in range(20)}
+    manifest.write_text(yaml.safe_dump({"version": 1, "provider": {"type": "local"}, "users": users}))
     assert chatroster("apply", str(manifest), "--yes", cwd=tmp_path).returncode == 0
     db = Store(tmp_path / ".chatroster" / "local.db")
     for i in range(20):  # as a crashed run leaves them: registered, nothing else written
@@ -199,7 +216,6 @@ def test_a_rerun_that_only_fills_empty_fields_needs_no_force(tmp_path: Path) -> 
     # The same share of updates that overwrite values is refused: the limit still holds.
     for user in users.values():
         user["avatar"] += "/new"
-    manifest.write_text(yaml.safe_dump({"version": 1, "provider": {"type": "local"},
-                                        "users": users}))
+    manifest.write_text(yaml.safe_dump({"version": 1, "provider": {"type": "local"}, "users": users}))
     refused = chatroster("apply", str(manifest), "--yes", cwd=tmp_path)
     assert refused.returncode == 3 and "max_update" in refused.stderr

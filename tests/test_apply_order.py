@@ -28,10 +28,12 @@ def test_users_exist_before_relations_name_them_and_are_deactivated_last() -> No
     assert rank[Action.REMOVE_BLOCK] < rank[Action.ADD_BLOCK]
     assert rank[Action.REMOVE_WHITELIST] < rank[Action.ADD_WHITELIST]
     assert rank[Action.DEACTIVATE_USER] < rank[Action.DELETE_USER]
-    shuffled = [Change(Action.DELETE_USER, "a"), Change(Action.ADD_BLOCK, "a", target="b"),
-                Change(Action.CREATE_USER, "a")]
-    assert [c.action for c in ordered(shuffled)] == [
-        Action.CREATE_USER, Action.ADD_BLOCK, Action.DELETE_USER]
+    shuffled = [
+        Change(Action.DELETE_USER, "a"),
+        Change(Action.ADD_BLOCK, "a", target="b"),
+        Change(Action.CREATE_USER, "a"),
+    ]
+    assert [c.action for c in ordered(shuffled)] == [Action.CREATE_USER, Action.ADD_BLOCK, Action.DELETE_USER]
 
 
 class Recording(Provider):
@@ -63,16 +65,16 @@ class Recording(Provider):
         self._record("add_blocks", changes)
 
 
-CHANGES = ordered([Change(Action.CREATE_USER, u) for u in "abc"]
-                  + [Change(Action.ADD_BLOCK, "a", target="b")])
+CHANGES = ordered(
+    [Change(Action.CREATE_USER, u) for u in "abc"] + [Change(Action.ADD_BLOCK, "a", target="b")]
+)
 
 
 def test_changes_reach_the_provider_method_of_their_action_in_batches() -> None:
     provider = Recording()
     result = apply(CHANGES, provider)
     assert result.done == 4
-    assert provider.calls == [("create_users", ["a", "b"]), ("create_users", ["c"]),
-                              ("add_blocks", ["a"])]
+    assert provider.calls == [("create_users", ["a", "b"]), ("create_users", ["c"]), ("add_blocks", ["a"])]
 
 
 def test_rejected_credentials_stop_the_run_even_with_continue_on_error() -> None:

@@ -20,11 +20,16 @@ from emulator_process import EmulatorProcess
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
-def chatroster(*args: str, cwd: Path, stdin: str | None = None,
-               env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def chatroster(
+    *args: str, cwd: Path, stdin: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "chatroster", *args],
-        cwd=cwd, capture_output=True, text=True, input=stdin, timeout=120,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        input=stdin,
+        timeout=120,
         env={**os.environ, "NO_COLOR": "1", **(env or {})},
     )
 
@@ -41,8 +46,12 @@ def team(tmp_path: Path) -> Path:
         "owner": "ops",
         "policy": {"prune": "deactivate", "max_deactivate": 1},
         "users": {
-            "alice": {"name": "Alice", "tags": ["staff"], "blocklist": ["bob"],
-                      "profile": {"email": "alice@example.com"}},
+            "alice": {
+                "name": "Alice",
+                "tags": ["staff"],
+                "blocklist": ["bob"],
+                "profile": {"email": "alice@example.com"},
+            },
             "bob": {"name": "Bob", "metadata": {"team": "core"}},
             "carol": {"name": "Carol", "whitelist": ["alice"]},
             "dave": {"name": "Dave"},
@@ -94,8 +103,7 @@ def test_a_changed_manifest_plans_exactly_the_expected_changes(team: Path) -> No
         del data["bans"]["bob"]
 
     edit(team, change)
-    result = chatroster("plan", str(team), "--detailed-exitcode", "--format", "json",
-                        cwd=team.parent)
+    result = chatroster("plan", str(team), "--detailed-exitcode", "--format", "json", cwd=team.parent)
     assert result.returncode == 2, result.stderr
     plan = json.loads(result.stdout)
     assert [(c["action"], c["uid"], c.get("target")) for c in plan["changes"]] == [
@@ -107,8 +115,13 @@ def test_a_changed_manifest_plans_exactly_the_expected_changes(team: Path) -> No
     ]
     assert plan["changes"][0]["before"] == {"name": "Alice"}
     assert plan["changes"][0]["after"] == {"name": "Alice Ng"}
-    assert plan["summary"] == {"update_user": 1, "unban_user": 1, "remove_block": 1,
-                               "set_whitelist_mode": 1, "deactivate_user": 1}
+    assert plan["summary"] == {
+        "update_user": 1,
+        "unban_user": 1,
+        "remove_block": 1,
+        "set_whitelist_mode": 1,
+        "deactivate_user": 1,
+    }
     assert plan["format_version"] == 1 and plan["owner"] == "ops"
 
 
@@ -182,8 +195,9 @@ def test_markdown_plan_has_a_summary_table_and_changes_by_user(team: Path) -> No
 
 
 def test_targeting_limits_the_plan_and_says_so(team: Path) -> None:
-    result = chatroster("plan", str(team), "--format", "json", "--target", "a*",
-                        "--only", "users", cwd=team.parent)
+    result = chatroster(
+        "plan", str(team), "--format", "json", "--target", "a*", "--only", "users", cwd=team.parent
+    )
     plan = json.loads(result.stdout)
     assert {(c["action"], c["uid"]) for c in plan["changes"]} == {("create_user", "alice")}
     assert plan["targeting"] == {"target": ["a*"], "only": ["users"]}
@@ -195,20 +209,20 @@ def test_targeting_limits_the_plan_and_says_so(team: Path) -> None:
 def test_targeting_is_echoed_in_plain_words_in_text_and_markdown(team: Path) -> None:
     narrowed = ["--target", "a*", "--target", "c*", "--exclude", "bot-*", "--only", "blocklists"]
     text = chatroster("plan", str(team), *narrowed, cwd=team.parent).stdout
-    assert ("Targeted plan: only uids matching a* or c*, excluding bot-*, only blocklists"
-            in text)
+    assert "Targeted plan: only uids matching a* or c*, excluding bot-*, only blocklists" in text
     assert "target=" not in text and "['" not in text
-    markdown = chatroster("plan", str(team), *narrowed, "--format", "markdown",
-                          cwd=team.parent).stdout
-    assert ("> **Targeted plan:** only uids matching `a*` or `c*`, excluding `bot-*`, "
-            "only blocklists") in markdown
+    markdown = chatroster("plan", str(team), *narrowed, "--format", "markdown", cwd=team.parent).stdout
+    assert (
+        "> **Targeted plan:** only uids matching `a*` or `c*`, excluding `bot-*`, only blocklists"
+    ) in markdown
 
 
 def test_a_target_matching_nothing_is_a_warning_on_plan_and_drift(team: Path) -> None:
     warning = "--target 'u00*' matches no declared or live uid"
     for fmt in ("text", "json", "markdown"):
-        result = chatroster("plan", str(team), "--target", "u00*", "--target", "a*",
-                            "--format", fmt, cwd=team.parent)
+        result = chatroster(
+            "plan", str(team), "--target", "u00*", "--target", "a*", "--format", fmt, cwd=team.parent
+        )
         assert result.returncode == 0, result.stderr
         assert warning in result.stdout.replace("\\*", "*"), fmt
         assert "'a*'" not in result.stdout  # a target that matches is no warning
@@ -220,16 +234,18 @@ def test_a_target_matching_nothing_is_a_warning_on_plan_and_drift(team: Path) ->
 
 
 def test_a_target_matching_nothing_refuses_to_apply(team: Path) -> None:
-    result = chatroster("apply", str(team), "--yes", "--target", "u00*", "--target", "a*",
-                        cwd=team.parent)
+    result = chatroster("apply", str(team), "--yes", "--target", "u00*", "--target", "a*", cwd=team.parent)
     assert result.returncode == 1, result.stdout + result.stderr
     no_traceback(result)
     assert "error: --target 'u00*' matches no declared or live uid" in result.stderr
     assert "nothing was applied" in result.stderr and "Applied" not in result.stdout
-    assert plan_json(team)["summary"] == {"create_user": 4, "ban_user": 1, "add_block": 1,
-                                          "add_whitelist": 1}  # nothing was applied
-    matched = chatroster("apply", str(team), "--yes", "--target", "a*", "--only", "users",
-                         cwd=team.parent)
+    assert plan_json(team)["summary"] == {
+        "create_user": 4,
+        "ban_user": 1,
+        "add_block": 1,
+        "add_whitelist": 1,
+    }  # nothing was applied
+    matched = chatroster("apply", str(team), "--yes", "--target", "a*", "--only", "users", cwd=team.parent)
     assert matched.returncode == 0 and "Applied 1 change(s)." in matched.stdout
 
 
@@ -273,17 +289,26 @@ def test_seed_mode_creates_what_is_missing_and_never_changes_or_removes(team: Pa
     edit(team, testers_were_here)
     result = chatroster("plan", str(team), "--format", "json", cwd=team.parent)
     assert [(c["action"], c["uid"]) for c in json.loads(result.stdout)["changes"]] == [
-        ("create_user", "erin")]
+        ("create_user", "erin")
+    ]
 
 
 def test_validate_needs_no_credentials_but_plan_does(tmp_path: Path) -> None:
     manifest = tmp_path / "vendor.yaml"
-    manifest.write_text(yaml.safe_dump({
-        "version": 1,
-        "provider": {"type": "cometchat", "url": "http://127.0.0.1:9", "app_id": "app",
-                     "api_key": "${CHATROSTER_TEST_UNSET_KEY}"},
-        "users": {"alice": {"name": "Alice"}},
-    }))
+    manifest.write_text(
+        yaml.safe_dump(
+            {
+                "version": 1,
+                "provider": {
+                    "type": "cometchat",
+                    "url": "http://127.0.0.1:9",
+                    "app_id": "app",
+                    "api_key": "${CHATROSTER_TEST_UNSET_KEY}",
+                },
+                "users": {"alice": {"name": "Alice"}},
+            }
+        )
+    )
     assert chatroster("validate", str(manifest), cwd=tmp_path).returncode == 0
     planned = chatroster("plan", str(manifest), cwd=tmp_path)
     assert planned.returncode == 1 and "CHATROSTER_TEST_UNSET_KEY" in planned.stderr
@@ -303,15 +328,28 @@ def test_drift_targeting_also_limits_unowned_and_extra_users(team: Path) -> None
 
 
 def nexconn_team(path: Path, url: str) -> Path:
-    users = {f"u{i}": {"name": f"User {i}", "blocklist": [f"u{(i + 1) % 5}"],
-                       "profile": {"email": f"person{i}@example.com", "level": i}}
-             for i in range(5)}
-    path.write_text(yaml.safe_dump({
-        "version": 1,
-        "provider": {"type": "nexconn", "url": url, "app_key": "${NEXCONN_APP_KEY}",
-                     "app_secret": "${NEXCONN_APP_SECRET}"},
-        "users": users,
-    }))
+    users = {
+        f"u{i}": {
+            "name": f"User {i}",
+            "blocklist": [f"u{(i + 1) % 5}"],
+            "profile": {"email": f"person{i}@example.com", "level": i},
+        }
+        for i in range(5)
+    }
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "version": 1,
+                "provider": {
+                    "type": "nexconn",
+                    "url": url,
+                    "app_key": "${NEXCONN_APP_KEY}",
+                    "app_secret": "${NEXCONN_APP_SECRET}",
+                },
+                "users": users,
+            }
+        )
+    )
     return path
 
 
@@ -327,15 +365,29 @@ def test_verbose_logs_each_http_call_on_stderr_without_secrets_or_personal_data(
     assert "create_user: batch of 5: 5 done" in applied.stderr  # each apply batch
     assert "add_block: batch of 5: 5 done" in applied.stderr
     for verbosity in ("-v", "-vv"):
-        result = chatroster("plan", str(manifest), "--format", "json", verbosity,
-                            "--show-personal", cwd=tmp_path, env=credentials)
+        result = chatroster(
+            "plan",
+            str(manifest),
+            "--format",
+            "json",
+            verbosity,
+            "--show-personal",
+            cwd=tmp_path,
+            env=credentials,
+        )
         assert result.returncode == 0, result.stderr
         json.loads(result.stdout)  # stdout stays the plan
-        calls = re.findall(r"^\[nexconn\] POST (\S*?)(/v4/\S+) -> (\d{3}) \(attempt (\d+), \d+ ms\)$",
-                           result.stderr, re.MULTILINE)
+        calls = re.findall(
+            r"^\[nexconn\] POST (\S*?)(/v4/\S+) -> (\d{3}) \(attempt (\d+), \d+ ms\)$",
+            result.stderr,
+            re.MULTILINE,
+        )
         assert {path for _, path, _, _ in calls} >= {
-            "/v4/user/get", "/v4/user/soft-deleted/list", "/v4/user/profile/batch/get",
-            "/v4/user/blocklist/get"}, result.stderr
+            "/v4/user/get",
+            "/v4/user/soft-deleted/list",
+            "/v4/user/profile/batch/get",
+            "/v4/user/blocklist/get",
+        }, result.stderr
         hosts = {host for host, _, _, _ in calls}
         assert hosts == ({emulator.base_url} if verbosity == "-vv" else {""})
         assert DEFAULT_APP_SECRET not in result.stderr and DEFAULT_APP_KEY not in result.stderr
@@ -345,19 +397,36 @@ def test_verbose_logs_each_http_call_on_stderr_without_secrets_or_personal_data(
 
 
 def test_every_command_takes_verbose(team: Path, tmp_path: Path) -> None:
-    for command in (["validate"], ["plan"], ["apply", "--yes"], ["drift"],
-                    ["export", "--out", str(tmp_path / "out.yaml")]):
+    for command in (
+        ["validate"],
+        ["plan"],
+        ["apply", "--yes"],
+        ["drift"],
+        ["export", "--out", str(tmp_path / "out.yaml")],
+    ):
         result = chatroster(*command, str(team), "--verbose", cwd=team.parent)
         assert result.returncode in (0, 2), (command, result.stderr)
         no_traceback(result)
     process = subprocess.Popen(
-        [sys.executable, "-m", "chatroster", "emulator", "-v", "--port", "0",
-         "--db", str(tmp_path / "emulator.db")],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "chatroster",
+            "emulator",
+            "-v",
+            "--port",
+            "0",
+            "--db",
+            str(tmp_path / "emulator.db"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     printed: queue.Queue[str] = queue.Queue()
-    reader = threading.Thread(target=lambda: [printed.put(line) for line in process.stdout or ()],
-                              daemon=True)
+    reader = threading.Thread(
+        target=lambda: [printed.put(line) for line in process.stdout or ()], daemon=True
+    )
     reader.start()
     try:
         line = ""

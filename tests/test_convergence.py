@@ -67,8 +67,9 @@ def user(uid: str, owner: str | None) -> st.SearchStrategy[User]:
         role=maybe(st.sampled_from(["agent", "admin"])),
         metadata=maybe(st.dictionaries(st.sampled_from("xyz"), st.integers(0, 3), max_size=2)),
         tags=maybe(st.lists(st.sampled_from(["a", "b", "c"]), max_size=3)),
-        profile=maybe(st.fixed_dictionaries({}, optional={"email": st.just("p@x.io"),
-                                                          "level": st.integers(0, 5)})),
+        profile=maybe(
+            st.fixed_dictionaries({}, optional={"email": st.just("p@x.io"), "level": st.integers(0, 5)})
+        ),
         active=maybe(st.booleans()),
         blocklist=maybe(st.frozensets(others, max_size=3)),
         whitelist=maybe(st.frozensets(others, max_size=3)),
@@ -82,7 +83,8 @@ def with_mode(user: User) -> User:
 
 
 bans = st.dictionaries(uids, st.sampled_from([None, NOW + timedelta(days=3)]), max_size=3).map(
-    lambda found: {uid: Ban(uid, until) for uid, until in found.items()})
+    lambda found: {uid: Ban(uid, until) for uid, until in found.items()}
+)
 owners = st.sampled_from([None, OWNER, OWNER, OTHER])
 presence = st.sampled_from(["declared", "live", "both", "both", "neither"])
 
@@ -104,8 +106,7 @@ def states(draw: st.DrawFn) -> tuple[State, State]:
                 live[uid] = desired[uid].evolve(owner=owner)
             else:
                 live[uid] = draw(user(uid, owner))
-    return (State(users=desired, bans=draw(maybe(bans))),
-            State(users=live, bans=draw(bans)))
+    return (State(users=desired, bans=draw(maybe(bans))), State(users=live, bans=draw(bans)))
 
 
 limits = st.one_of(st.integers(0, 3), st.sampled_from(["0%", "25%", "50%", "100%"]))
@@ -160,8 +161,10 @@ def counted(plan: Plan, action: Action) -> int:
         return sum(1 for c in changes if c["action"] == action.value)
     adopted = {c["uid"] for c in changes if c["action"] == Action.ADOPT_USER.value}
     return sum(
-        1 for c in changes
-        if c["action"] == action.value and c["uid"] not in adopted
+        1
+        for c in changes
+        if c["action"] == action.value
+        and c["uid"] not in adopted
         and any(loses_data(c["before"].get(name), value) for name, value in c["after"].items())
     )
 
@@ -176,8 +179,11 @@ def allowed(limit: str | int, managed: int) -> int:
 
 
 def exceeded(plan: Plan, policy: Policy) -> set[str]:
-    return {name for name, action in LIMITS.items()
-            if counted(plan, action) > allowed(_raw(getattr(policy, name)), plan.managed)}
+    return {
+        name
+        for name, action in LIMITS.items()
+        if counted(plan, action) > allowed(_raw(getattr(policy, name)), plan.managed)
+    }
 
 
 def _raw(limit: Limit) -> str | int:
@@ -193,16 +199,16 @@ def refusals(plan: Plan, policy: Policy, *, force: bool) -> list[str] | None:
     return None
 
 
-def check_the_rules(plan: Plan, desired: State, live: State, policy: Policy,
-                    allow_takeover: bool) -> None:
+def check_the_rules(plan: Plan, desired: State, live: State, policy: Policy, allow_takeover: bool) -> None:
     by_uid: dict[str, set[Action]] = {}
     for change in plan.changes:
         by_uid.setdefault(change.uid, set()).add(change.action)
 
     # Ownership: another owner's users are refused unless taken over, never pruned.
     theirs = {uid for uid, user in live.users.items() if user.owner == OTHER}
-    refused = sorted(uid for uid in theirs & set(desired.users)
-                     if policy.mode == "sync" and not allow_takeover)
+    refused = sorted(
+        uid for uid in theirs & set(desired.users) if policy.mode == "sync" and not allow_takeover
+    )
     assert list(plan.conflicts) == refused
     for uid in theirs:
         acted = by_uid.get(uid, set()) - {Action.BAN_USER, Action.UNBAN_USER}
@@ -216,8 +222,7 @@ def check_the_rules(plan: Plan, desired: State, live: State, policy: Policy,
 
     # Protected users are never deactivated, deleted or banned.
     for uid in policy.protected:
-        assert not by_uid.get(uid, set()) & {
-            Action.DEACTIVATE_USER, Action.DELETE_USER, Action.BAN_USER}, uid
+        assert not by_uid.get(uid, set()) & {Action.DEACTIVATE_USER, Action.DELETE_USER, Action.BAN_USER}, uid
 
     # Seed mode creates what is missing, and touches nothing that exists.
     if policy.mode == "seed":
@@ -271,9 +276,17 @@ def test_apply_then_plan_gives_no_changes_and_apply_twice_equals_apply_once(
 # ------------------------------------------------- the oracle, on cases worked by hand
 
 
-@pytest.mark.parametrize(("limit", "managed", "expected"), [
-    (0, 10, 0), (3, 10, 3), ("0%", 10, 0), ("25%", 10, 2), ("25%", 2, 1), ("100%", 4, 4),
-])
+@pytest.mark.parametrize(
+    ("limit", "managed", "expected"),
+    [
+        (0, 10, 0),
+        (3, 10, 3),
+        ("0%", 10, 0),
+        ("25%", 10, 2),
+        ("25%", 2, 1),
+        ("100%", 4, 4),
+    ],
+)
 def test_the_limit_oracle_reads_counts_and_percentages_as_documented(
     limit: str | int, managed: int, expected: int
 ) -> None:
@@ -281,12 +294,19 @@ def test_the_limit_oracle_reads_counts_and_percentages_as_documented(
     assert _raw(Limit.parse(limit)) == limit
 
 
-@pytest.mark.parametrize(("before", "after", "loses"), [
-    (None, "x", False), ("", "x", False), ("x", "y", True), ("x", None, True),
-    (["a"], ["a", "b"], False), (["a", "b"], ["a"], True),
-    ({"x": 1}, {"x": 1, "y": 2}, False), ({"x": 1}, {"x": 2}, True), ({"x": 1}, {}, True),
-])
-def test_the_update_oracle_counts_only_updates_that_lose_data(
-    before: Any, after: Any, loses: bool
-) -> None:
+@pytest.mark.parametrize(
+    ("before", "after", "loses"),
+    [
+        (None, "x", False),
+        ("", "x", False),
+        ("x", "y", True),
+        ("x", None, True),
+        (["a"], ["a", "b"], False),
+        (["a", "b"], ["a"], True),
+        ({"x": 1}, {"x": 1, "y": 2}, False),
+        ({"x": 1}, {"x": 2}, True),
+        ({"x": 1}, {}, True),
+    ],
+)
+def test_the_update_oracle_counts_only_updates_that_lose_data(before: Any, after: Any, loses: bool) -> None:
     assert loses_data(before, after) is loses

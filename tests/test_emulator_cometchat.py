@@ -35,9 +35,7 @@ try:  # the framework's fixture: runs `chatroster emulator` as a real process
 except ImportError:  # pragma: no cover - only while that module is not in the tree
     running_emulator = None  # type: ignore[assignment]
 
-SPEC_PATH = (
-    Path(__file__).resolve().parents[2] / "shared" / "conformance" / "cometchat" / "chat-apis.json"
-)
+SPEC_PATH = Path(__file__).resolve().parents[2] / "shared" / "conformance" / "cometchat" / "chat-apis.json"
 CONFIG = EmulatorConfig()
 START = 1_700_000_000
 
@@ -399,32 +397,24 @@ def test_update_refuses_unset_of_other_fields_or_of_a_field_it_sets(api: httpx.C
     assert "unset" in error_of(both, 400)["details"]
 
 
-def test_delete_without_permanent_deactivates_and_keeps_the_data(
-    api: httpx.Client, store: Store
-) -> None:
+def test_delete_without_permanent_deactivates_and_keeps_the_data(api: httpx.Client, store: Store) -> None:
     create(api, "jill", tags=["keep"])
     assert api.request("DELETE", "/users/jill").json()["data"]["success"] is True
     row = storage.user_row(store, "jill")
     assert row is not None and row["active"] == 0 and json.loads(row["tags"]) == ["keep"]
 
 
-def test_delete_permanent_removes_the_user_and_their_blocks(
-    api: httpx.Client, store: Store
-) -> None:
+def test_delete_permanent_removes_the_user_and_their_blocks(api: httpx.Client, store: Store) -> None:
     create(api, "kim")
     create(api, "lee")
     api.post("/users/lee/blockedusers", json={"blockedUids": ["kim"]})
     delete(api, "/users/kim", {"permanent": True})
     assert storage.user_row(store, "kim") is None
     assert store.relations("blocks") == {}
-    assert error_of(delete(api, "/users/kim", {"permanent": True}), 404)["code"] == (
-        "ERR_UID_NOT_FOUND"
-    )
+    assert error_of(delete(api, "/users/kim", {"permanent": True}), 404)["code"] == ("ERR_UID_NOT_FOUND")
 
 
-def test_a_deactivated_user_can_still_be_deleted_permanently(
-    api: httpx.Client, store: Store
-) -> None:
+def test_a_deactivated_user_can_still_be_deleted_permanently(api: httpx.Client, store: Store) -> None:
     create(api, "max")
     delete(api, "/users", {"uidsToDeactivate": ["max"]})
     assert delete(api, "/users/max", {"permanent": True}).status_code == 200
@@ -446,14 +436,8 @@ def test_bulk_deactivate_or_reactivate_of_more_than_25_uids_is_a_bad_request(
     api: httpx.Client,
 ) -> None:
     many = [f"u{n}" for n in range(26)]
-    assert (
-        "uidsToDeactivate"
-        in error_of(delete(api, "/users", {"uidsToDeactivate": many}), 400)["details"]
-    )
-    assert (
-        "uidsToActivate"
-        in error_of(api.put("/users", json={"uidsToActivate": many}), 400)["details"]
-    )
+    assert "uidsToDeactivate" in error_of(delete(api, "/users", {"uidsToDeactivate": many}), 400)["details"]
+    assert "uidsToActivate" in error_of(api.put("/users", json={"uidsToActivate": many}), 400)["details"]
     assert error_of(delete(api, "/users", {}), 400)["code"] == "ERR_BAD_REQUEST"
 
 
@@ -474,9 +458,7 @@ def test_list_pages_through_2500_users_1000_at_a_time(api: httpx.Client, store: 
     ]
 
 
-def test_a_page_of_1000_users_is_two_queries_not_one_per_user(
-    api: httpx.Client, store: Store
-) -> None:
+def test_a_page_of_1000_users_is_two_queries_not_one_per_user(api: httpx.Client, store: Store) -> None:
     seed(store, 1000, tags=("t",))
     statements: list[str] = []
     store._db.set_trace_callback(statements.append)  # the store's own connection
@@ -487,9 +469,7 @@ def test_a_page_of_1000_users_is_two_queries_not_one_per_user(
     assert len([s for s in statements if s.lstrip().upper().startswith("SELECT")]) == 2
 
 
-def test_list_defaults_to_100_per_page_and_refuses_more_than_1000(
-    api: httpx.Client, store: Store
-) -> None:
+def test_list_defaults_to_100_per_page_and_refuses_more_than_1000(api: httpx.Client, store: Store) -> None:
     seed(store, 150)
     assert len(uids(api.get("/users"))) == 100
     assert "perPage" in error_of(api.get("/users", params={"perPage": 1001}), 400)["details"]
@@ -565,13 +545,9 @@ def test_block_then_list_by_direction(api: httpx.Client, clock: Clock) -> None:
     clock.advance()
     api.post("/users/cat/blockedusers", json={"blockedUids": ["amy"]})
     by_me = api.get("/users/amy/blockedusers", params={"direction": "blockedByMe"}).json()
-    assert [(u["uid"], u["blockedByMe"], u["blockedByMeAt"]) for u in by_me["data"]] == [
-        ("ben", True, START)
-    ]
+    assert [(u["uid"], u["blockedByMe"], u["blockedByMeAt"]) for u in by_me["data"]] == [("ben", True, START)]
     has_me = api.get("/users/amy/blockedusers", params={"direction": "hasBlockedMe"}).json()
-    assert [(u["uid"], u["hasBlockedMe"], u["blockedByMe"]) for u in has_me["data"]] == [
-        ("cat", True, False)
-    ]
+    assert [(u["uid"], u["hasBlockedMe"], u["blockedByMe"]) for u in has_me["data"]] == [("cat", True, False)]
     both = api.get("/users/amy/blockedusers").json()
     assert [u["uid"] for u in both["data"]] == ["cat", "ben"]  # newest block first
     assert both["meta"]["pagination"]["total"] == 2
@@ -592,9 +568,7 @@ def test_blocked_users_list_pages(api: httpx.Client, store: Store) -> None:
     }
 
 
-def test_unblock_removes_the_block_and_repeating_it_succeeds(
-    api: httpx.Client, store: Store
-) -> None:
+def test_unblock_removes_the_block_and_repeating_it_succeeds(api: httpx.Client, store: Store) -> None:
     create(api, "dan")
     create(api, "eve")
     api.post("/users/dan/blockedusers", json={"blockedUids": ["eve"]})
@@ -614,14 +588,10 @@ def test_blocking_self_fails_with_cannot_block_self_and_writes_nothing(
     assert store.relations("blocks") == {}
 
 
-def test_blocking_an_unknown_user_fails_for_that_target_only(
-    api: httpx.Client, store: Store
-) -> None:
+def test_blocking_an_unknown_user_fails_for_that_target_only(api: httpx.Client, store: Store) -> None:
     create(api, "hal")
     create(api, "ida")
-    data = api.post("/users/hal/blockedusers", json={"blockedUids": ["ghost", "ida"]}).json()[
-        "data"
-    ]
+    data = api.post("/users/hal/blockedusers", json={"blockedUids": ["ghost", "ida"]}).json()["data"]
     assert data["ghost"]["success"] is False and data["ida"]["success"] is True
     assert store.relations("blocks") == {"hal": {"ida"}}
 
@@ -651,9 +621,7 @@ def test_get_user_on_behalf_of_another_shows_the_block_between_them(api: httpx.C
 # -------------------------------------------------------------------- auth tokens
 
 
-def test_auth_tokens_can_be_created_listed_read_deleted_and_flushed(
-    api: httpx.Client, clock: Clock
-) -> None:
+def test_auth_tokens_can_be_created_listed_read_deleted_and_flushed(api: httpx.Client, clock: Clock) -> None:
     create(api, "mia")
     first = api.post("/users/mia/auth_tokens", json={}).json()["data"]
     assert first == {"uid": "mia", "authToken": first["authToken"], "createdAt": START}
@@ -735,9 +703,7 @@ def test_a_duplicate_role_fails_with_role_already_exists(api: httpx.Client) -> N
 def test_an_app_holds_at_most_25_roles(api: httpx.Client) -> None:
     for n in range(24):  # with default: 25
         assert api.post("/roles", json={"role": f"r{n}", "name": f"R{n}"}).status_code == 200
-    assert error_of(api.post("/roles", json={"role": "r99", "name": "R"}), 400)["code"] == (
-        "ERR_BAD_REQUEST"
-    )
+    assert error_of(api.post("/roles", json={"role": "r99", "name": "R"}), 400)["code"] == ("ERR_BAD_REQUEST")
     assert api.get("/roles").json()["meta"]["pagination"]["total"] == 25
 
 
@@ -766,9 +732,7 @@ def test_a_wrong_app_id_is_auth_err_invalid_appid(raw: httpx.Client) -> None:
 
 def test_the_js_sdk_v3_0_prefix_is_served(raw: httpx.Client) -> None:
     headers = {"apikey": CONFIG.api_key}
-    assert (
-        raw.post("/v3.0/users", json={"uid": "x", "name": "X"}, headers=headers).status_code == 200
-    )
+    assert raw.post("/v3.0/users", json={"uid": "x", "name": "X"}, headers=headers).status_code == 200
     assert raw.get("/v3.0/users/x", headers=headers).json()["data"]["uid"] == "x"
 
 
@@ -786,15 +750,11 @@ def test_the_js_sdk_v3_0_prefix_is_served(raw: httpx.Client) -> None:
         ("PUT", "/roles/default"),
     ],
 )
-def test_malformed_json_is_a_bad_request_never_a_500(
-    api: httpx.Client, method: str, path: str
-) -> None:
+def test_malformed_json_is_a_bad_request_never_a_500(api: httpx.Client, method: str, path: str) -> None:
     create(api, "pat")
     bodies = (b"{not json", b"[1, 2]", b"\xff\xfe", b'{"metadata": {"x": NaN}}', b"[" * 100_000)
     for body in bodies:
-        response = api.request(
-            method, path, content=body, headers={"content-type": "application/json"}
-        )
+        response = api.request(method, path, content=body, headers={"content-type": "application/json"})
         assert error_of(response, 400)["code"] == "ERR_BAD_REQUEST"
 
 
@@ -949,7 +909,6 @@ def test_every_operation_the_tests_call_was_checked_against_the_vendor_spec(
 
 
 # ------------------------------------------------------- the emulator as a process
-
 
 
 @pytest.fixture

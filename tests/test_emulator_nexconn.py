@@ -346,9 +346,7 @@ def test_update_changes_only_the_fields_given(sdk: Sdk) -> None:
     [
         lambda sdk, uid: sdk.users.get_user(m.UserGetRequest(userId=uid)),
         lambda sdk, uid: sdk.users.update_user(m.UserUpdateRequest(userId=uid, name="x")),
-        lambda sdk, uid: sdk.users.get_user_connection_status(
-            m.UserConnectionStatusRequest(userId=uid)
-        ),
+        lambda sdk, uid: sdk.users.get_user_connection_status(m.UserConnectionStatusRequest(userId=uid)),
         lambda sdk, uid: sdk.users.ban_users(m.UserBanRequest(userIds=[uid], durationMinutes=1)),
         lambda sdk, uid: sdk.blocklist.get_user_blocklist(m.UserBlocklistGetRequest(userId=uid)),
     ],
@@ -360,14 +358,10 @@ def test_an_unknown_user_is_the_vendors_not_found_error(sdk: Sdk, call: Any) -> 
     assert "does not exist" in (error.error_message or "")
 
 
-def test_expiring_tokens_records_the_time_in_the_store(
-    sdk: Sdk, shared_emulator: EmulatorProcess
-) -> None:
+def test_expiring_tokens_records_the_time_in_the_store(sdk: Sdk, shared_emulator: EmulatorProcess) -> None:
     uids = register(sdk, new_uid(), new_uid())
     expires_ms = 1_893_456_000_000  # 2030-01-01T00:00:00Z
-    answer = sdk.users.expire_access_token(
-        m.AccessTokenExpireRequest(userIds=uids, expiresAt=expires_ms)
-    )
+    answer = sdk.users.expire_access_token(m.AccessTokenExpireRequest(userIds=uids, expiresAt=expires_ms))
     assert answer.code == 0
     store = Store(shared_emulator.db_path)
     try:
@@ -427,9 +421,7 @@ def test_a_ban_is_limited_to_30_days(http: Http, sdk: Sdk) -> None:
     for minutes in (0, 43201):
         response = http.post("/v4/user/ban", {"userIds": [uid], "durationMinutes": minutes})
         assert (response.status_code, response.json()["code"]) == (400, nexconn.BAD_PARAMETER)
-    assert http.post("/v4/user/ban", {"userIds": [uid], "durationMinutes": 43200}).json() == {
-        "code": 0
-    }
+    assert http.post("/v4/user/ban", {"userIds": [uid], "durationMinutes": 43200}).json() == {"code": 0}
 
 
 # ----------------------------------------------------------- soft-delete and restore
@@ -481,9 +473,7 @@ def test_restore_succeeds_an_hour_later_on_the_same_store(tmp_path: Path, confor
 def test_a_soft_deleted_user_cannot_get_a_token(sdk: Sdk) -> None:
     (uid,) = register(sdk)
     sdk.users.soft_delete_users(m.UserIdsMax100Request(userIds=[uid]))
-    error = refused(
-        lambda: sdk.users.issue_access_token(m.AccessTokenIssueRequest(userId=uid, name="x"))
-    )
+    error = refused(lambda: sdk.users.issue_access_token(m.AccessTokenIssueRequest(userId=uid, name="x")))
     assert (error.status, error.error_code) == (404, nexconn.USER_NOT_FOUND)
 
 
@@ -519,9 +509,7 @@ def test_blocklist_add_get_and_remove(sdk: Sdk) -> None:
     sdk.blocklist.add_user_blocklist(m.UserBlocklistAddRequest(userId=uid, targetUserIds=targets))
     got = sdk.blocklist.get_user_blocklist(m.UserBlocklistGetRequest(userId=uid)).result
     assert sorted(got.blocked_user_ids) == sorted(targets) and got.page_token is None
-    sdk.blocklist.remove_user_blocklist(
-        m.UserBlocklistRemoveRequest(userId=uid, blockedUserIds=targets[:1])
-    )
+    sdk.blocklist.remove_user_blocklist(m.UserBlocklistRemoveRequest(userId=uid, blockedUserIds=targets[:1]))
     got = sdk.blocklist.get_user_blocklist(m.UserBlocklistGetRequest(userId=uid)).result
     assert got.blocked_user_ids == targets[1:]
 
@@ -557,9 +545,7 @@ def test_profile_set_merges_keys_and_counts_versions(sdk: Sdk) -> None:
     sdk.profiles.set_user_profile(
         m.UserProfileSetRequest(userId=uid, userProfile={"location": "SG", "uniqueId": "A1"})
     )
-    (item,) = sdk.profiles.batch_get_user_profiles(
-        m.UserIdsMax20Request(userIds=[uid])
-    ).result.users
+    (item,) = sdk.profiles.batch_get_user_profiles(m.UserIdsMax20Request(userIds=[uid])).result.users
     assert item.version == 2
     assert item.user_profile == {
         "email": "a@example.com",
@@ -589,9 +575,7 @@ def test_profile_set_names_the_key_it_refuses(sdk: Sdk, profile: Any, ext: Any, 
         m.UserProfileSetRequest(userId=uid, userProfile=profile, userExtProfile=ext)
     )
     assert (answer.code, answer.profile_key) == (nexconn.BAD_PARAMETER, key)
-    (item,) = sdk.profiles.batch_get_user_profiles(
-        m.UserIdsMax20Request(userIds=[uid])
-    ).result.users
+    (item,) = sdk.profiles.batch_get_user_profiles(m.UserIdsMax20Request(userIds=[uid])).result.users
     assert item.version == 0 and item.user_profile == {} and item.user_ext_profile == {}
 
 
@@ -624,9 +608,7 @@ def test_legacy_whitelist_setting_entries_and_pages(http: Http, sdk: Sdk) -> Non
     query = http.legacy("/user/whitesetting/query.json", [("userId", uid)]).json()
     assert query["code"] == 200 and query["whiteSetting"] == 1
     targets = [f"w{i}" for i in range(5)]
-    added = http.legacy(
-        "/user/whitelist/add.json", [("userId", uid)] + [("whiteUserId", t) for t in targets]
-    )
+    added = http.legacy("/user/whitelist/add.json", [("userId", uid)] + [("whiteUserId", t) for t in targets])
     assert added.json() == {"code": 200}
     http.legacy("/user/whitelist/remove.json", [("userId", uid), ("whiteUserId", "w0")])
     seen: list[str] = []
@@ -663,9 +645,7 @@ def test_legacy_bad_parameters_are_1002(http: Http, form: list[tuple[str, str]])
 
 
 def test_legacy_whitelist_of_an_unknown_user_is_not_found(http: Http) -> None:
-    response = http.legacy(
-        "/user/whitelist/add.json", [("userId", new_uid()), ("whiteUserId", "x")]
-    )
+    response = http.legacy("/user/whitelist/add.json", [("userId", new_uid()), ("whiteUserId", "x")])
     assert (response.status_code, response.json()["code"]) == (404, nexconn.USER_NOT_FOUND)
 
 
@@ -783,9 +763,7 @@ def test_blocklist_changes_over_20_are_refused(http: Http, path: str, field: str
         ("/v4/user/ban/list", {"pageSize": 1001}),
     ],
 )
-def test_page_sizes_over_the_vendors_maximum_are_refused(
-    http: Http, path: str, body: dict[str, Any]
-) -> None:
+def test_page_sizes_over_the_vendors_maximum_are_refused(http: Http, path: str, body: dict[str, Any]) -> None:
     response = http.post(path, body)
     assert (response.status_code, response.json()["code"]) == (400, nexconn.BAD_PARAMETER)
 
@@ -878,9 +856,7 @@ def test_request_fields_match_the_openapi_request_schema(spec: Conformance, path
             assert declared["items"]["type"] == "string"
 
 
-def test_every_endpoint_answers_as_the_spec_says(
-    emulator: EmulatorProcess, spec: Conformance
-) -> None:
+def test_every_endpoint_answers_as_the_spec_says(emulator: EmulatorProcess, spec: Conformance) -> None:
     # A tour of every endpoint on an emulator of its own, each answer checked against
     # the spec as it comes (the SDK and `Http` check every response they get).
     before = len(spec.checked)
@@ -900,8 +876,7 @@ def test_every_endpoint_answers_as_the_spec_says(
     blocklist = sdk.blocklist
     blocklist.add_user_blocklist(m.UserBlocklistAddRequest(userId=uid, targetUserIds=[other]))
     blocklist.get_user_blocklist(m.UserBlocklistGetRequest(userId=uid))
-    blocklist.remove_user_blocklist(
-        m.UserBlocklistRemoveRequest(userId=uid, blockedUserIds=[other]))
+    blocklist.remove_user_blocklist(m.UserBlocklistRemoveRequest(userId=uid, blockedUserIds=[other]))
     profiles = sdk.profiles
     profiles.set_user_profile(m.UserProfileSetRequest(userId=uid, userProfile={"level": 1}))
     profiles.batch_get_user_profiles(m.UserIdsMax20Request(userIds=[uid]))

@@ -39,7 +39,6 @@ from chatroster.store import Store
 Start = Callable[..., EmulatorProcess]
 
 
-
 def signed(secret: str = DEFAULT_APP_SECRET) -> dict[str, str]:
     nonce = str(secrets.randbelow(10**18 - 1) + 1)
     timestamp = str(int(time.time() * 1000))
@@ -178,9 +177,7 @@ def test_cometchat_counters_use_the_route_template(emulator: EmulatorProcess) ->
 def test_nexconn_rate_limit_answers_429_with_code_1008(emulator_factory: Start) -> None:
     emulator = emulator_factory("--nexconn-rate", "5")
     with httpx.Client(base_url=emulator.base_url) as client:
-        answers = [
-            client.post("/v4/user/get", json={"userId": "x"}, headers=signed()) for _ in range(12)
-        ]
+        answers = [client.post("/v4/user/get", json={"userId": "x"}, headers=signed()) for _ in range(12)]
         statuses = Counter(answer.status_code for answer in answers)
         assert statuses[429] >= 5 and statuses[404] >= 5
         limited = next(answer for answer in answers if answer.status_code == 429)
@@ -220,9 +217,7 @@ def test_cometchat_rate_limit_per_class_with_headers(emulator_factory: Start) ->
 
 
 def test_the_rate_limit_is_checked_before_faults(emulator_factory: Start) -> None:
-    emulator = emulator_factory(
-        "--nexconn-rate", "1", "--fault-rate", "1", "--fault-kinds", "error"
-    )
+    emulator = emulator_factory("--nexconn-rate", "1", "--fault-rate", "1", "--fault-kinds", "error")
     first = nexconn_post(emulator, "/v4/user/get", {"userId": "x"})
     second = nexconn_post(emulator, "/v4/user/get", {"userId": "x"})
     assert first.status_code in (500, 503) and first.json()["code"] == 1000
@@ -236,10 +231,7 @@ def test_the_rate_limit_is_checked_before_faults(emulator_factory: Start) -> Non
 
 def _statuses(emulator: EmulatorProcess, count: int) -> list[int]:
     with httpx.Client(base_url=emulator.base_url) as client:
-        return [
-            client.post("/v4/user/ban/list", json={}, headers=signed()).status_code
-            for _ in range(count)
-        ]
+        return [client.post("/v4/user/ban/list", json={}, headers=signed()).status_code for _ in range(count)]
 
 
 def test_faults_are_reproducible_from_the_seed(emulator_factory: Start) -> None:
@@ -293,9 +285,7 @@ def test_a_dropped_connection_gets_no_response_at_all(emulator_factory: Start) -
 
 
 def test_a_hang_answers_503_after_the_hang_or_times_the_client_out(emulator_factory: Start) -> None:
-    emulator = emulator_factory(
-        "--fault-rate", "1", "--fault-kinds", "hang", "--hang-seconds", "0.5"
-    )
+    emulator = emulator_factory("--fault-rate", "1", "--fault-kinds", "hang", "--hang-seconds", "0.5")
     started = time.perf_counter()
     answer = nexconn_post(emulator, "/v4/user/ban/list", {})
     assert time.perf_counter() - started >= 0.5
@@ -376,7 +366,8 @@ def test_python_dash_m_runs_the_emulator(tmp_path: Path) -> None:
 
 
 def test_a_client_that_disconnects_mid_request_is_counted_dropped_not_a_server_error(
-        emulator: EmulatorProcess) -> None:
+    emulator: EmulatorProcess,
+) -> None:
     # A killed apply leaves requests half-sent; the emulator must not log a traceback
     # and count them as 500s, which would hide real server errors in the stats.
     import socket
@@ -384,9 +375,11 @@ def test_a_client_that_disconnects_mid_request_is_counted_dropped_not_a_server_e
 
     where = urlparse(emulator.base_url)
     with socket.create_connection((where.hostname, where.port)) as sock:
-        head = (f"POST /v3/users HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                f"apikey: {DEFAULT_API_KEY}\r\nappId: {DEFAULT_APP_ID}\r\n"
-                "Content-Length: 1000\r\n\r\n")
+        head = (
+            f"POST /v3/users HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"apikey: {DEFAULT_API_KEY}\r\nappId: {DEFAULT_APP_ID}\r\n"
+            "Content-Length: 1000\r\n\r\n"
+        )
         sock.sendall(head.encode() + b'{"uid"')
     for _ in range(50):
         counts = emulator.stats()

@@ -47,8 +47,15 @@ ALICE = User(
 )
 # As a platform reports a user with nothing set: empty values, not missing ones.
 BOB = User(
-    "bob", name="Bob", avatar="", metadata={}, tags=(), profile={}, active=True,
-    whitelist_mode=False, owner=None,
+    "bob",
+    name="Bob",
+    avatar="",
+    metadata={},
+    tags=(),
+    profile={},
+    active=True,
+    whitelist_mode=False,
+    owner=None,
 )
 
 
@@ -109,9 +116,7 @@ def test_bans_are_left_out_where_the_platform_has_none() -> None:
 
 
 def test_the_provider_section_names_secrets_but_never_holds_them() -> None:
-    nexconn = ProviderConfig(
-        "nexconn", {"region": "sg", "app_key": "key-123", "app_secret": "secret-456"}
-    )
+    nexconn = ProviderConfig("nexconn", {"region": "sg", "app_key": "key-123", "app_secret": "secret-456"})
 
     data = export(State({}, {}), nexconn)
 
@@ -125,8 +130,13 @@ def test_the_provider_section_names_secrets_but_never_holds_them() -> None:
 
 
 def test_the_yaml_names_its_schema_and_keeps_a_readable_order() -> None:
-    data = {"bans": {}, "users": {"zed": {"name": "Z"}, "amy": {"tags": ["a"], "name": "A"}},
-            "owner": OWNER, "provider": {"type": "local"}, "version": 1}
+    data = {
+        "bans": {},
+        "users": {"zed": {"name": "Z"}, "amy": {"tags": ["a"], "name": "A"}},
+        "owner": OWNER,
+        "provider": {"type": "local"},
+        "version": 1,
+    }
 
     text = dump_yaml(data)
 
@@ -158,8 +168,14 @@ JSON_VALUES = st.recursive(
 def test_the_yaml_is_the_text_pyyaml_safe_dumper_writes(users: dict[str, Any]) -> None:
     # dump_yaml makes the scalar nodes itself, for speed; the text must not change.
     data = {"version": 1, "owner": OWNER, "users": users}
-    expected = yaml.dump(_ordered(data), Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper),
-                         sort_keys=False, default_flow_style=False, allow_unicode=True, width=1000)
+    expected = yaml.dump(
+        _ordered(data),
+        Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper),
+        sort_keys=False,
+        default_flow_style=False,
+        allow_unicode=True,
+        width=1000,
+    )
 
     assert dump_yaml(data).split("\n", 1)[1] == expected
 
@@ -167,9 +183,9 @@ def test_the_yaml_is_the_text_pyyaml_safe_dumper_writes(users: dict[str, Any]) -
 def test_the_exported_manifest_is_valid_against_the_schema() -> None:
     data = export(State({"alice": ALICE, "bob": BOB}, {"mallory": Ban("mallory")}))
 
-    errors = list(Draft202012Validator(json.loads(SCHEMA.read_text())).iter_errors(
-        yaml.safe_load(dump_yaml(data))
-    ))
+    errors = list(
+        Draft202012Validator(json.loads(SCHEMA.read_text())).iter_errors(yaml.safe_load(dump_yaml(data)))
+    )
 
     assert errors == []
 
@@ -216,8 +232,6 @@ def test_export_then_plan_against_the_same_store_only_adopts_unowned_users(
     first = make_plan(manifest, local, Options(now=lambda: NOW))
 
     # bob has no owner yet: the first apply adopts him, and that is all it does.
-    assert [(change.action, change.uid) for change in first.changes] == [
-        (Action.ADOPT_USER, "bob")
-    ]
+    assert [(change.action, change.uid) for change in first.changes] == [(Action.ADOPT_USER, "bob")]
     apply(first.changes, local)
     assert make_plan(manifest, local, Options(now=lambda: NOW)).empty

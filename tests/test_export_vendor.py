@@ -18,17 +18,20 @@ from test_cli import chatroster
 def register(emulator: EmulatorProcess, uid: str, name: str) -> None:
     """A user created outside chatroster: no hosted profile, so no way to list it."""
     nonce, stamp = str(secrets.randbelow(10**17)), str(int(time.time() * 1000))
-    signature = hashlib.sha1(
-        (CREDENTIALS["NEXCONN_APP_SECRET"] + nonce + stamp).encode()).hexdigest()
-    headers = {"App-Key": CREDENTIALS["NEXCONN_APP_KEY"], "Nonce": nonce, "Timestamp": stamp,
-               "Signature": signature}
-    answer = httpx.post(f"{emulator.base_url}/v4/auth/access-token/issue",
-                        json={"userId": uid, "name": name}, headers=headers)
+    signature = hashlib.sha1((CREDENTIALS["NEXCONN_APP_SECRET"] + nonce + stamp).encode()).hexdigest()
+    headers = {
+        "App-Key": CREDENTIALS["NEXCONN_APP_KEY"],
+        "Nonce": nonce,
+        "Timestamp": stamp,
+        "Signature": signature,
+    }
+    answer = httpx.post(
+        f"{emulator.base_url}/v4/auth/access-token/issue", json={"userId": uid, "name": name}, headers=headers
+    )
     assert answer.json()["code"] == 0, answer.text
 
 
-def test_nexconn_export_reads_the_uids_the_user_names(tmp_path: Path,
-                                                      emulator: EmulatorProcess) -> None:
+def test_nexconn_export_reads_the_uids_the_user_names(tmp_path: Path, emulator: EmulatorProcess) -> None:
     manifest = tmp_path / "team.yaml"
     nexconn_manifest(manifest, emulator, {"alice": {"name": "Alice", "tags": ["staff"]}})
     assert chatroster("apply", str(manifest), "--yes", cwd=tmp_path, env=CREDENTIALS).returncode == 0
@@ -39,8 +42,9 @@ def test_nexconn_export_reads_the_uids_the_user_names(tmp_path: Path,
     listed = tmp_path / "uids.txt"
     listed.write_text("# users from the old system\nlegacy1\n\n")
     out = tmp_path / "all.yaml"
-    named = chatroster("export", str(manifest), "--uids", str(listed), "--out", str(out),
-                       cwd=tmp_path, env=CREDENTIALS)
+    named = chatroster(
+        "export", str(manifest), "--uids", str(listed), "--out", str(out), cwd=tmp_path, env=CREDENTIALS
+    )
     assert named.returncode == 0, named.stderr
     exported = yaml.safe_load(out.read_text())
     assert exported["users"]["legacy1"]["name"] == "Old Timer"
@@ -49,4 +53,5 @@ def test_nexconn_export_reads_the_uids_the_user_names(tmp_path: Path,
     again = chatroster("plan", str(out), "--format", "json", cwd=tmp_path, env=CREDENTIALS)
     assert again.returncode == 0, again.stderr
     assert [(c["action"], c["uid"]) for c in yaml.safe_load(again.stdout)["changes"]] == [
-        ("adopt_user", "legacy1")]
+        ("adopt_user", "legacy1")
+    ]

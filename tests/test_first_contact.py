@@ -36,15 +36,21 @@ README = ROOT / "README.md"
 EXAMPLES = ROOT / "examples"
 SECTION = "## Try it against the vendor APIs"
 #: Every variable the vendor examples read: unset here, so that their defaults are used.
-VARIABLES = ("NEXCONN_URL", "NEXCONN_APP_KEY", "NEXCONN_APP_SECRET",
-             "COMETCHAT_URL", "COMETCHAT_APP_ID", "COMETCHAT_API_KEY")
+VARIABLES = (
+    "NEXCONN_URL",
+    "NEXCONN_APP_KEY",
+    "NEXCONN_APP_SECRET",
+    "COMETCHAT_URL",
+    "COMETCHAT_APP_ID",
+    "COMETCHAT_API_KEY",
+)
 Factory = Callable[..., EmulatorProcess]
 
 
 def readme_commands() -> list[str]:
     """The command lines of the section's first ``sh`` block."""
     text = README.read_text(encoding="utf-8")
-    section = text[text.index(SECTION):]
+    section = text[text.index(SECTION) :]
     block = re.search(r"```sh\n(.*?)```", section, flags=re.DOTALL)
     assert block is not None, f"no sh block under {SECTION!r}"
     return [line for line in block.group(1).splitlines() if line.strip()]
@@ -72,20 +78,27 @@ def clone(tmp_path: Path) -> Path:
     shutil.copytree(EXAMPLES, work / "examples", ignore=generated)
     script = work / ".venv" / "bin" / "chatroster"
     script.parent.mkdir(parents=True)
-    script.write_text(f"#!{sys.executable}\nimport sys\nfrom chatroster.cli import main\n"
-                      "sys.exit(main())\n")
+    script.write_text(f"#!{sys.executable}\nimport sys\nfrom chatroster.cli import main\nsys.exit(main())\n")
     script.chmod(0o755)
     return work
 
 
 def run_line(line: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([bash(), "-c", line], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=120, check=False)
+    return subprocess.run(
+        [bash(), "-c", line], cwd=cwd, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
 
 
 def chatroster(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "chatroster", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "chatroster", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 # ------------------------------------------------------------ the README's commands
@@ -115,8 +128,7 @@ def test_the_vendor_examples_apply_as_documented_then_plan_no_changes(
     for line, name in zip(examples, ("nexconn", "cometchat"), strict=True):
         done = run_line(line, clone, env)
         assert done.returncode == 0, done.stdout + done.stderr
-        again = chatroster("plan", f"examples/{name}.yaml", "--detailed-exitcode",
-                           cwd=clone, env=env)
+        again = chatroster("plan", f"examples/{name}.yaml", "--detailed-exitcode", cwd=clone, env=env)
         assert again.returncode == 0, again.stdout + again.stderr
         assert "No changes" in again.stdout
     for line in examples:  # the README says either line may be run again
@@ -130,12 +142,16 @@ def test_the_vendor_examples_default_to_the_emulator_and_its_credentials(name: s
     provider = yaml.safe_load((EXAMPLES / f"{name}.yaml").read_text())["provider"]
     url = f"http://127.0.0.1:{DEFAULT_PORT}"
     expected = {
-        "nexconn": {"url": f"${{NEXCONN_URL:-{url}}}",
-                    "app_key": f"${{NEXCONN_APP_KEY:-{DEFAULT_APP_KEY}}}",
-                    "app_secret": f"${{NEXCONN_APP_SECRET:-{DEFAULT_APP_SECRET}}}"},
-        "cometchat": {"url": f"${{COMETCHAT_URL:-{url}}}",
-                      "app_id": f"${{COMETCHAT_APP_ID:-{DEFAULT_APP_ID}}}",
-                      "api_key": f"${{COMETCHAT_API_KEY:-{DEFAULT_API_KEY}}}"},
+        "nexconn": {
+            "url": f"${{NEXCONN_URL:-{url}}}",
+            "app_key": f"${{NEXCONN_APP_KEY:-{DEFAULT_APP_KEY}}}",
+            "app_secret": f"${{NEXCONN_APP_SECRET:-{DEFAULT_APP_SECRET}}}",
+        },
+        "cometchat": {
+            "url": f"${{COMETCHAT_URL:-{url}}}",
+            "app_id": f"${{COMETCHAT_APP_ID:-{DEFAULT_APP_ID}}}",
+            "api_key": f"${{COMETCHAT_API_KEY:-{DEFAULT_API_KEY}}}",
+        },
     }[name]
 
     assert {key: provider[key] for key in expected} == expected
@@ -168,9 +184,7 @@ def closed_loopback_port() -> int:
 
 
 @pytest.mark.parametrize("name", ["nexconn", "cometchat"])
-def test_without_an_emulator_a_plan_fails_at_once_saying_how_to_start_it(
-    clone: Path, name: str
-) -> None:
+def test_without_an_emulator_a_plan_fails_at_once_saying_how_to_start_it(clone: Path, name: str) -> None:
     port = closed_loopback_port()
     env = environment(**{f"{name.upper()}_URL": f"http://127.0.0.1:{port}"})
 

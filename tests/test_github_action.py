@@ -42,6 +42,7 @@ def cli_commands() -> set[str]:
 
 # --------------------------------------------------------------- the GitHub stand-in
 
+
 @dataclass
 class Request:
     method: str
@@ -75,7 +76,7 @@ class FakeGitHub:
             return 201, comment, {}
         prefix = f"/repos/{REPO}/issues/comments/"
         if request.method == "PATCH" and request.path.startswith(prefix):
-            comment = next(c for c in self.comments if c["id"] == int(request.path[len(prefix):]))
+            comment = next(c for c in self.comments if c["id"] == int(request.path[len(prefix) :]))
             comment["body"] = request.body["body"]
             return 200, comment, {}
         return 404, {"message": "Not Found"}, {}
@@ -86,7 +87,7 @@ class FakeGitHub:
         if start + self.page_size < len(self.comments):
             next_url = f"{self.url}/repos/{REPO}/issues/{PR}/comments?page={page + 1}"
             headers["Link"] = f'<{next_url}>; rel="next"'
-        return 200, self.comments[start:start + self.page_size], headers
+        return 200, self.comments[start : start + self.page_size], headers
 
     def writes(self) -> list[Request]:
         return [r for r in self.requests if r.method in ("POST", "PATCH")]
@@ -98,8 +99,13 @@ def _handler(github: FakeGitHub) -> type[BaseHTTPRequestHandler]:
             parts = urlsplit(self.path)
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length else b""
-            request = Request(self.command, parts.path, parse_qs(parts.query),
-                              dict(self.headers.items()), json.loads(raw) if raw else None)
+            request = Request(
+                self.command,
+                parts.path,
+                parse_qs(parts.query),
+                dict(self.headers.items()),
+                json.loads(raw) if raw else None,
+            )
             status, body, headers = github.handle(request)
             data = json.dumps(body).encode()
             self.send_response(status)
@@ -133,6 +139,7 @@ def github() -> Iterator[FakeGitHub]:
 
 # ------------------------------------------------------------------------ the workflow
 
+
 @dataclass
 class Workspace:
     """A repository checkout as the runner sees it: the manifest, the event file, and
@@ -146,60 +153,73 @@ class Workspace:
         return self.root / "users.yaml"
 
     def write_manifest(self, users: Mapping[str, Any], **extra: Any) -> None:
-        document = {"version": 1, "provider": {"type": "local", "path": "platform.db"},
-                    "owner": "ci", **extra, "users": dict(users)}
+        document = {
+            "version": 1,
+            "provider": {"type": "local", "path": "platform.db"},
+            "owner": "ci",
+            **extra,
+            "users": dict(users),
+        }
         self.manifest.write_text(yaml.safe_dump(document, sort_keys=False))
 
-    def env(self, event_name: str, payload: Mapping[str, Any], ref: str,
-            **inputs: str) -> dict[str, str]:
+    def env(self, event_name: str, payload: Mapping[str, Any], ref: str, **inputs: str) -> dict[str, str]:
         event_path = self.root / f"event-{event_name}.json"
         event_path.write_text(json.dumps(payload))
         # Start from this process's environment without anything GitHub-ish, so the
         # tests behave the same when they themselves run inside GitHub Actions.
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("GITHUB_", "INPUT_", "RUNNER_"))}
-        env.update({
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(SRC), env.get("PYTHONPATH")])),
-            "NO_COLOR": "1",
-            "GITHUB_ACTIONS": "true",
-            "GITHUB_EVENT_NAME": event_name,
-            "GITHUB_EVENT_PATH": str(event_path),
-            "GITHUB_REPOSITORY": REPO,
-            "GITHUB_REF": ref,
-            "GITHUB_SHA": "0123456789abcdef0123456789abcdef01234567",
-            "GITHUB_API_URL": self.github.url,
-            "GITHUB_OUTPUT": str(self.root / "output.txt"),
-            "GITHUB_STEP_SUMMARY": str(self.root / "summary.md"),
-            "INPUT_MANIFEST": "users.yaml",
-            "INPUT_GITHUB_TOKEN": TOKEN,
-            "INPUT_APPLY_ON_DEFAULT_BRANCH": "true",
-            "INPUT_EXTRA_ARGS": "",
-        })
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "INPUT_", "RUNNER_"))}
+        env.update(
+            {
+                "PYTHONPATH": os.pathsep.join(filter(None, [str(SRC), env.get("PYTHONPATH")])),
+                "NO_COLOR": "1",
+                "GITHUB_ACTIONS": "true",
+                "GITHUB_EVENT_NAME": event_name,
+                "GITHUB_EVENT_PATH": str(event_path),
+                "GITHUB_REPOSITORY": REPO,
+                "GITHUB_REF": ref,
+                "GITHUB_SHA": "0123456789abcdef0123456789abcdef01234567",
+                "GITHUB_API_URL": self.github.url,
+                "GITHUB_OUTPUT": str(self.root / "output.txt"),
+                "GITHUB_STEP_SUMMARY": str(self.root / "summary.md"),
+                "INPUT_MANIFEST": "users.yaml",
+                "INPUT_GITHUB_TOKEN": TOKEN,
+                "INPUT_APPLY_ON_DEFAULT_BRANCH": "true",
+                "INPUT_EXTRA_ARGS": "",
+            }
+        )
         env.update({f"INPUT_{k.upper()}": v for k, v in inputs.items()})
         return env
 
     def run(self, argv: list[str], env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
         for name in ("output.txt", "summary.md"):
             (self.root / name).unlink(missing_ok=True)
-        done = subprocess.run(argv, env=dict(env), cwd=self.root, capture_output=True,
-                              text=True, timeout=120, check=False)
+        done = subprocess.run(
+            argv, env=dict(env), cwd=self.root, capture_output=True, text=True, timeout=120, check=False
+        )
         assert TOKEN not in done.stdout and TOKEN not in done.stderr, "the token was printed"
         return done
 
-    def action(self, event_name: str, payload: Mapping[str, Any], ref: str,
-               **inputs: str) -> subprocess.CompletedProcess[str]:
+    def action(
+        self, event_name: str, payload: Mapping[str, Any], ref: str, **inputs: str
+    ) -> subprocess.CompletedProcess[str]:
         module = [sys.executable, "-m", "chatroster.integrations.github_action"]
         return self.run(module, self.env(event_name, payload, ref, **inputs))
 
     def pull_request(self, **inputs: str) -> subprocess.CompletedProcess[str]:
-        payload = {"action": "synchronize", "number": PR,
-                   "pull_request": {"number": PR, "head": {"sha": "feedface" * 5}},
-                   "repository": {"full_name": REPO, "default_branch": "main"}}
+        payload = {
+            "action": "synchronize",
+            "number": PR,
+            "pull_request": {"number": PR, "head": {"sha": "feedface" * 5}},
+            "repository": {"full_name": REPO, "default_branch": "main"},
+        }
         return self.action("pull_request", payload, f"refs/pull/{PR}/merge", **inputs)
 
     def push(self, branch: str = "main", **inputs: str) -> subprocess.CompletedProcess[str]:
-        payload = {"ref": f"refs/heads/{branch}", "after": "c0ffee00" * 5,
-                   "repository": {"full_name": REPO, "default_branch": "main"}}
+        payload = {
+            "ref": f"refs/heads/{branch}",
+            "after": "c0ffee00" * 5,
+            "repository": {"full_name": REPO, "default_branch": "main"},
+        }
         return self.action("push", payload, f"refs/heads/{branch}", **inputs)
 
     def schedule(self) -> subprocess.CompletedProcess[str]:
@@ -241,6 +261,7 @@ def body_of(request: Request) -> str:
 
 # ---------------------------------------------------------------------- pull requests
 
+
 def test_comments_the_plan_on_a_pull_request(workspace: Workspace, github: FakeGitHub) -> None:
     done = workspace.pull_request()
 
@@ -258,8 +279,11 @@ def test_comments_the_plan_on_a_pull_request(workspace: Workspace, github: FakeG
 
 def test_a_later_push_updates_the_same_comment(workspace: Workspace, github: FakeGitHub) -> None:
     # Other people's comments come first, so the marker is on a later page.
-    github.comments += [{"id": 1, "body": "LGTM"}, {"id": 2, "body": f"> {MARKER}\nquoted"},
-                        {"id": 3, "body": "one question"}]
+    github.comments += [
+        {"id": 1, "body": "LGTM"},
+        {"id": 2, "body": f"> {MARKER}\nquoted"},
+        {"id": 3, "body": "one question"},
+    ]
     workspace.pull_request()
     [created] = [c for c in github.comments if c["body"].startswith(MARKER)]
     workspace.write_manifest({**quickstart_users(), "dave": {"name": "Dave Okafor"}})
@@ -275,8 +299,7 @@ def test_a_later_push_updates_the_same_comment(workspace: Workspace, github: Fak
     assert len(ours) == 1 and "`dave`" in ours[0]["body"]
 
 
-def test_a_plan_without_changes_says_so_and_succeeds(workspace: Workspace,
-                                                     github: FakeGitHub) -> None:
+def test_a_plan_without_changes_says_so_and_succeeds(workspace: Workspace, github: FakeGitHub) -> None:
     assert workspace.push().returncode == 0
 
     done = workspace.pull_request()
@@ -286,8 +309,9 @@ def test_a_plan_without_changes_says_so_and_succeeds(workspace: Workspace,
     assert workspace.outputs() == {"changes": "false", "exit-code": "0"}
 
 
-def test_an_invalid_manifest_fails_and_the_comment_shows_why(workspace: Workspace,
-                                                             github: FakeGitHub) -> None:
+def test_an_invalid_manifest_fails_and_the_comment_shows_why(
+    workspace: Workspace, github: FakeGitHub
+) -> None:
     workspace.manifest.write_text("version: 1\nusers:\n  alice: {nmae: Alice}\n")
 
     done = workspace.pull_request()
@@ -299,8 +323,9 @@ def test_an_invalid_manifest_fails_and_the_comment_shows_why(workspace: Workspac
     assert workspace.outputs()["changes"] == "false"
 
 
-def test_a_safety_refusal_fails_with_the_message_in_the_comment(workspace: Workspace,
-                                                                github: FakeGitHub) -> None:
+def test_a_safety_refusal_fails_with_the_message_in_the_comment(
+    workspace: Workspace, github: FakeGitHub
+) -> None:
     assert workspace.push().returncode == 0
     kept = dict(list(quickstart_users().items())[:1])
     workspace.write_manifest(kept, policy={"prune": "deactivate", "max_deactivate": 0})
@@ -323,8 +348,7 @@ def test_the_token_is_not_passed_to_chatroster(workspace: Workspace, github: Fak
     assert '"unset"' in body and TOKEN not in body
 
 
-def test_a_refused_comment_is_a_warning_and_leaks_no_token(workspace: Workspace,
-                                                           github: FakeGitHub) -> None:
+def test_a_refused_comment_is_a_warning_and_leaks_no_token(workspace: Workspace, github: FakeGitHub) -> None:
     github.fail_with = 403  # a fork's pull request gets a read-only token
 
     done = workspace.pull_request()
@@ -335,6 +359,7 @@ def test_a_refused_comment_is_a_warning_and_leaks_no_token(workspace: Workspace,
 
 
 # ------------------------------------------------------------------ merge and schedule
+
 
 def test_a_push_to_the_default_branch_applies(workspace: Workspace, github: FakeGitHub) -> None:
     done = workspace.push()
@@ -369,6 +394,7 @@ def test_a_scheduled_run_checks_drift(workspace: Workspace) -> None:
 
 # ------------------------------------------------------------------------- action.yml
 
+
 def action_yml() -> dict[str, Any]:
     return yaml.safe_load((ROOT / "action.yml").read_text())
 
@@ -376,13 +402,21 @@ def action_yml() -> dict[str, Any]:
 def test_action_yml_is_a_composite_action_with_the_documented_inputs() -> None:
     action = action_yml()
     assert action["runs"]["using"] == "composite"
-    assert set(action["inputs"]) == {"manifest", "apply-on-default-branch", "github-token",
-                                     "python-version", "extra-args"}
+    assert set(action["inputs"]) == {
+        "manifest",
+        "apply-on-default-branch",
+        "github-token",
+        "python-version",
+        "extra-args",
+    }
     assert action["inputs"]["github-token"]["default"] == "${{ github.token }}"
     assert action["inputs"]["apply-on-default-branch"]["default"] == "true"
     steps = action["runs"]["steps"]
-    assert any("${{ github.action_path }}" in str(s.get("env", {})) and "pip install" in s["run"]
-               for s in steps if "run" in s)
+    assert any(
+        "${{ github.action_path }}" in str(s.get("env", {})) and "pip install" in s["run"]
+        for s in steps
+        if "run" in s
+    )
     # Inputs reach scripts only through env: `${{ }}` spliced into a script is injectable.
     assert all("${{" not in s["run"] for s in steps if "run" in s)
 
@@ -390,8 +424,7 @@ def test_action_yml_is_a_composite_action_with_the_documented_inputs() -> None:
 def run_step_script(workspace: Workspace, env: Mapping[str, str]) -> int:
     """The action's own "Run chatroster" script, under bash as the runner runs it."""
     [step] = [s for s in action_yml()["runs"]["steps"] if s.get("id") == "run"]
-    path = {**env, "PATH": os.pathsep.join([str(Path(sys.executable).parent),
-                                            os.environ.get("PATH", "")])}
+    path = {**env, "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
     bash = shutil.which("bash")
     if bash is None:
         pytest.skip("bash is not installed")
@@ -399,8 +432,7 @@ def run_step_script(workspace: Workspace, env: Mapping[str, str]) -> int:
 
 
 def test_the_action_step_succeeds_on_changes_and_fails_on_errors(workspace: Workspace) -> None:
-    payload = {"number": PR, "pull_request": {"number": PR},
-               "repository": {"default_branch": "main"}}
+    payload = {"number": PR, "pull_request": {"number": PR}, "repository": {"default_branch": "main"}}
     env = workspace.env("pull_request", payload, f"refs/pull/{PR}/merge")
 
     assert run_step_script(workspace, env) == 0

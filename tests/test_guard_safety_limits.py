@@ -31,7 +31,11 @@ Edit = Callable[[dict[str, Any]], None]
 def chatroster(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "chatroster", *args],
-        cwd=cwd, capture_output=True, text=True, timeout=120, check=False,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
         env={**os.environ, "NO_COLOR": "1"},
     )
 
@@ -50,8 +54,16 @@ def manifest(tmp_path: Path, **extra: Any) -> Path:
     """Four users owned by ``ops``, applied once: every later run starts from that."""
     path = tmp_path / "users.yaml"
     users = {uid: {"name": f"User {uid}"} for uid in UIDS}
-    write(path, {"version": 1, "provider": {"type": "local", "path": "app.db"},
-                 "owner": OWNER, **extra, "users": users})
+    write(
+        path,
+        {
+            "version": 1,
+            "provider": {"type": "local", "path": "app.db"},
+            "owner": OWNER,
+            **extra,
+            "users": users,
+        },
+    )
     first = chatroster("apply", str(path), "--yes", "--force", cwd=tmp_path)
     assert first.returncode == 0, first.stdout + first.stderr
     return path
@@ -99,19 +111,15 @@ def rename(*uids: str) -> Edit:
 # limit -> (what the manifest starts with, the edit that makes two such changes,
 #           the action the plan then holds twice)
 LIMITS: dict[str, tuple[dict[str, Any], Edit, str]] = {
-    "max_deactivate": ({"policy": {"prune": "deactivate"}}, drop_users("u1", "u2"),
-                       "deactivate_user"),
+    "max_deactivate": ({"policy": {"prune": "deactivate"}}, drop_users("u1", "u2"), "deactivate_user"),
     "max_delete": ({"policy": {"prune": "delete"}}, drop_users("u1", "u2"), "delete_user"),
-    "max_unban": ({"bans": {uid: {"until": "forever"} for uid in UIDS}},
-                  drop_bans("u1", "u2"), "unban_user"),
+    "max_unban": ({"bans": {uid: {"until": "forever"} for uid in UIDS}}, drop_bans("u1", "u2"), "unban_user"),
     "max_update": ({}, rename("u1", "u2"), "update_user"),
 }
 
 
 @pytest.mark.parametrize("limit", sorted(LIMITS))
-def test_each_safety_limit_refuses_changes_over_it_unless_forced(
-    tmp_path: Path, limit: str
-) -> None:
+def test_each_safety_limit_refuses_changes_over_it_unless_forced(tmp_path: Path, limit: str) -> None:
     start, edit, action = LIMITS[limit]
     path = manifest(tmp_path, **start)
     rewrite(path, edit)
@@ -151,8 +159,7 @@ def test_updates_that_only_fill_empty_fields_do_not_count_against_max_update(
     tmp_path: Path,
 ) -> None:
     path = manifest(tmp_path, policy={"max_update": 0})
-    rewrite(path, lambda d: [user.update(avatar="https://example.com/a.png")
-                             for user in d["users"].values()])
+    rewrite(path, lambda d: [user.update(avatar="https://example.com/a.png") for user in d["users"].values()])
     assert [a for a, _ in planned(path)] == ["update_user"] * 4
     filled = chatroster("apply", str(path), "--yes", cwd=tmp_path)
     assert filled.returncode == 0, filled.stdout + filled.stderr
@@ -166,8 +173,10 @@ def test_updates_that_only_fill_empty_fields_do_not_count_against_max_update(
 
 @pytest.mark.parametrize("prune", ["deactivate", "delete"])
 def test_protected_users_are_never_pruned(tmp_path: Path, prune: str) -> None:
-    path = manifest(tmp_path, policy={"prune": prune, "max_deactivate": "100%",
-                                      "max_delete": "100%", "protected": ["u1", "u2"]})
+    path = manifest(
+        tmp_path,
+        policy={"prune": prune, "max_deactivate": "100%", "max_delete": "100%", "protected": ["u1", "u2"]},
+    )
     rewrite(path, drop_users("u1", "u2", "u3"))
     assert planned(path) == [(f"{prune}_user", "u3")]
     applied = chatroster("apply", str(path), "--yes", cwd=tmp_path)
@@ -182,8 +191,7 @@ def test_a_ban_of_a_protected_user_is_refused_before_anything_is_written(
     tmp_path: Path,
 ) -> None:
     path = manifest(tmp_path, policy={"protected": ["u1"]})
-    rewrite(path, lambda d: d.update(bans={"u1": {"until": "forever"},
-                                           "u2": {"until": "forever"}}))
+    rewrite(path, lambda d: d.update(bans={"u1": {"until": "forever"}, "u2": {"until": "forever"}}))
     before = platform(path)
     refused = chatroster("apply", str(path), "--yes", "--force", cwd=tmp_path)
     assert refused.returncode == 1, refused.stdout + refused.stderr

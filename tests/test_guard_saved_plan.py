@@ -31,7 +31,11 @@ Edit = Callable[[dict[str, Any]], None]
 def chatroster(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "chatroster", *args],
-        cwd=cwd, capture_output=True, text=True, timeout=120, check=False,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
         env={**os.environ, "NO_COLOR": "1"},
     )
 
@@ -93,10 +97,13 @@ def apply_plan(app: Path, plan: Path, *extra: str) -> subprocess.CompletedProces
 # ------------------------------------------------------------- relation changes
 
 
-@pytest.mark.parametrize(("field", "table", "action"), [
-    ("blocklist", "blocks", "add_block"),
-    ("whitelist", "whitelist", "add_whitelist"),
-])
+@pytest.mark.parametrize(
+    ("field", "table", "action"),
+    [
+        ("blocklist", "blocks", "add_block"),
+        ("whitelist", "whitelist", "add_whitelist"),
+    ],
+)
 def test_a_saved_relation_change_is_refused_when_its_user_is_gone_since(
     app: Path, field: str, table: str, action: str
 ) -> None:
@@ -140,12 +147,16 @@ def test_a_saved_update_never_writes_to_a_user_another_owner_took_since(app: Pat
 
 
 @pytest.mark.parametrize("prune", ["deactivate", "delete"])
-def test_a_saved_prune_is_refused_as_stale_when_the_user_changed_owner(
-    app: Path, prune: str
-) -> None:
+def test_a_saved_prune_is_refused_as_stale_when_the_user_changed_owner(app: Path, prune: str) -> None:
     # alice blocks carol, so carol is read at apply time whoever owns her by then.
-    rewrite(app, lambda d: (d["users"].pop("carol"), d["policy"].update(prune=prune),
-                            d["users"]["alice"].update(blocklist=["carol"])))
+    rewrite(
+        app,
+        lambda d: (
+            d["users"].pop("carol"),
+            d["policy"].update(prune=prune),
+            d["users"]["alice"].update(blocklist=["carol"]),
+        ),
+    )
     with store(app) as db:
         db.add_relations("blocks", [("alice", "carol")])
     plan = save_plan(app)
@@ -185,8 +196,13 @@ def test_a_saved_prune_of_a_user_another_owner_took_since_is_refused_not_skipped
 def test_a_plan_file_whose_owner_was_edited_is_refused(app: Path) -> None:
     # Ban and block changes do not depend on ownership, so only the owner check can
     # tell that this plan was not made for this manifest's owner.
-    rewrite(app, lambda d: (d["bans"].update(bob={"until": "forever"}),
-                            d["users"]["alice"].update(blocklist=["carol"])))
+    rewrite(
+        app,
+        lambda d: (
+            d["bans"].update(bob={"until": "forever"}),
+            d["users"]["alice"].update(blocklist=["carol"]),
+        ),
+    )
     plan = save_plan(app)
     assert sorted(planned_keys(plan)) == ["add_block:alice:carol", "ban_user:bob"]
     data = json.loads(plan.read_text())

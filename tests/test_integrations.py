@@ -61,8 +61,7 @@ COMMAND_LINE = re.compile(r"(?<![\w./-])chatroster[ \t]+([a-z][a-z-]*)([^\n|;&>`
 
 def command_lines(text: str) -> list[tuple[str, list[str]]]:
     """Each `chatroster CMD ...` in `text` with the --options it gives."""
-    return [(cmd, re.findall(r"(?<!\S)(--[a-z][a-z-]*)", rest))
-            for cmd, rest in COMMAND_LINE.findall(text)]
+    return [(cmd, re.findall(r"(?<!\S)(--[a-z][a-z-]*)", rest)) for cmd, rest in COMMAND_LINE.findall(text)]
 
 
 def strings_in(node: Any) -> Iterator[str]:
@@ -86,8 +85,7 @@ def unknown_commands(lines: list[tuple[str, list[str]]], cli: click.Group) -> li
             problems.append(f"`chatroster {cmd}`: no such command")
             continue
         known = {opt for param in command.params for opt in param.opts}
-        problems += [f"`chatroster {cmd} {flag}`: no such option" for flag in flags
-                     if flag not in known]
+        problems += [f"`chatroster {cmd} {flag}`: no such option" for flag in flags if flag not in known]
     return problems
 
 
@@ -105,8 +103,11 @@ def test_the_gitlab_example_installs_chatroster_from_its_repository() -> None:
 
     # chatroster is on no package index: a pinned requirement such as chatroster==0.1.0
     # cannot be installed; an archive of the repository at a tag needs no git either.
-    assert re.fullmatch(r"https://github\.com/chatroster/chatroster/archive/refs/tags/"
-                        r"v\d+\.\d+\.\d+\.tar\.gz", package), package
+    assert re.fullmatch(
+        r"https://github\.com/chatroster/chatroster/archive/refs/tags/"
+        r"v\d+\.\d+\.\d+\.tar\.gz",
+        package,
+    ), package
 
 
 def test_the_gitlab_example_validates_plans_applies_and_checks_drift() -> None:
@@ -133,6 +134,7 @@ def test_the_github_example_uses_the_action_on_each_event() -> None:
 
 # ------------------------------------------------------------------- the console script
 
+
 @pytest.fixture
 def console(tmp_path: Path) -> dict[str, str]:
     """An environment with `chatroster` on PATH as `pip install` makes it: a script of
@@ -141,21 +143,24 @@ def console(tmp_path: Path) -> dict[str, str]:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     script = bin_dir / "chatroster"
-    script.write_text(f"#!{sys.executable}\nimport sys\nfrom chatroster.cli import main\n"
-                      "if __name__ == '__main__':\n    sys.exit(main())\n")
+    script.write_text(
+        f"#!{sys.executable}\nimport sys\nfrom chatroster.cli import main\n"
+        "if __name__ == '__main__':\n    sys.exit(main())\n"
+    )
     script.chmod(0o755)
     env = {k: v for k, v in os.environ.items() if not k.startswith("_CHATROSTER")}
-    env["PATH"] = os.pathsep.join([str(bin_dir), str(Path(sys.executable).parent),
-                                   env.get("PATH", "")])
+    env["PATH"] = os.pathsep.join([str(bin_dir), str(Path(sys.executable).parent), env.get("PATH", "")])
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SRC), env.get("PYTHONPATH")]))
     env["NO_COLOR"] = "1"
     return env
 
 
-def run(argv: list[str], env: Mapping[str, str], cwd: Path,
-        stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(argv, env=dict(env), cwd=cwd, capture_output=True, text=True,
-                          input=stdin, timeout=120, check=False)
+def run(
+    argv: list[str], env: Mapping[str, str], cwd: Path, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        argv, env=dict(env), cwd=cwd, capture_output=True, text=True, input=stdin, timeout=120, check=False
+    )
 
 
 def bash() -> str:
@@ -167,6 +172,7 @@ def bash() -> str:
 
 # -------------------------------------------------------------- the GitLab plan job
 
+
 @dataclass
 class FakeGitLab:
     """The merge-request notes endpoints of the GitLab REST API, in memory (gitlab.com
@@ -175,15 +181,15 @@ class FakeGitLab:
     requests: list[tuple[str, str, dict[str, str], Any]] = field(default_factory=list)
     notes: list[dict[str, Any]] = field(default_factory=list)
 
-    def handle(self, method: str, path: str, query: dict[str, list[str]],
-               headers: dict[str, str], body: Any) -> tuple[int, Any, dict[str, str]]:
+    def handle(
+        self, method: str, path: str, query: dict[str, list[str]], headers: dict[str, str], body: Any
+    ) -> tuple[int, Any, dict[str, str]]:
         self.requests.append((method, path, {k.lower(): v for k, v in headers.items()}, body))
         base = "/api/v4/projects/42/merge_requests/9/notes"
         if path == base and method == "GET":
             page = int(query.get("page", ["1"])[0])
-            listed = self.notes[(page - 1) * 2:page * 2]  # two per page: paging is exercised
-            return 200, listed, {"X-Next-Page": str(page + 1) if page * 2 < len(self.notes)
-                                 else ""}
+            listed = self.notes[(page - 1) * 2 : page * 2]  # two per page: paging is exercised
+            return 200, listed, {"X-Next-Page": str(page + 1) if page * 2 < len(self.notes) else ""}
         if path == base and method == "POST":
             self.notes.append({"id": 500 + len(self.notes), "body": body["body"]})
             return 201, self.notes[-1], {}
@@ -202,13 +208,20 @@ def gitlab() -> Iterator[tuple[FakeGitLab, str]]:
         def _serve(self) -> None:
             parts = urlsplit(self.path)
             raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            status, body, headers = fake.handle(self.command, parts.path, parse_qs(parts.query),
-                                                dict(self.headers.items()),
-                                                json.loads(raw) if raw else None)
+            status, body, headers = fake.handle(
+                self.command,
+                parts.path,
+                parse_qs(parts.query),
+                dict(self.headers.items()),
+                json.loads(raw) if raw else None,
+            )
             data = json.dumps(body).encode()
             self.send_response(status)
-            for name, value in {"Content-Type": "application/json",
-                                "Content-Length": str(len(data)), **headers}.items():
+            for name, value in {
+                "Content-Type": "application/json",
+                "Content-Length": str(len(data)),
+                **headers,
+            }.items():
                 self.send_header(name, value)
             self.end_headers()
             self.wfile.write(data)
@@ -228,14 +241,21 @@ def gitlab() -> Iterator[tuple[FakeGitLab, str]]:
 
 
 def test_the_gitlab_plan_job_keeps_one_note_up_to_date(
-        tmp_path: Path, console: dict[str, str], gitlab: tuple[FakeGitLab, str]) -> None:
+    tmp_path: Path, console: dict[str, str], gitlab: tuple[FakeGitLab, str]
+) -> None:
     fake, api = gitlab
     fake.notes += [{"id": 1, "body": "looks good"}, {"id": 2, "body": "one question"}]
     token = "glpat-neverPrintThis0123"
     [script] = yaml.safe_load(GITLAB_CI.read_text())["plan"]["script"]
-    env = {**console, "MANIFEST": "users.yaml", "CI_API_V4_URL": api, "CI_PROJECT_ID": "42",
-           "CI_MERGE_REQUEST_IID": "9", "CI_COMMIT_SHORT_SHA": "c0ffee1",
-           "CHATROSTER_NOTE_TOKEN": token}
+    env = {
+        **console,
+        "MANIFEST": "users.yaml",
+        "CI_API_V4_URL": api,
+        "CI_PROJECT_ID": "42",
+        "CI_MERGE_REQUEST_IID": "9",
+        "CI_COMMIT_SHORT_SHA": "c0ffee1",
+        "CHATROSTER_NOTE_TOKEN": token,
+    }
     (tmp_path / "users.yaml").write_text(GOOD)
 
     first = run([bash(), "-eo", "pipefail", "-c", script], env, tmp_path)
@@ -252,18 +272,17 @@ def test_the_gitlab_plan_job_keeps_one_note_up_to_date(
     assert "carol" in (tmp_path / "plan.md").read_text()
 
 
-def test_the_gitlab_plan_job_fails_on_an_invalid_manifest(tmp_path: Path,
-                                                          console: dict[str, str]) -> None:
+def test_the_gitlab_plan_job_fails_on_an_invalid_manifest(tmp_path: Path, console: dict[str, str]) -> None:
     [script] = yaml.safe_load(GITLAB_CI.read_text())["plan"]["script"]
     (tmp_path / "users.yaml").write_text(BAD)
 
-    done = run([bash(), "-eo", "pipefail", "-c", script], {**console, "MANIFEST": "users.yaml"},
-               tmp_path)
+    done = run([bash(), "-eo", "pipefail", "-c", script], {**console, "MANIFEST": "users.yaml"}, tmp_path)
 
     assert done.returncode == 1
 
 
 # -------------------------------------------------------------------------- pre-commit
+
 
 def test_the_pre_commit_hook_runs_a_real_command_on_manifest_files() -> None:
     [hook] = yaml.safe_load(HOOKS.read_text())
@@ -295,8 +314,11 @@ class PreCommit:
 
     def run(self, staged: list[str]) -> subprocess.CompletedProcess[str] | None:
         hook = self.hook
-        matching = [name for name in staged if re.search(hook["files"], name)
-                    and not re.search(hook.get("exclude", "^$"), name)]
+        matching = [
+            name
+            for name in staged
+            if re.search(hook["files"], name) and not re.search(hook.get("exclude", "^$"), name)
+        ]
         if not matching:
             return None  # pre-commit reports "(no files to check)Skipped"
         files = matching if hook.get("pass_filenames", True) else []
@@ -309,7 +331,8 @@ def repository(tmp_path: Path, console: dict[str, str]) -> PreCommit:
     """A repository holding a manifest split over users/ and YAML that is not one."""
     (tmp_path / "users").mkdir()
     (tmp_path / "users" / "settings.yaml").write_text(
-        "version: 1\nprovider: {type: local, path: platform.db}\nowner: ci\n")
+        "version: 1\nprovider: {type: local, path: platform.db}\nowner: ci\n"
+    )
     (tmp_path / "users" / "team.yaml").write_text("users:\n  alice: {name: Alice Ng}\n")
     (tmp_path / "users" / "bots.yml").write_text("users:\n  bot: {name: Bot}\n")
     (tmp_path / "docker-compose.yml").write_text("version: '3'\nservices: {}\n")
@@ -318,8 +341,7 @@ def repository(tmp_path: Path, console: dict[str, str]) -> PreCommit:
     return PreCommit(hook, tmp_path, console)
 
 
-def test_the_hook_validates_the_whole_manifest_when_one_of_its_files_changes(
-        repository: PreCommit) -> None:
+def test_the_hook_validates_the_whole_manifest_when_one_of_its_files_changes(repository: PreCommit) -> None:
     done = repository.run(["users/team.yaml", "docker-compose.yml"])
 
     assert done is not None and done.returncode == 0, done and done.stderr
@@ -340,7 +362,8 @@ def test_the_hook_leaves_other_yaml_alone(repository: PreCommit) -> None:
 
 
 def test_the_pre_commit_entry_passes_a_good_manifest_and_fails_a_bad_one(
-        tmp_path: Path, console: dict[str, str]) -> None:
+    tmp_path: Path, console: dict[str, str]
+) -> None:
     [hook] = yaml.safe_load(HOOKS.read_text())
     (tmp_path / "good.yaml").write_text(GOOD)
     (tmp_path / "bad.yaml").write_text(BAD)
@@ -364,8 +387,10 @@ def test_the_pre_commit_docs_show_how_to_point_the_hook_elsewhere() -> None:
 
 # -------------------------------------------------------------------- shell completion
 
-def test_bash_completion_script_comes_from_the_console_script(tmp_path: Path,
-                                                              console: dict[str, str]) -> None:
+
+def test_bash_completion_script_comes_from_the_console_script(
+    tmp_path: Path, console: dict[str, str]
+) -> None:
     done = run(["chatroster"], {**console, "_CHATROSTER_COMPLETE": "bash_source"}, tmp_path)
 
     assert done.returncode == 0, done.stderr
@@ -374,8 +399,12 @@ def test_bash_completion_script_comes_from_the_console_script(tmp_path: Path,
 
 
 def test_completion_offers_the_commands(tmp_path: Path, console: dict[str, str]) -> None:
-    env = {**console, "_CHATROSTER_COMPLETE": "bash_complete",
-           "COMP_WORDS": "chatroster pl", "COMP_CWORD": "1"}
+    env = {
+        **console,
+        "_CHATROSTER_COMPLETE": "bash_complete",
+        "COMP_WORDS": "chatroster pl",
+        "COMP_CWORD": "1",
+    }
 
     done = run(["chatroster"], env, tmp_path)
 
@@ -392,6 +421,7 @@ def test_the_completion_docs_use_the_variable_click_reads() -> None:
 
 # ---------------------------------------------------------------------- editor support
 
+
 def test_the_editor_docs_point_at_the_schema() -> None:
     text = INTEGRATIONS_DOC.read_text()
     assert "# yaml-language-server: $schema=" in text
@@ -406,8 +436,7 @@ def test_the_schema_the_editor_docs_name_is_a_json_schema() -> None:
     validator_for(schema)(schema).validate(yaml.safe_load(GOOD))
 
 
-def test_the_schema_comment_does_not_change_the_manifest(tmp_path: Path,
-                                                         console: dict[str, str]) -> None:
+def test_the_schema_comment_does_not_change_the_manifest(tmp_path: Path, console: dict[str, str]) -> None:
     modeline = "# yaml-language-server: $schema=../schemas/manifest.schema.json\n"
     (tmp_path / "users.yaml").write_text(modeline + GOOD)
 
@@ -417,6 +446,7 @@ def test_the_schema_comment_does_not_change_the_manifest(tmp_path: Path,
 
 
 # ------------------------------------------------------------------------------- docs
+
 
 @pytest.mark.parametrize("path", [INTEGRATIONS_DOC, WORKFLOWS_DOC], ids=lambda p: p.name)
 def test_the_docs_show_only_real_commands_and_options(path: Path) -> None:
@@ -434,6 +464,5 @@ def test_the_workflow_docs_give_every_workflow_and_exit_code() -> None:
 
     for workflow in ("pull request", "merge", "drift", "seed"):
         assert any(workflow in h for h in headings), f"no section for {workflow}"
-    for fact in ("--detailed-exitcode", "apply --plan plan.json", "mode: seed",
-                 "| 3 |", "| 2 |"):
+    for fact in ("--detailed-exitcode", "apply --plan plan.json", "mode: seed", "| 3 |", "| 2 |"):
         assert fact in text

@@ -226,9 +226,9 @@ def test_adopt_sets_the_ownership_marker(local: LocalProvider) -> None:
 def test_update_sets_the_changed_fields_and_none_clears_one(local: LocalProvider) -> None:
     local.create_users([create("alice", **ALICE)])
 
-    local.update_users([
-        Change(Action.UPDATE_USER, "alice", after={"role": "admin", "tags": ["x"], "avatar": None})
-    ])
+    local.update_users(
+        [Change(Action.UPDATE_USER, "alice", after={"role": "admin", "tags": ["x"], "avatar": None})]
+    )
 
     user = read_user(local, "alice")
     assert (user.role, user.tags, user.avatar) == ("admin", ("x",), None)
@@ -261,10 +261,12 @@ def test_delete_removes_the_user_and_everything_that_names_it(local: LocalProvid
 def test_ban_until_a_time_or_forever_then_unban(local: LocalProvider) -> None:
     seed(local, "mallory", "eve")
 
-    local.ban_users([
-        Change(Action.BAN_USER, "mallory", after={"until": "2026-12-31T00:00:00Z"}),
-        Change(Action.BAN_USER, "eve", after={"until": "forever"}),
-    ])
+    local.ban_users(
+        [
+            Change(Action.BAN_USER, "mallory", after={"until": "2026-12-31T00:00:00Z"}),
+            Change(Action.BAN_USER, "eve", after={"until": "forever"}),
+        ]
+    )
     assert local.read(scope()).bans == {
         "mallory": Ban("mallory", datetime(2026, 12, 31, tzinfo=UTC)),
         "eve": Ban("eve"),
@@ -284,10 +286,12 @@ def test_a_ban_until_none_is_forever(local: LocalProvider) -> None:
 
 def test_blocks_are_added_and_removed(local: LocalProvider) -> None:
     seed(local, "alice", "bob", "carol")
-    local.add_blocks([
-        Change(Action.ADD_BLOCK, "alice", target="bob"),
-        Change(Action.ADD_BLOCK, "alice", target="carol"),
-    ])
+    local.add_blocks(
+        [
+            Change(Action.ADD_BLOCK, "alice", target="bob"),
+            Change(Action.ADD_BLOCK, "alice", target="carol"),
+        ]
+    )
 
     local.remove_blocks([Change(Action.REMOVE_BLOCK, "alice", target="bob")])
 
@@ -297,13 +301,13 @@ def test_blocks_are_added_and_removed(local: LocalProvider) -> None:
 
 def test_whitelist_entries_and_mode_are_set(local: LocalProvider) -> None:
     seed(local, "alice", "bob", "carol")
-    local.set_whitelist_modes([
-        Change(Action.SET_WHITELIST_MODE, "alice", after={"whitelist_mode": True})
-    ])
-    local.add_whitelist([
-        Change(Action.ADD_WHITELIST, "alice", target="bob"),
-        Change(Action.ADD_WHITELIST, "alice", target="carol"),
-    ])
+    local.set_whitelist_modes([Change(Action.SET_WHITELIST_MODE, "alice", after={"whitelist_mode": True})])
+    local.add_whitelist(
+        [
+            Change(Action.ADD_WHITELIST, "alice", target="bob"),
+            Change(Action.ADD_WHITELIST, "alice", target="carol"),
+        ]
+    )
 
     local.remove_whitelist([Change(Action.REMOVE_WHITELIST, "alice", target="carol")])
 
@@ -311,18 +315,16 @@ def test_whitelist_entries_and_mode_are_set(local: LocalProvider) -> None:
     assert (user.whitelist_mode, user.whitelist) == (True, frozenset({"bob"}))
 
 
-def test_expire_tokens_records_the_time_and_drops_older_tokens(
-    local: LocalProvider, clock: Clock
-) -> None:
+def test_expire_tokens_records_the_time_and_drops_older_tokens(local: LocalProvider, clock: Clock) -> None:
     seed(local, "alice")
     clock.at = datetime(2026, 10, 1, tzinfo=UTC).timestamp()
     local.store.issue_token("alice")
     clock.at = datetime(2026, 11, 2, tzinfo=UTC).timestamp()
     newer, _ = local.store.issue_token("alice")
 
-    local.expire_tokens([
-        Change(Action.EXPIRE_TOKENS, "alice", after={"tokens_valid_after": "2026-11-01T00:00:00Z"})
-    ])
+    local.expire_tokens(
+        [Change(Action.EXPIRE_TOKENS, "alice", after={"tokens_valid_after": "2026-11-01T00:00:00Z"})]
+    )
 
     user = read_user(local, "alice")
     assert user.tokens_valid_after == datetime(2026, 11, 1, tzinfo=UTC)
@@ -336,11 +338,13 @@ def test_a_failed_change_does_not_stop_the_rest_of_its_batch(local: LocalProvide
     seed(local, "alice", "carol")
 
     with pytest.raises(PartialFailure) as caught:
-        local.deactivate_users([
-            Change(Action.DEACTIVATE_USER, "alice", after={"active": False}),
-            Change(Action.DEACTIVATE_USER, "ghost", after={"active": False}),
-            Change(Action.DEACTIVATE_USER, "carol", after={"active": False}),
-        ])
+        local.deactivate_users(
+            [
+                Change(Action.DEACTIVATE_USER, "alice", after={"active": False}),
+                Change(Action.DEACTIVATE_USER, "ghost", after={"active": False}),
+                Change(Action.DEACTIVATE_USER, "carol", after={"active": False}),
+            ]
+        )
 
     assert caught.value.failed == {"deactivate_user:ghost": "user 'ghost' does not exist"}
     live = local.read(scope("alice", "carol"))
@@ -386,10 +390,12 @@ def test_a_bad_value_fails_only_its_own_change(local: LocalProvider) -> None:
     seed(local, "alice", "bob")
 
     with pytest.raises(PartialFailure) as caught:
-        local.ban_users([
-            Change(Action.BAN_USER, "alice", after={"until": "next tuesday"}),
-            Change(Action.BAN_USER, "bob", after={"until": "forever"}),
-        ])
+        local.ban_users(
+            [
+                Change(Action.BAN_USER, "alice", after={"until": "next tuesday"}),
+                Change(Action.BAN_USER, "bob", after={"until": "forever"}),
+            ]
+        )
 
     assert "'next tuesday' is not an ISO-8601 time" in caught.value.failed["ban_user:alice"]
     assert set(local.read(scope()).bans or ()) == {"bob"}
@@ -401,10 +407,12 @@ def test_a_batch_is_one_transaction(local: LocalProvider) -> None:
     # The second change breaks a store constraint (a user always has a name): the
     # whole batch is rolled back, including the first change, already written.
     with pytest.raises(ProviderError, match="nothing in this batch was written"):
-        local.update_users([
-            Change(Action.UPDATE_USER, "alice", after={"role": "admin"}),
-            Change(Action.UPDATE_USER, "bob", after={"name": None}),
-        ])
+        local.update_users(
+            [
+                Change(Action.UPDATE_USER, "alice", after={"role": "admin"}),
+                Change(Action.UPDATE_USER, "bob", after={"name": None}),
+            ]
+        )
 
     assert read_user(local, "alice").role is None
     assert read_user(local, "bob").name == "Bob"

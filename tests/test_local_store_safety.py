@@ -43,8 +43,7 @@ def config(store: Path) -> ProviderConfig:
     return ProviderConfig("local", {"path": store.name}, str(store.parent))
 
 
-def open_local(store: Path, *, writable: bool = False,
-               lock_timeout: timedelta = NO_TIME) -> Provider:
+def open_local(store: Path, *, writable: bool = False, lock_timeout: timedelta = NO_TIME) -> Provider:
     return open_provider(config(store), writable=writable, lock_timeout=lock_timeout)
 
 
@@ -56,7 +55,8 @@ def fingerprint_of_directory(directory: Path) -> dict[str, tuple[str, int, int]]
             path.stat().st_mtime_ns,
             path.stat().st_mode,
         )
-        for path in sorted(directory.rglob("*")) if path.is_file()
+        for path in sorted(directory.rglob("*"))
+        if path.is_file()
     }
 
 
@@ -99,19 +99,27 @@ def drop_column(path: Path, table: str, column: str) -> None:
 def chatroster(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "chatroster", *args],
-        check=False, cwd=cwd, capture_output=True, text=True, timeout=120,
+        check=False,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
         env={**os.environ, "NO_COLOR": "1"},
     )
 
 
 def manifest(directory: Path, store: str = ".chatroster/local.db") -> Path:
     path = directory / "team.yaml"
-    path.write_text(yaml.safe_dump({
-        "version": 1,
-        "provider": {"type": "local", "path": store},
-        "owner": OWNER,
-        "users": {"alice": {"name": "Alice", "profile": {"email": "alice@example.com"}}},
-    }))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "version": 1,
+                "provider": {"type": "local", "path": store},
+                "owner": OWNER,
+                "users": {"alice": {"name": "Alice", "profile": {"email": "alice@example.com"}}},
+            }
+        )
+    )
     return path
 
 
@@ -130,8 +138,9 @@ def holder(tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
         "print('locked', flush=True)\n"
         "time.sleep(120)\n"
     )
-    process = subprocess.Popen([sys.executable, "-c", script, str(tmp_path / "local.db")],
-                               stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-c", script, str(tmp_path / "local.db")], stdout=subprocess.PIPE, text=True
+    )
     assert process.stdout is not None and process.stdout.readline().strip() == "locked"
     yield process
     process.kill()
@@ -143,9 +152,7 @@ def holder(tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
 
 
 @pytest.mark.parametrize("journal_mode", ["delete", "wal"])
-def test_a_foreign_sqlite_file_is_refused_and_stays_byte_identical(
-    tmp_path: Path, journal_mode: str
-) -> None:
+def test_a_foreign_sqlite_file_is_refused_and_stays_byte_identical(tmp_path: Path, journal_mode: str) -> None:
     store = foreign_database(tmp_path / "app.db", journal_mode)
     before = fingerprint_of_directory(tmp_path)
 
@@ -240,9 +247,7 @@ def test_a_read_only_provider_refuses_to_write(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("writable", [False, True], ids=["read-only", "writable"])
-def test_a_dropped_column_is_a_damaged_store_naming_the_file(
-    tmp_path: Path, writable: bool
-) -> None:
+def test_a_dropped_column_is_a_damaged_store_naming_the_file(tmp_path: Path, writable: bool) -> None:
     store = seeded_store(tmp_path / "local.db", "alice")
     drop_column(store, "users", "avatar")
 
@@ -251,8 +256,7 @@ def test_a_dropped_column_is_a_damaged_store_naming_the_file(
 
     assert isinstance(caught.value, ChatrosterError) and caught.value.exit_code == 1
     assert str(caught.value) == (
-        f"[local] {store} is damaged: table users has no column avatar; "
-        "restore it from a backup or remove it"
+        f"[local] {store} is damaged: table users has no column avatar; restore it from a backup or remove it"
     )
 
 
@@ -319,9 +323,7 @@ def test_a_lock_timeout_that_runs_out_says_how_long_it_waited(tmp_path: Path) ->
     assert "longer than the 1s waited" in str(caught.value)
 
 
-def test_the_lock_of_a_killed_apply_never_blocks(
-    tmp_path: Path, holder: subprocess.Popen[str]
-) -> None:
+def test_the_lock_of_a_killed_apply_never_blocks(tmp_path: Path, holder: subprocess.Popen[str]) -> None:
     store = tmp_path / "local.db"
     with pytest.raises(StoreLockedError, match=f"pid {holder.pid}"):
         open_local(store, writable=True)
@@ -369,10 +371,12 @@ def test_creating_a_uid_someone_else_created_meanwhile_is_a_change_failure(
         other.close()
 
         with pytest.raises(PartialFailure) as caught:
-            provider.create_users([
-                Change(Action.CREATE_USER, "alice", after={"name": "Alice", "owner": OWNER}),
-                Change(Action.CREATE_USER, "bob", after={"name": "Bob", "owner": OWNER}),
-            ])
+            provider.create_users(
+                [
+                    Change(Action.CREATE_USER, "alice", after={"name": "Alice", "owner": OWNER}),
+                    Change(Action.CREATE_USER, "bob", after={"name": "Bob", "owner": OWNER}),
+                ]
+            )
 
         assert "already exists" in caught.value.failed["create_user:alice"]
         assert uids_in(store) == {"alice", "bob"}
@@ -380,8 +384,7 @@ def test_creating_a_uid_someone_else_created_meanwhile_is_a_change_failure(
 
 def test_a_uid_created_twice_in_one_batch_fails_alone(tmp_path: Path) -> None:
     create = Change(Action.CREATE_USER, "alice", after={"name": "Alice", "owner": OWNER})
-    with LocalProvider(tmp_path / "local.db") as provider, \
-            pytest.raises(PartialFailure) as caught:
+    with LocalProvider(tmp_path / "local.db") as provider, pytest.raises(PartialFailure) as caught:
         provider.create_users([create, create])
 
     assert "created twice" in caught.value.failed["create_user:alice"]
@@ -428,9 +431,7 @@ def test_masks_are_never_keyed_by_a_constant() -> None:
 
 
 @pytest.mark.parametrize("name", ["plan", "drift", "export"])
-def test_read_only_commands_refuse_a_foreign_file_and_leave_it_alone(
-    tmp_path: Path, name: str
-) -> None:
+def test_read_only_commands_refuse_a_foreign_file_and_leave_it_alone(tmp_path: Path, name: str) -> None:
     foreign_database(tmp_path / "app.db", "wal")
     path = manifest(tmp_path, store="app.db")
     before = fingerprint_of_directory(tmp_path)

@@ -57,8 +57,13 @@ def bench_like(n: int) -> dict[str, Any]:
         }
         for i in range(n)
     }
-    return {"version": 1, "provider": {"type": "local"}, "owner": "ops", "users": users,
-            "bans": {"u0": {"until": "forever"}, "u1": {"until": "2030-01-01T00:00:00Z"}}}
+    return {
+        "version": 1,
+        "provider": {"type": "local"},
+        "owner": "ops",
+        "users": users,
+        "bans": {"u0": {"until": "forever"}, "u1": {"until": "2030-01-01T00:00:00Z"}},
+    }
 
 
 @pytest.mark.parametrize("path", MANIFESTS, ids=lambda path: str(path.relative_to(ROOT)))
@@ -132,9 +137,7 @@ def test_anything_unusual_is_left_to_the_precise_reader(text: str) -> None:
         ("a: []\nb: {}\n", {"a": [], "b": {}}),
     ],
 )
-def test_simple_quoting_and_empty_collections_take_the_fast_path(
-    text: str, expected: dict[str, Any]
-) -> None:
+def test_simple_quoting_and_empty_collections_take_the_fast_path(text: str, expected: dict[str, Any]) -> None:
     assert blockstyle.load(text) == precise(text) == expected
 
 
@@ -144,11 +147,34 @@ TEXT = st.text(
     max_size=8,
 )
 WORDS = st.sampled_from(
-    ["abc", "x y", "12", "-3", "0o7", "1.5", "1e3", "yes", "No", "null", "~", "2026-01-01",
-     "12:30", "a:b", "a#b", "https://e.com/a?b=1&c#d", "Zoë", "${NAME:-x}", "<<", "="]
+    [
+        "abc",
+        "x y",
+        "12",
+        "-3",
+        "0o7",
+        "1.5",
+        "1e3",
+        "yes",
+        "No",
+        "null",
+        "~",
+        "2026-01-01",
+        "12:30",
+        "a:b",
+        "a#b",
+        "https://e.com/a?b=1&c#d",
+        "Zoë",
+        "${NAME:-x}",
+        "<<",
+        "=",
+    ]
 )
 SCALARS = st.one_of(
-    TEXT, st.integers(-10**6, 10**6), st.booleans(), st.none(),
+    TEXT,
+    st.integers(-(10**6), 10**6),
+    st.booleans(),
+    st.none(),
     st.floats(allow_nan=False, allow_infinity=False),
 )
 DATA = st.dictionaries(
@@ -168,8 +194,7 @@ DATA = st.dictionaries(
 def test_dumped_data_reads_the_same_or_is_left_to_the_precise_reader(
     data: dict[str, Any], indent: int, flow: bool | None
 ) -> None:
-    text = yaml.safe_dump(data, sort_keys=False, indent=indent, default_flow_style=flow,
-                          allow_unicode=True)
+    text = yaml.safe_dump(data, sort_keys=False, indent=indent, default_flow_style=flow, allow_unicode=True)
     assert_same_or_deferred(text)
 
 
@@ -219,9 +244,33 @@ LINES = st.lists(
     st.tuples(
         st.sampled_from([0, 1, 2, 4]),
         st.sampled_from(
-            ["a:", "b:", "a: 1", "b: x y", "c: 'q'", 'd: "q"', "- x", "- 2", "- ", "e: []",
-             "f: {}", "# note", "", "g: yes", "h: 1.5", "i: ~", "j: x:y", "k: x #y", "l: x  ",
-             "m: 2026-01-01", "n:   spaced", "- 'q'", "o: -1", "p: a: b", "q: x:"]
+            [
+                "a:",
+                "b:",
+                "a: 1",
+                "b: x y",
+                "c: 'q'",
+                'd: "q"',
+                "- x",
+                "- 2",
+                "- ",
+                "e: []",
+                "f: {}",
+                "# note",
+                "",
+                "g: yes",
+                "h: 1.5",
+                "i: ~",
+                "j: x:y",
+                "k: x #y",
+                "l: x  ",
+                "m: 2026-01-01",
+                "n:   spaced",
+                "- 'q'",
+                "o: -1",
+                "p: a: b",
+                "q: x:",
+            ]
         ),
     ),
     min_size=1,

@@ -14,7 +14,11 @@ import pytest
 def validate(*paths: Path | str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "chatroster", "validate", *map(str, paths)],
-        cwd=cwd, capture_output=True, text=True, timeout=30, check=False,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
         env={**os.environ, "NO_COLOR": "1"},
     )
 
@@ -47,7 +51,12 @@ def test_schema_and_capability_problems_of_one_user_are_reported_together(
     )
     lines = refused(validate(manifest, cwd=tmp_path))
     assert [line.split(": ", 1)[0].removeprefix(str(manifest)) for line in lines] == [
-        ":9:5", ":10:13", ":11:3", ":12:5", ":13:1"]
+        ":9:5",
+        ":10:13",
+        ":11:3",
+        ":12:5",
+        ":13:1",
+    ]
     text = "\n".join(lines)
     assert "'whitelist' is not supported by the cometchat provider" in text
     assert "must be true or false" in text
@@ -58,8 +67,10 @@ def test_schema_and_capability_problems_of_one_user_are_reported_together(
 
 def test_a_credential_written_out_is_refused_by_validate(tmp_path: Path) -> None:
     manifest = tmp_path / "leak.yaml"
-    manifest.write_text("version: 1\nprovider:\n  type: nexconn\n  region: sg\n"
-                        "  app_key: ${NEXCONN_APP_KEY}\n  app_secret: supersecretvalue123\n")
+    manifest.write_text(
+        "version: 1\nprovider:\n  type: nexconn\n  region: sg\n"
+        "  app_key: ${NEXCONN_APP_KEY}\n  app_secret: supersecretvalue123\n"
+    )
     result = validate(manifest, cwd=tmp_path)
     [line] = refused(result)
     assert line.startswith(f"{manifest}:6:15: provider.app_secret is written out")
@@ -89,5 +100,4 @@ def test_a_fifo_or_a_device_fails_at_once(tmp_path: Path, kind: str) -> None:
         path = tmp_path / "m.yaml"
         os.mkfifo(path)
     [line] = refused(validate(path, cwd=tmp_path))
-    assert line == (f"{path}:1:1: not a regular file; give a manifest file or a directory "
-                    "of *.yaml files")
+    assert line == (f"{path}:1:1: not a regular file; give a manifest file or a directory of *.yaml files")

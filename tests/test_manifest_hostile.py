@@ -95,8 +95,10 @@ def test_a_long_but_small_integer_is_still_read(tmp_path: Path) -> None:
 
 
 def test_a_float_beyond_the_range_of_floats_is_refused(tmp_path: Path) -> None:
-    manifest = write(tmp_path, "version: 1\nusers:\n  alice:\n    name: A\n"
-                               "    metadata: {big: 1.0e+999, small: -2.5e+400}\n")
+    manifest = write(
+        tmp_path,
+        "version: 1\nusers:\n  alice:\n    name: A\n    metadata: {big: 1.0e+999, small: -2.5e+400}\n",
+    )
     found = problems(manifest)
     assert [where(p) for p in found] == [
         (5, 21, "number too large (beyond the range of a floating-point number)"),
@@ -105,16 +107,18 @@ def test_a_float_beyond_the_range_of_floats_is_refused(tmp_path: Path) -> None:
 
 
 def test_a_huge_number_in_a_list_is_one_problem(tmp_path: Path) -> None:
-    manifest = write(tmp_path, f"version: 1\nusers:\n  alice:\n    name: A\n"
-                               f"    metadata: {{'{'1' * 1000}': x}}\n    tags: [{HUGE}]\n")
+    manifest = write(
+        tmp_path,
+        f"version: 1\nusers:\n  alice:\n    name: A\n"
+        f"    metadata: {{'{'1' * 1000}': x}}\n    tags: [{HUGE}]\n",
+    )
     [problem] = problems(manifest)  # not also "must be text": it was told once
     assert where(problem) == (6, 12, TOO_LARGE)
     assert problem.path == "users.alice.tags[0]"
 
 
 def test_a_variable_holding_many_digits_stays_text(tmp_path: Path) -> None:
-    manifest = write(tmp_path, "version: 1\nusers:\n  alice:\n    name: A\n"
-                               "    metadata: {n: '${N}'}\n")
+    manifest = write(tmp_path, "version: 1\nusers:\n  alice:\n    name: A\n    metadata: {n: '${N}'}\n")
     loaded = load([manifest], env={"N": HUGE}, now=NOW)
     assert loaded.desired.users["alice"].metadata == {"n": HUGE}
 
@@ -152,8 +156,9 @@ def test_a_nul_in_a_url_is_refused(tmp_path: Path, setting: str) -> None:
 
 
 def test_a_nul_in_the_app_id_is_refused(tmp_path: Path) -> None:
-    manifest = write(tmp_path, "version: 1\nprovider:\n  type: cometchat\n  api_key: ${K:-k}\n"
-                               '  app_id: "ab\\0c"\n')
+    manifest = write(
+        tmp_path, 'version: 1\nprovider:\n  type: cometchat\n  api_key: ${K:-k}\n  app_id: "ab\\0c"\n'
+    )
     [problem] = problems(manifest)
     assert (problem.line, problem.column, problem.path) == (5, 11, "provider.app_id")
 
@@ -161,8 +166,9 @@ def test_a_nul_in_the_app_id_is_refused(tmp_path: Path) -> None:
 def test_a_control_character_in_a_credential_is_refused_without_showing_it(
     tmp_path: Path,
 ) -> None:
-    manifest = write(tmp_path, "version: 1\nprovider:\n  type: cometchat\n  app_id: a\n"
-                               "  api_key: ${COMETCHAT_API_KEY}\n")
+    manifest = write(
+        tmp_path, "version: 1\nprovider:\n  type: cometchat\n  app_id: a\n  api_key: ${COMETCHAT_API_KEY}\n"
+    )
     [problem] = problems(manifest, env={"COMETCHAT_API_KEY": "sk-live-123\n"})
     assert (problem.line, problem.column, problem.path) == (5, 12, "provider.api_key")
     assert "sk-live" not in problem.render()
@@ -188,8 +194,7 @@ def test_a_fifo_is_refused_at_once(tmp_path: Path) -> None:
     fifo = tmp_path / "m.yaml"
     os.mkfifo(fifo)
     [problem] = no_hang(lambda: problems(fifo), fifo)
-    assert (problem.file, problem.line, problem.column, problem.message) == (
-        str(fifo), 1, 1, NOT_REGULAR)
+    assert (problem.file, problem.line, problem.column, problem.message) == (str(fifo), 1, 1, NOT_REGULAR)
 
 
 def test_a_fifo_in_a_manifest_directory_is_refused_at_once(tmp_path: Path) -> None:
@@ -280,16 +285,19 @@ def no_hang(call: Callable[[], T], fifo: Path | None = None, seconds: float = 10
 @pytest.mark.parametrize(
     ("text", "line", "column", "words"),
     [
-        ('version: 1\nusers:\n  alice:\n    name: "Alice\n    role: x\n  bob:\n    name: B\n',
-         4, 11, "quoted value"),
+        (
+            'version: 1\nusers:\n  alice:\n    name: "Alice\n    role: x\n  bob:\n    name: B\n',
+            4,
+            11,
+            "quoted value",
+        ),
         ("version: 1\nusers:\n  alice:\n    name: 'Alice\n", 4, 11, "quoted value"),
         ('version: 1\nname: "Alice\n---\nx: 1\n', 2, 7, "quoted value"),
         ('version: 1\nowner: "abc', 2, 8, "quoted value"),
         ("version: 1\nusers:\n  alice:\n    tags: [a, b\n    role: x\n", 4, 11, "'['"),
         ("version: 1\nusers:\n  alice: {name: A\n  bob:\n    name: B\n", 3, 10, "'{'"),
     ],
-    ids=["double quote", "single quote", "quote then ---", "quote at the end",
-         "flow list", "flow mapping"],
+    ids=["double quote", "single quote", "quote then ---", "quote at the end", "flow list", "flow mapping"],
 )
 def test_an_unclosed_quote_or_bracket_is_located_where_it_opens(
     tmp_path: Path, text: str, line: int, column: int, words: str
@@ -342,36 +350,179 @@ def test_a_uid_ending_in_a_line_break_is_refused(tmp_path: Path) -> None:
 QUICKSTART = (Path(__file__).parent.parent / "examples" / "quickstart.yaml").read_bytes()
 
 HOSTILE_SCALARS = [
-    HUGE, "-" + HUGE, "0x" + "f" * 3000, "0b" + "1" * 3000, "0" + "7" * 3000, "1_" + "0" * 3000,
-    "1" + ":59" * 2000, "1.0e+999", "-1.5e+999", ".inf", "-.inf", ".nan", "1e999", "190:20:30.5",
-    "~", "null", "yes", "off", "0", "-0", "1.5", "100", "101", "2026-02-30", "2026-12-31T00:00:00Z",
-    "forever", "25%", "0.5%", "'quoted'", '"\\0"', '"\\x00"', '"\\ud800"', '"\\udfff"',
-    '"\\e[2J"', '"\\u2028"', '"\\x85"', '"\\t"', '"a\\nb"', '"\\U0010FFFF"', "'${X}'",
-    "${UNSET}", "${X:-d}", "$${X}", "${", "!!python/object/apply:os.system [echo]", "!!str 5",
-    "!!int 5", "!!float 1", "!secret x", "!<tag:x> y", "&a x", "*a", "*nowhere", "&a [*a]", "[]",
-    "{}", "[a, a]", "{a: 1, a: 2}", "[" * 50 + "]" * 50, "x" * 2000, "http://h/\x01",
+    HUGE,
+    "-" + HUGE,
+    "0x" + "f" * 3000,
+    "0b" + "1" * 3000,
+    "0" + "7" * 3000,
+    "1_" + "0" * 3000,
+    "1" + ":59" * 2000,
+    "1.0e+999",
+    "-1.5e+999",
+    ".inf",
+    "-.inf",
+    ".nan",
+    "1e999",
+    "190:20:30.5",
+    "~",
+    "null",
+    "yes",
+    "off",
+    "0",
+    "-0",
+    "1.5",
+    "100",
+    "101",
+    "2026-02-30",
+    "2026-12-31T00:00:00Z",
+    "forever",
+    "25%",
+    "0.5%",
+    "'quoted'",
+    '"\\0"',
+    '"\\x00"',
+    '"\\ud800"',
+    '"\\udfff"',
+    '"\\e[2J"',
+    '"\\u2028"',
+    '"\\x85"',
+    '"\\t"',
+    '"a\\nb"',
+    '"\\U0010FFFF"',
+    "'${X}'",
+    "${UNSET}",
+    "${X:-d}",
+    "$${X}",
+    "${",
+    "!!python/object/apply:os.system [echo]",
+    "!!str 5",
+    "!!int 5",
+    "!!float 1",
+    "!secret x",
+    "!<tag:x> y",
+    "&a x",
+    "*a",
+    "*nowhere",
+    "&a [*a]",
+    "[]",
+    "{}",
+    "[a, a]",
+    "{a: 1, a: 2}",
+    "[" * 50 + "]" * 50,
+    "x" * 2000,
+    "http://h/\x01",
 ]
 """Values that are valid YAML in flow and block context alike, but hostile to what follows."""
 SYNTAX_BREAKERS = [
-    "|\n  block", "- x", "? x", "a: b: c", "\t", "'unclosed", '"unclosed', "[unclosed",
-    "{unclosed", "@", "`", "%", "k" * 1100 + ": v", "\ufeff", "--- x",
+    "|\n  block",
+    "- x",
+    "? x",
+    "a: b: c",
+    "\t",
+    "'unclosed",
+    '"unclosed',
+    "[unclosed",
+    "{unclosed",
+    "@",
+    "`",
+    "%",
+    "k" * 1100 + ": v",
+    "\ufeff",
+    "--- x",
 ]
 POISON = [
-    HUGE, "0x" + "f" * 3000, "1" + ":59" * 2000, "1.0e+999", ".nan", '"a\\0b"', '"\\ud800"',
-    '"\\e[2J"', "&a x", "*a", "!!python/object/new:os.system [x]", "[" * 120 + "]" * 120,
+    HUGE,
+    "0x" + "f" * 3000,
+    "1" + ":59" * 2000,
+    "1.0e+999",
+    ".nan",
+    '"a\\0b"',
+    '"\\ud800"',
+    '"\\e[2J"',
+    "&a x",
+    "*a",
+    "!!python/object/new:os.system [x]",
+    "[" * 120 + "]" * 120,
 ]
 """The values most likely to break what comes after the reader: drawn half the time."""
 HOSTILE_KEYS = [
-    "name", "version", "users", "alice", "'12345'", "12345", "~", "null", "true", "1.5", "0x1f",
-    "[a, b]", "{a: b}", "'k' ", "k" * 1100, '"\\0"', '"\\ud800"', "<<", "=", "-", "!!str k",
-    "&k k", "*k", "'alice smith'", "Alice", "a.b", "'a\\nb'",
+    "name",
+    "version",
+    "users",
+    "alice",
+    "'12345'",
+    "12345",
+    "~",
+    "null",
+    "true",
+    "1.5",
+    "0x1f",
+    "[a, b]",
+    "{a: b}",
+    "'k' ",
+    "k" * 1100,
+    '"\\0"',
+    '"\\ud800"',
+    "<<",
+    "=",
+    "-",
+    "!!str k",
+    "&k k",
+    "*k",
+    "'alice smith'",
+    "Alice",
+    "a.b",
+    "'a\\nb'",
 ]
 INSERTIONS = [
-    b"\x00", b"\xff", b"\xfe", b"\xc3", b"\xed\xa0\x80", b"\xef\xbb\xbf", b"\xfe\xff", b"\t", b"\r",
-    b"\r\n", b"\x07", b"\x1b", b"\x85", "\u2028".encode(), b"\n", b" ", b"  ", b"#", b":", b": ",
-    b"- ", b"? ", b"---\n", b"...\n", b"%YAML 1.1\n", b"&a ", b"*a", b"!!python/object:os.system ",
-    b"!x ", b"{", b"}", b"[", b"]", b",", b'"', b"'", b"\\", b"|", b">", b"${", b"${X}",
-    b'"\\ud800"', b'"\\0"', HUGE.encode(), b"1.0e+999", b".nan", b"<<: *a\n", b"x" * 1100,
+    b"\x00",
+    b"\xff",
+    b"\xfe",
+    b"\xc3",
+    b"\xed\xa0\x80",
+    b"\xef\xbb\xbf",
+    b"\xfe\xff",
+    b"\t",
+    b"\r",
+    b"\r\n",
+    b"\x07",
+    b"\x1b",
+    b"\x85",
+    "\u2028".encode(),
+    b"\n",
+    b" ",
+    b"  ",
+    b"#",
+    b":",
+    b": ",
+    b"- ",
+    b"? ",
+    b"---\n",
+    b"...\n",
+    b"%YAML 1.1\n",
+    b"&a ",
+    b"*a",
+    b"!!python/object:os.system ",
+    b"!x ",
+    b"{",
+    b"}",
+    b"[",
+    b"]",
+    b",",
+    b'"',
+    b"'",
+    b"\\",
+    b"|",
+    b">",
+    b"${",
+    b"${X}",
+    b'"\\ud800"',
+    b'"\\0"',
+    HUGE.encode(),
+    b"1.0e+999",
+    b".nan",
+    b"<<: *a\n",
+    b"x" * 1100,
 ]
 
 ENV = {"X": "x", "NEXCONN_APP_KEY": "k", "NEXCONN_APP_SECRET": "s", "COMETCHAT_API_KEY": "k"}
@@ -382,9 +533,7 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("hostile") / "m.yaml"
 
 
-PARSERS = st.sampled_from(
-    [yaml.CSafeLoader, yaml.SafeLoader] if yaml.__with_libyaml__ else [yaml.SafeLoader]
-)
+PARSERS = st.sampled_from([yaml.CSafeLoader, yaml.SafeLoader] if yaml.__with_libyaml__ else [yaml.SafeLoader])
 """Either parser PyYAML may have: libyaml's, or its own where libyaml is missing."""
 
 
@@ -402,8 +551,10 @@ def assert_loaded_or_located(target: Path, raw: bytes) -> None:
     """Both ways in (validate, offline; load, for plan) give a manifest, or a
     `ManifestError` whose every problem is at a place in the file and prints."""
     target.write_bytes(raw)
-    for attempt in (lambda: check([target], env=ENV, now=NOW, offline=True),
-                    lambda: assert_usable(load([target], env=ENV, now=NOW))):
+    for attempt in (
+        lambda: check([target], env=ENV, now=NOW, offline=True),
+        lambda: assert_usable(load([target], env=ENV, now=NOW)),
+    ):
         try:
             attempt()
         except ManifestError as error:
@@ -491,13 +642,17 @@ def _line_edit(draw: st.DrawFn, raw: bytes) -> bytes:
 
 def _nodes() -> st.SearchStrategy[str]:
     """Flow-style YAML values, hostile ones among them, nested."""
-    scalar = (st.sampled_from(POISON) | st.sampled_from(HOSTILE_SCALARS)
-              | st.text(max_size=12).map(_double_quoted))
+    scalar = (
+        st.sampled_from(POISON) | st.sampled_from(HOSTILE_SCALARS) | st.text(max_size=12).map(_double_quoted)
+    )
     return st.recursive(
         scalar,
-        lambda inner: st.lists(inner, max_size=3).map(lambda items: f"[{', '.join(items)}]")
-        | st.lists(st.tuples(_keys(), inner), max_size=3).map(
-            lambda pairs: "{" + ", ".join(f"{k}: {v}" for k, v in pairs) + "}"),
+        lambda inner: (
+            st.lists(inner, max_size=3).map(lambda items: f"[{', '.join(items)}]")
+            | st.lists(st.tuples(_keys(), inner), max_size=3).map(
+                lambda pairs: "{" + ", ".join(f"{k}: {v}" for k, v in pairs) + "}"
+            )
+        ),
         max_leaves=8,
     )
 
@@ -508,11 +663,18 @@ def _keys() -> st.SearchStrategy[str]:
 
 def _double_quoted(text: str) -> str:
     """Any text as YAML double-quoted: control characters and surrogates as escapes."""
-    return '"' + "".join(
-        char if char.isprintable() and char not in '"\\' else f"\\u{ord(char):04x}"
-        if ord(char) < 0x10000 else f"\\U{ord(char):08x}"
-        for char in text
-    ) + '"'
+    return (
+        '"'
+        + "".join(
+            char
+            if char.isprintable() and char not in '"\\'
+            else f"\\u{ord(char):04x}"
+            if ord(char) < 0x10000
+            else f"\\U{ord(char):08x}"
+            for char in text
+        )
+        + '"'
+    )
 
 
 @st.composite
@@ -520,15 +682,35 @@ def generated(draw: st.DrawFn) -> bytes:
     """A manifest's outline, its sections in any order, with hostile keys and values in
     its slots; now and then a line that breaks the YAML."""
     value = _nodes()
-    fields = draw(st.lists(st.sampled_from(
-        ["name", "avatar", "role", "metadata", "tags", "profile", "active", "blocklist",
-         "whitelist", "tokens_valid_after", "level"]), max_size=4, unique=True))
+    fields = draw(
+        st.lists(
+            st.sampled_from(
+                [
+                    "name",
+                    "avatar",
+                    "role",
+                    "metadata",
+                    "tags",
+                    "profile",
+                    "active",
+                    "blocklist",
+                    "whitelist",
+                    "tokens_valid_after",
+                    "level",
+                ]
+            ),
+            max_size=4,
+            unique=True,
+        )
+    )
     provider = draw(st.sampled_from(["path", "url", "app_id", "api_key", "region"]))
     policy = draw(st.sampled_from(["max_deactivate", "protected", "prune"]))
     sections = [
         f"version: {draw(st.just('1') | value)}",
-        (f"provider:\n  type: {draw(st.sampled_from(['local', 'nexconn', 'cometchat']))}\n"
-         f"  {provider}: {draw(value)}"),
+        (
+            f"provider:\n  type: {draw(st.sampled_from(['local', 'nexconn', 'cometchat']))}\n"
+            f"  {provider}: {draw(value)}"
+        ),
         f"policy:\n  {policy}: {draw(value)}",
         f"{draw(_keys())}: {draw(value)}",
         f"users:\n  {draw(_keys())}:\n    name: A"
@@ -542,15 +724,18 @@ def generated(draw: st.DrawFn) -> bytes:
     return prefix + "\n".join(lines).encode("utf-8", "surrogatepass")
 
 
-HOSTILE = settings(max_examples=150, deadline=None, derandomize=True, database=None,
-                   suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+HOSTILE = settings(
+    max_examples=150,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 
 @settings(HOSTILE, max_examples=300)
 @given(raw=mutated(), parser=PARSERS)
-def test_a_mutated_example_is_read_or_refused_at_its_place(
-    target: Path, parser: Any, raw: bytes
-) -> None:
+def test_a_mutated_example_is_read_or_refused_at_its_place(target: Path, parser: Any, raw: bytes) -> None:
     with parsing_with(parser):
         assert_loaded_or_located(target, raw)
 
@@ -566,7 +751,8 @@ def test_hostile_keys_and_values_are_read_or_refused_at_their_place(
 
 @HOSTILE
 @given(
-    raw=st.binary(max_size=200), where=st.sampled_from(["alone", "after", "inside"]),
+    raw=st.binary(max_size=200),
+    where=st.sampled_from(["alone", "after", "inside"]),
     parser=PARSERS,
 )
 def test_arbitrary_bytes_are_read_or_refused_at_their_place(
@@ -575,7 +761,7 @@ def test_arbitrary_bytes_are_read_or_refused_at_their_place(
     if where == "after":
         raw = b"version: 1\nusers:\n  alice:\n    name: " + raw
     elif where == "inside":
-        raw = b"version: 1\nusers:\n  alice: {name: \"" + raw + b"\"}\n"
+        raw = b'version: 1\nusers:\n  alice: {name: "' + raw + b'"}\n'
     with parsing_with(parser):
         assert_loaded_or_located(target, raw)
 

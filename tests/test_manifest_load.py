@@ -178,9 +178,7 @@ def test_a_variable_value_is_text_and_cannot_inject_yaml(tmp_path: Path) -> None
     assert manifest.desired.users["alice"].name == "x}\n  mallory: {name: Evil"
 
 
-def test_the_environment_is_read_by_default(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_environment_is_read_by_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CHATROSTER_TEST_NAME", "From Env")
     path = write(tmp_path, "m.yaml", "version: 1\nusers:\n  a: {name: '${CHATROSTER_TEST_NAME}'}\n")
     assert load([path]).desired.users["a"].name == "From Env"
@@ -194,7 +192,8 @@ def test_a_reference_spelled_with_an_escape_is_replaced_too(tmp_path: Path) -> N
 def test_check_makes_the_checks_of_load_and_summarises(tmp_path: Path) -> None:
     example = FIXTURES / "good" / "product_example.yaml"
     assert check([example], env={}, now=NOW) == Checked(
-        files=(str(example),), users=len(load([example], env={}, now=NOW).desired.users),
+        files=(str(example),),
+        users=len(load([example], env={}, now=NOW).desired.users),
         provider="local",
     )
     bad = write(tmp_path, "bad.yaml", "version: 1\nusers:\n  a: {nam: A}\n")

@@ -380,10 +380,7 @@ def test_an_unknown_provider_type_suggests_the_closest(tmp_path: Path) -> None:
     manifest = tmp_path / "slack.yaml"
     manifest.write_text("version: 1\nprovider: {type: nexcon}\n")
     [problem] = problems(manifest)
-    assert (
-        problem.message
-        == "'nexcon' is not one of: local, nexconn, cometchat (did you mean 'nexconn'?)"
-    )
+    assert problem.message == "'nexcon' is not one of: local, nexconn, cometchat (did you mean 'nexconn'?)"
 
 
 def test_whitelist_must_be_a_list_or_false(tmp_path: Path) -> None:
@@ -443,8 +440,9 @@ def test_cometchat_needs_an_app_id_or_a_url(tmp_path: Path) -> None:
 
 def test_a_credential_written_out_in_the_manifest_is_refused(tmp_path: Path) -> None:
     manifest = tmp_path / "leak.yaml"
-    manifest.write_text("version: 1\nprovider:\n  type: cometchat\n  app_id: a\n"
-                        "  api_key: sk-live-0123456789\n")
+    manifest.write_text(
+        "version: 1\nprovider:\n  type: cometchat\n  app_id: a\n  api_key: sk-live-0123456789\n"
+    )
     [problem] = problems(manifest)
     assert located(problem)[1:3] == (5, 12)
     assert "credentials must come from the environment" in problem.message
@@ -454,11 +452,14 @@ def test_a_credential_written_out_in_the_manifest_is_refused(tmp_path: Path) -> 
 
 def test_nan_and_infinity_are_refused(tmp_path: Path) -> None:
     manifest = tmp_path / "nan.yaml"
-    manifest.write_text("version: 1\nusers:\n  alice:\n    name: A\n"
-                        "    metadata: {f: .nan, deep: {g: -.inf}}\n")
+    manifest.write_text(
+        "version: 1\nusers:\n  alice:\n    name: A\n    metadata: {f: .nan, deep: {g: -.inf}}\n"
+    )
     found = problems(manifest)
     assert sorted(located(p)[1:] for p in found) == [
-        (5, 19, "nan is not a usable number"), (5, 35, "-inf is not a usable number")]
+        (5, 19, "nan is not a usable number"),
+        (5, 35, "-inf is not a usable number"),
+    ]
 
 
 def test_values_over_the_providers_limits_are_refused_before_any_call(tmp_path: Path) -> None:

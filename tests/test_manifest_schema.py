@@ -75,9 +75,7 @@ def test_the_schema_describes_the_manifest_sections() -> None:
 
 
 uids = st.sampled_from(["alice", "bob", "Bob_1", "a b", "", "x" * 70, "é"])
-texts = st.one_of(
-    st.text(max_size=5), st.sampled_from(["", "2026-12-31T00:00:00Z", "forever", "25%"])
-)
+texts = st.one_of(st.text(max_size=5), st.sampled_from(["", "2026-12-31T00:00:00Z", "forever", "25%"]))
 scalars = st.one_of(st.none(), st.booleans(), st.integers(-2, 101), st.floats(-1, 101), texts)
 values = st.recursive(
     st.one_of(scalars, uids),
@@ -85,12 +83,8 @@ values = st.recursive(
     max_leaves=6,
 )
 uid_lists = st.lists(uids, max_size=3)
-dates = st.sampled_from(
-    ["2026-12-31T00:00:00Z", "2026-12-31", "2026-12-31 00:00", "soon", "forever"]
-)
-ext = st.dictionaries(
-    st.sampled_from(["ext_a", "ext_b", "dept", "ext_"]), st.one_of(texts, scalars)
-)
+dates = st.sampled_from(["2026-12-31T00:00:00Z", "2026-12-31", "2026-12-31 00:00", "soon", "forever"])
+ext = st.dictionaries(st.sampled_from(["ext_a", "ext_b", "dept", "ext_"]), st.one_of(texts, scalars))
 profile = st.fixed_dictionaries(
     {},
     optional={
@@ -130,9 +124,9 @@ bans = st.fixed_dictionaries({}, optional={"until": near(dates), "reason": texts
 
 def quick_and_full(section_name: str, key: str, entry: Any) -> tuple[bool, bool]:
     section = schema.inlined_schema()["properties"][section_name]
-    quick = compile_schema(section["propertyNames"])(key) and compile_schema(
-        section["additionalProperties"]
-    )(entry)
+    quick = compile_schema(section["propertyNames"])(key) and compile_schema(section["additionalProperties"])(
+        entry
+    )
     return quick, Draft202012Validator(section).is_valid({key: entry})
 
 

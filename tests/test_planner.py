@@ -23,8 +23,13 @@ def ctx(provider: str = "local", **policy: object) -> Context:
 
 def owned(uid: str, **fields: object) -> User:
     defaults: dict[str, object] = {
-        "name": uid, "metadata": {}, "tags": (), "profile": {}, "active": True,
-        "whitelist_mode": False, "owner": OWNER,
+        "name": uid,
+        "metadata": {},
+        "tags": (),
+        "profile": {},
+        "active": True,
+        "whitelist_mode": False,
+        "owner": OWNER,
     }
     return User(uid, **{**defaults, **fields})  # type: ignore[arg-type]
 
@@ -38,8 +43,7 @@ def test_creates_users_missing_from_the_platform_with_every_managed_field() -> N
     result = plan(desired, State({}), ctx())
     [change] = result.changes
     assert change.action is Action.CREATE_USER
-    assert thaw(change.after) == {"name": "Alice", "tags": ["a", "b"], "metadata": {"t": 1},
-                                  "owner": OWNER}
+    assert thaw(change.after) == {"name": "Alice", "tags": ["a", "b"], "metadata": {"t": 1}, "owner": OWNER}
 
 
 def test_no_changes_when_live_matches_desired() -> None:
@@ -59,8 +63,9 @@ def test_updates_only_the_fields_that_differ() -> None:
 
 def test_absent_fields_are_left_as_they_are() -> None:
     desired = State({"alice": User("alice", name="Alice")})
-    live = State({"alice": owned("alice", name="Alice", role="admin", tags=("x",),
-                                 blocklist=frozenset({"bob"}))})
+    live = State(
+        {"alice": owned("alice", name="Alice", role="admin", tags=("x",), blocklist=frozenset({"bob"}))}
+    )
     assert plan(desired, live, ctx()).empty
 
 
@@ -68,20 +73,29 @@ def test_an_empty_blocklist_removes_every_block() -> None:
     desired = State({"alice": User("alice", name="a", blocklist=frozenset())})
     live = State({"alice": owned("alice", name="a", blocklist=frozenset({"bob", "carl"}))})
     assert actions(plan(desired, live, ctx())) == [
-        ("remove_block", "alice", "bob"), ("remove_block", "alice", "carl")]
+        ("remove_block", "alice", "bob"),
+        ("remove_block", "alice", "carl"),
+    ]
 
 
 def test_blocklist_adds_and_removes_exactly_the_difference() -> None:
     desired = State({"alice": User("alice", name="a", blocklist=frozenset({"bob", "dan"}))})
-    live = State({"alice": owned("alice", name="a", blocklist=frozenset({"bob", "carl"})),
-                  "dan": owned("dan", owner=None)})
+    live = State(
+        {
+            "alice": owned("alice", name="a", blocklist=frozenset({"bob", "carl"})),
+            "dan": owned("dan", owner=None),
+        }
+    )
     assert actions(plan(desired, live, ctx())) == [
-        ("remove_block", "alice", "carl"), ("add_block", "alice", "dan")]
+        ("remove_block", "alice", "carl"),
+        ("add_block", "alice", "dan"),
+    ]
 
 
 def test_relations_and_bans_naming_unknown_users_are_skipped_with_a_warning() -> None:
-    desired = State({"alice": User("alice", name="a", blocklist=frozenset({"ghost"}))},
-                    bans={"phantom": Ban("phantom")})
+    desired = State(
+        {"alice": User("alice", name="a", blocklist=frozenset({"ghost"}))}, bans={"phantom": Ban("phantom")}
+    )
     result = plan(desired, State({}, bans={}), ctx())
     assert actions(result) == [("create_user", "alice", None)]
     assert len(result.warnings) == 2 and "'ghost' is not a user" in " ".join(result.warnings)
@@ -94,11 +108,12 @@ def test_a_user_being_deleted_is_not_banned() -> None:
 
 
 def test_whitelist_turns_whitelist_mode_on_and_sets_entries() -> None:
-    desired = State({"alice": User("alice", name="a", whitelist=frozenset({"bob"}),
-                                   whitelist_mode=True)})
+    desired = State({"alice": User("alice", name="a", whitelist=frozenset({"bob"}), whitelist_mode=True)})
     live = State({"alice": owned("alice", name="a", whitelist=frozenset()), "bob": owned("bob")})
     assert actions(plan(desired, live, ctx())) == [
-        ("set_whitelist_mode", "alice", None), ("add_whitelist", "alice", "bob")]
+        ("set_whitelist_mode", "alice", None),
+        ("add_whitelist", "alice", "bob"),
+    ]
 
 
 def test_adopts_users_without_an_owner() -> None:
@@ -115,22 +130,19 @@ def test_refuses_users_of_another_owner_unless_takeover_is_allowed() -> None:
     assert refused.conflicts == ("alice",) and refused.empty
     with pytest.raises(UnsafePlanError, match="--allow-takeover"):
         check(refused, Policy(), "local", force=True)
-    taken = plan(desired, live, Context(OWNER, Policy(), CAPABILITIES["local"], NOW,
-                                        allow_takeover=True))
+    taken = plan(desired, live, Context(OWNER, Policy(), CAPABILITIES["local"], NOW, allow_takeover=True))
     assert [c.action for c in taken.changes] == [Action.ADOPT_USER, Action.UPDATE_USER]
 
 
 def test_never_touches_users_it_does_not_own_when_pruning() -> None:
-    live = State({"stranger": owned("stranger", owner="other"),
-                  "orphan": owned("orphan", owner=None)})
+    live = State({"stranger": owned("stranger", owner="other"), "orphan": owned("orphan", owner=None)})
     assert plan(State({}), live, ctx(prune="deactivate")).empty
 
 
 def test_deactivates_owned_users_removed_from_the_manifest() -> None:
     live = State({"gone": owned("gone"), "kept": owned("kept")})
     desired = State({"kept": User("kept", name="kept")})
-    assert actions(plan(desired, live, ctx(prune="deactivate"))) == [
-        ("deactivate_user", "gone", None)]
+    assert actions(plan(desired, live, ctx(prune="deactivate"))) == [("deactivate_user", "gone", None)]
 
 
 def test_does_not_prune_unless_the_policy_asks() -> None:
@@ -152,25 +164,33 @@ def test_deactivation_and_reactivation_follow_active() -> None:
     desired = State({"a": User("a", name="a", active=False), "b": User("b", name="b", active=True)})
     live = State({"a": owned("a", name="a"), "b": owned("b", name="b", active=False)})
     assert actions(plan(desired, live, ctx())) == [
-        ("reactivate_user", "b", None), ("deactivate_user", "a", None)]
+        ("reactivate_user", "b", None),
+        ("deactivate_user", "a", None),
+    ]
 
 
 def test_changes_are_ordered_users_first_relations_next_deactivation_last() -> None:
-    desired = State({
-        "new": User("new", name="n", blocklist=frozenset({"old"})),
-        "old": User("old", name="o", active=False),
-    })
+    desired = State(
+        {
+            "new": User("new", name="n", blocklist=frozenset({"old"})),
+            "old": User("old", name="o", active=False),
+        }
+    )
     live = State({"old": owned("old", name="o")})
     assert actions(plan(desired, live, ctx())) == [
-        ("create_user", "new", None), ("add_block", "new", "old"), ("deactivate_user", "old", None)]
+        ("create_user", "new", None),
+        ("add_block", "new", "old"),
+        ("deactivate_user", "old", None),
+    ]
 
 
 def test_bans_are_added_and_unbans_only_touch_managed_users() -> None:
     desired = State({"a": User("a", name="a")}, bans={"a": Ban("a")})
-    live = State({"a": owned("a", name="a"), "mine": owned("mine")},
-                 bans={"stranger": Ban("stranger"), "mine": Ban("mine")})
-    assert actions(plan(desired, live, ctx())) == [
-        ("unban_user", "mine", None), ("ban_user", "a", None)]
+    live = State(
+        {"a": owned("a", name="a"), "mine": owned("mine")},
+        bans={"stranger": Ban("stranger"), "mine": Ban("mine")},
+    )
+    assert actions(plan(desired, live, ctx())) == [("unban_user", "mine", None), ("ban_user", "a", None)]
 
 
 def test_an_absent_bans_section_leaves_bans_alone() -> None:
@@ -201,15 +221,16 @@ def test_a_changed_ban_expiry_is_set_again() -> None:
 def test_expires_tokens_only_when_the_watermark_moves_forward() -> None:
     t = NOW - timedelta(days=1)
     desired = State({"a": User("a", name="a", tokens_valid_after=t)})
-    assert actions(plan(desired, State({"a": owned("a", name="a")}), ctx())) == [
-        ("expire_tokens", "a", None)]
+    assert actions(plan(desired, State({"a": owned("a", name="a")}), ctx())) == [("expire_tokens", "a", None)]
     later = State({"a": owned("a", name="a", tokens_valid_after=NOW)})
     assert plan(desired, later, ctx()).empty
 
 
 def test_seed_mode_only_creates_what_is_missing() -> None:
-    desired = State({"new": User("new", name="n"), "old": User("old", name="changed", active=False)},
-                    bans={"old": Ban("old")})
+    desired = State(
+        {"new": User("new", name="n"), "old": User("old", name="changed", active=False)},
+        bans={"old": Ban("old")},
+    )
     live = State({"old": owned("old", name="o"), "gone": owned("gone")}, bans={})
     result = plan(desired, live, ctx(mode="seed", prune="delete"))
     assert actions(result) == [("create_user", "new", None)]
@@ -238,8 +259,9 @@ def test_empty_and_never_set_mean_the_same() -> None:
         (Limit(percent=25), 4, 2, True),
     ],
 )
-def test_deactivation_limit_refuses_over_the_limit(limit: Limit, managed: int, count: int,
-                                                    refused: bool) -> None:
+def test_deactivation_limit_refuses_over_the_limit(
+    limit: Limit, managed: int, count: int, refused: bool
+) -> None:
     live = State({f"u{i}": owned(f"u{i}") for i in range(managed)})
     desired = State({f"u{i}": User(f"u{i}", name=f"u{i}") for i in range(count, managed)})
     result = plan(desired, live, ctx(prune="deactivate", max_deactivate=limit))
@@ -275,7 +297,9 @@ def test_a_deactivated_user_is_left_alone_where_the_platform_refuses_changes_to_
     assert actions(plan(desired, live, ctx("local"))) == [("update_user", "a", None)]
     revived = State({"a": User("a", name="new name", active=True)})
     assert actions(plan(revived, live, ctx("nexconn"))) == [
-        ("reactivate_user", "a", None), ("update_user", "a", None)]
+        ("reactivate_user", "a", None),
+        ("update_user", "a", None),
+    ]
 
 
 def test_updates_of_users_adopted_by_the_same_plan_do_not_count_against_max_update() -> None:

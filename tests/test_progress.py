@@ -27,8 +27,11 @@ from chatroster.emulator.config import (
 from chatroster.render.progress import ERASE, Console, Meter, duration
 
 PROGRESS = re.compile(r"(read|applied) \d+(/\d+)? ")
-CREDENTIALS = {"NEXCONN_APP_KEY": DEFAULT_APP_KEY, "NEXCONN_APP_SECRET": DEFAULT_APP_SECRET,
-               "COMETCHAT_API_KEY": DEFAULT_API_KEY}
+CREDENTIALS = {
+    "NEXCONN_APP_KEY": DEFAULT_APP_KEY,
+    "NEXCONN_APP_SECRET": DEFAULT_APP_SECRET,
+    "COMETCHAT_API_KEY": DEFAULT_API_KEY,
+}
 
 
 class Clock:
@@ -70,8 +73,10 @@ def test_a_slow_step_gets_a_line_every_10_seconds_between_tenths() -> None:
         clock.now = float(second)
         progress.update("changes", second, 10_000)
     assert [line.split(",")[0] for line in lines(stream)] == [
-        "  applied 10/10000 changes (0%)", "  applied 20/10000 changes (0%)",
-        "  applied 30/10000 changes (0%)"]
+        "  applied 10/10000 changes (0%)",
+        "  applied 20/10000 changes (0%)",
+        "  applied 30/10000 changes (0%)",
+    ]
     assert lines(stream)[0].endswith("1.0/s, about 2h 46m left")
 
 
@@ -88,8 +93,10 @@ def test_a_small_quick_step_prints_nothing_and_a_small_slow_one_does() -> None:
     clock.now = 13.0
     slow.update("changes", 5, 5)
     slow.close()
-    assert lines(stream) == ["  applied 1/5 changes (20%), 0.1/s, about 48s left",
-                             "  applied 5/5 changes (100%), 0.4/s"]
+    assert lines(stream) == [
+        "  applied 1/5 changes (20%), 0.1/s, about 48s left",
+        "  applied 5/5 changes (100%), 0.4/s",
+    ]
 
 
 def test_a_count_without_a_total_says_so_far_and_ends_on_the_last_count() -> None:
@@ -100,9 +107,11 @@ def test_a_count_without_a_total_says_so_far_and_ends_on_the_last_count() -> Non
         clock.now = page * 1.0
         reading.update("list entries", page * 100, None)
     reading.update("users", 0, 50)  # the next step ends this one
-    assert lines(stream) == ["  read 1000 list entries so far, 100/s",
-                             "  read 2000 list entries so far, 100/s",
-                             "  read 3000 list entries so far, 100/s"]
+    assert lines(stream) == [
+        "  read 1000 list entries so far, 100/s",
+        "  read 2000 list entries so far, 100/s",
+        "  read 3000 list entries so far, 100/s",
+    ]
     reading.update("list entries", 10, None)
     clock.now = 50.0
     reading.update("list entries", 20, None)
@@ -135,11 +144,15 @@ def test_time_left_reads_as_a_person_would_say_it() -> None:
 
 
 def local_manifest(path: Path, n: int) -> Path:
-    users = {f"u{i}": {"name": f"User {i}", "profile": {"email": f"u{i}@example.com"},
-                       **({"blocklist": [f"u{i + 1}"]} if i % 10 == 0 else {})}
-             for i in range(n)}
-    path.write_text(yaml.safe_dump({"version": 1, "provider": {"type": "local"},
-                                    "users": users}))
+    users = {
+        f"u{i}": {
+            "name": f"User {i}",
+            "profile": {"email": f"u{i}@example.com"},
+            **({"blocklist": [f"u{i + 1}"]} if i % 10 == 0 else {}),
+        }
+        for i in range(n)
+    }
+    path.write_text(yaml.safe_dump({"version": 1, "provider": {"type": "local"}, "users": users}))
     return path
 
 
@@ -186,7 +199,9 @@ def test_on_a_terminal_the_live_line_is_on_stderr_and_cleared_before_the_plan(
     with open(tmp_path / "stdout.json", "w") as stdout:
         process = subprocess.Popen(
             [sys.executable, "-m", "chatroster", "plan", str(manifest), "--format", "json"],
-            cwd=tmp_path, stdout=stdout, stderr=secondary,
+            cwd=tmp_path,
+            stdout=stdout,
+            stderr=secondary,
             env={**os.environ, "NO_COLOR": "1", "TERM": "xterm"},
         )
     os.close(secondary)
@@ -211,9 +226,14 @@ def test_on_a_terminal_the_live_line_is_on_stderr_and_cleared_before_the_plan(
 
 def vendor_manifest(path: Path, provider: dict[str, Any], n: int, blocking: int) -> Path:
     """``n`` users, every ``blocking``-th of them blocking the next one."""
-    users = {f"u{i}": {"name": f"User {i}", "tags": ["staff"],
-                       **({"blocklist": [f"u{(i + 1) % n}"]} if i % blocking == 0 else {})}
-             for i in range(n)}
+    users = {
+        f"u{i}": {
+            "name": f"User {i}",
+            "tags": ["staff"],
+            **({"blocklist": [f"u{(i + 1) % n}"]} if i % blocking == 0 else {}),
+        }
+        for i in range(n)
+    }
     path.write_text(yaml.safe_dump({"version": 1, "provider": provider, "users": users}))
     return path
 
@@ -221,8 +241,13 @@ def vendor_manifest(path: Path, provider: dict[str, Any], n: int, blocking: int)
 def test_nexconn_reads_and_applies_through_the_emulator_with_progress_on_stderr(
     tmp_path: Path, emulator: EmulatorProcess
 ) -> None:
-    provider = {"type": "nexconn", "url": emulator.base_url, "rate": 1000,
-                "app_key": "${NEXCONN_APP_KEY}", "app_secret": "${NEXCONN_APP_SECRET}"}
+    provider = {
+        "type": "nexconn",
+        "url": emulator.base_url,
+        "rate": 1000,
+        "app_key": "${NEXCONN_APP_KEY}",
+        "app_secret": "${NEXCONN_APP_SECRET}",
+    }
     manifest = vendor_manifest(tmp_path / "nexconn.yaml", provider, 300, blocking=1)
     applied = chatroster("apply", str(manifest), "--yes", cwd=tmp_path, env=CREDENTIALS)
     assert applied.returncode == 0, applied.stderr
@@ -231,14 +256,14 @@ def test_nexconn_reads_and_applies_through_the_emulator_with_progress_on_stderr(
     inside = re.findall(r"^  applied (\d+)/600 changes", applied.stderr, re.MULTILINE)
     assert len([count for count in inside if int(count) < 300]) >= 4, applied.stderr
     no_progress_on(applied.stdout)
-    planned = chatroster("plan", str(manifest), "--format", "json", cwd=tmp_path,
-                         env=CREDENTIALS)
+    planned = chatroster("plan", str(manifest), "--format", "json", cwd=tmp_path, env=CREDENTIALS)
     assert planned.returncode == 0, planned.stderr
     assert json.loads(planned.stdout)["changes"] == []
     assert said(planned.stderr, "  read 300/300 users (100%)"), planned.stderr
     # Then 300 blocklists and the tag and profile batch calls, counted call by call.
-    details = re.findall(r"^  read (\d+)/(\d+) calls for tags, profiles and lists",
-                         planned.stderr, re.MULTILINE)
+    details = re.findall(
+        r"^  read (\d+)/(\d+) calls for tags, profiles and lists", planned.stderr, re.MULTILINE
+    )
     assert len(details) == 10 and details[-1][0] == details[-1][1], planned.stderr
     assert int(details[-1][1]) > 300
     no_progress_on(planned.stdout)
@@ -247,14 +272,17 @@ def test_nexconn_reads_and_applies_through_the_emulator_with_progress_on_stderr(
 def test_cometchat_reads_page_by_page_through_the_emulator_with_progress_on_stderr(
     tmp_path: Path, emulator: EmulatorProcess
 ) -> None:
-    provider = {"type": "cometchat", "url": emulator.base_url, "app_id": DEFAULT_APP_ID,
-                "api_key": "${COMETCHAT_API_KEY}"}
+    provider = {
+        "type": "cometchat",
+        "url": emulator.base_url,
+        "app_id": DEFAULT_APP_ID,
+        "api_key": "${COMETCHAT_API_KEY}",
+    }
     manifest = vendor_manifest(tmp_path / "cometchat.yaml", provider, 250, blocking=10)
     applied = chatroster("apply", str(manifest), "--yes", cwd=tmp_path, env=CREDENTIALS)
     assert applied.returncode == 0, applied.stderr
     assert said(applied.stderr, "  applied 275/275 changes (100%)"), applied.stderr
-    planned = chatroster("plan", str(manifest), "--format", "markdown", cwd=tmp_path,
-                         env=CREDENTIALS)
+    planned = chatroster("plan", str(manifest), "--format", "markdown", cwd=tmp_path, env=CREDENTIALS)
     assert planned.returncode == 0, planned.stderr
     assert said(planned.stderr, "  read 250/250 active users (100%)"), planned.stderr
     assert "No changes" in planned.stdout

@@ -63,10 +63,7 @@ def endpoint(emulator: EmulatorProcess, label: str, status: str = "200") -> int:
 
 def calls(emulator: EmulatorProcess) -> dict[str, int]:
     """Calls per endpoint, whatever their status."""
-    return {
-        label: sum(counts.values())
-        for label, counts in emulator.stats()["by_endpoint"].items()
-    }
+    return {label: sum(counts.values()) for label, counts in emulator.stats()["by_endpoint"].items()}
 
 
 def converge(provider: CometChatProvider, wanted: Manifest) -> None:
@@ -88,7 +85,10 @@ def seeded(tmp_path: Path) -> Iterator[Store]:
 def test_the_marker_becomes_owner_and_watermark_and_leaves_metadata() -> None:
     user = _user_from_api(
         {
-            "uid": "alice", "name": "Alice", "role": "default", "statusMessage": "On call",
+            "uid": "alice",
+            "name": "Alice",
+            "role": "default",
+            "statusMessage": "On call",
             "metadata": {"team": "core", MARKER_KEY: {"owner": OWNER, "tokens_valid_after": 1767225600}},
             "tags": ["b", "a"],
         },
@@ -121,8 +121,13 @@ def test_cleared_avatar_and_link_are_unset_and_other_fields_emptied() -> None:
 
 def test_translation_is_mirrored() -> None:
     fields = {
-        "name": "Alice", "avatar": "https://a.example/a.png", "link": "https://a.example",
-        "role": "agent", "status_message": "Hi", "metadata": {"team": "core"}, "tags": ("x", "y"),
+        "name": "Alice",
+        "avatar": "https://a.example/a.png",
+        "link": "https://a.example",
+        "role": "agent",
+        "status_message": "Hi",
+        "metadata": {"team": "core"},
+        "tags": ("x", "y"),
     }
     body = _user_to_api(fields, {"owner": OWNER}, None)
     user = _user_from_api({"uid": "alice", **body}, active=True)
@@ -149,7 +154,9 @@ def test_a_missing_api_key_is_a_clear_error_before_any_request() -> None:
 def test_the_region_gives_the_base_url_and_url_overrides_it() -> None:
     with open_cometchat(cometchat(region="eu")) as provider:
         assert provider.identity() == {
-            "type": "cometchat", "app_id": "app1", "url": "https://app1.api-eu.cometchat.io/v3",
+            "type": "cometchat",
+            "app_id": "app1",
+            "url": "https://app1.api-eu.cometchat.io/v3",
         }
     with open_cometchat(cometchat(url="http://127.0.0.1:9/v3/")) as provider:
         assert provider.identity()["url"] == "http://127.0.0.1:9/v3"
@@ -195,8 +202,10 @@ def test_concurrency_comes_from_the_cli_else_the_default() -> None:
 
 def test_an_answer_that_is_not_the_api_says_to_check_the_url() -> None:
     portal = httpx.MockTransport(lambda request: httpx.Response(200, text="<html>login</html>"))
-    with open_cometchat(cometchat(), http=HttpOptions(transport=portal)) as provider, \
-            pytest.raises(ProviderError, match="without a JSON object; check provider.url"):
+    with (
+        open_cometchat(cometchat(), http=HttpOptions(transport=portal)) as provider,
+        pytest.raises(ProviderError, match="without a JSON object; check provider.url"),
+    ):
         provider.read(Scope(uids=frozenset(), owner=OWNER))
 
 
@@ -216,10 +225,19 @@ def test_a_no_change_plan_costs_the_documented_number_of_calls(
     blockers = {"u00001", "u00003", "u00005", users[-1].uid}  # the last is deactivated
     desired = [
         User(
-            uid=u.uid, name=u.name, tags=u.tags, active=i < active,
-            blocklist=(frozenset({"u00002"}) if u.uid == "u00001" else
-                       frozenset({"u00004"}) if u.uid == "u00003" else
-                       frozenset() if u.uid in blockers else None),
+            uid=u.uid,
+            name=u.name,
+            tags=u.tags,
+            active=i < active,
+            blocklist=(
+                frozenset({"u00002"})
+                if u.uid == "u00001"
+                else frozenset({"u00004"})
+                if u.uid == "u00003"
+                else frozenset()
+                if u.uid in blockers
+                else None
+            ),
         )
         for i, u in enumerate(users)
     ]
@@ -241,8 +259,7 @@ def test_lists_use_the_largest_page_with_tags_and_blocks_by_me(
     sent: list[httpx.Request] = []
     transport = Recording(sent)
     with open_cometchat(config_for(emulator), http=HttpOptions(transport=transport)) as provider:
-        provider.read(Scope(uids=frozenset({"alice"}), owner=OWNER,
-                            blocklists=frozenset({"alice"})))
+        provider.read(Scope(uids=frozenset({"alice"}), owner=OWNER, blocklists=frozenset({"alice"})))
     queries = sorted(str(request.url).split("/v3", 1)[1] for request in sent)
     assert queries == [
         "/users/alice/blockedusers?direction=blockedByMe&perPage=1000&page=1",
@@ -251,9 +268,7 @@ def test_lists_use_the_largest_page_with_tags_and_blocks_by_me(
     ]
 
 
-def test_export_reads_every_user_with_their_blocklists(
-    seeded: Store, emulator_factory: Factory
-) -> None:
+def test_export_reads_every_user_with_their_blocklists(seeded: Store, emulator_factory: Factory) -> None:
     seeded.insert_users([owned("alice"), owned("bob"), User(uid="stranger", name="S")])
     seeded.set_active(["bob"], False)
     seeded.add_relations("blocks", [("alice", "stranger")])
@@ -324,7 +339,8 @@ def test_the_marker_lives_in_metadata_and_survives_every_metadata_write(
     with open_provider(config) as provider:
         converge(provider, manifest(config, alice.evolve(tokens_valid_after=stamp)))
         assert raw_user(emulator, "alice")["metadata"] == {
-            "team": "core", MARKER_KEY: {"owner": OWNER, "tokens_valid_after": 1767225600},
+            "team": "core",
+            MARKER_KEY: {"owner": OWNER, "tokens_valid_after": 1767225600},
         }
         converge(provider, manifest(config, alice.evolve(metadata={})))
     assert raw_user(emulator, "alice")["metadata"] == {
@@ -341,7 +357,8 @@ def test_adoption_adds_the_marker_and_keeps_the_metadata_it_found(
     with open_provider(config) as provider:
         converge(provider, manifest(config, User(uid="alice", name="Alice")))
     assert raw_user(emulator, "alice")["metadata"] == {
-        "@private": {"email": "a@x.io"}, MARKER_KEY: {"owner": OWNER},
+        "@private": {"email": "a@x.io"},
+        MARKER_KEY: {"owner": OWNER},
     }
 
 
@@ -358,7 +375,8 @@ def test_expiring_tokens_flushes_them_and_records_the_watermark(
     assert seeded.tokens("alice") == []
     assert endpoint(emulator, "DELETE /v3/users/{uid}/auth_tokens") == 1
     assert raw_user(emulator, "alice")["metadata"] == {
-        "team": "core", MARKER_KEY: {"owner": OWNER, "tokens_valid_after": int(stamp.timestamp())},
+        "team": "core",
+        MARKER_KEY: {"owner": OWNER, "tokens_valid_after": int(stamp.timestamp())},
     }
 
 
@@ -412,12 +430,16 @@ def test_deletes_and_blocks_whose_answers_were_lost_are_done_once(
     emulator = emulator_factory(db=seeded.path)
     config = config_for(emulator)
     transport = LosesFirstAnswer(
-        ("DELETE", "/users/carol"), ("POST", "/users/alice/blockedusers"), ("DELETE", "/users"),
+        ("DELETE", "/users/carol"),
+        ("POST", "/users/alice/blockedusers"),
+        ("DELETE", "/users"),
     )
     policy = Policy(prune="delete", max_delete=Policy().max_delete.parse(5))
     wanted = manifest(
-        config, User(uid="alice", name="Alice", blocklist=frozenset({"bob"})),
-        User(uid="bob", name="Bob", active=False), policy=policy,
+        config,
+        User(uid="alice", name="Alice", blocklist=frozenset({"bob"})),
+        User(uid="bob", name="Bob", active=False),
+        policy=policy,
     )
     with open_cometchat(config, http=HttpOptions(transport=transport, backoff=0.01)) as provider:
         converge(provider, wanted)
@@ -436,8 +458,7 @@ def test_an_existing_user_of_someone_else_is_not_taken_by_create(
     with open_provider(config) as provider, pytest.raises(PartialFailure) as caught:
         provider.create_users([create])
     assert caught.value.failed == {
-        "create_user:alice": "'alice' already exists on CometChat and is not owned by 'team'; "
-        "run plan again",
+        "create_user:alice": "'alice' already exists on CometChat and is not owned by 'team'; run plan again",
     }
 
 
@@ -451,16 +472,15 @@ def test_a_change_to_a_deactivated_user_is_left_with_a_warning(
     emulator = emulator_factory(db=seeded.path)
     config = config_for(emulator)
     with open_provider(config) as provider:
-        made = make_plan(manifest(config, User(uid="alice", name="New", active=False)),
-                         provider, Options())
+        made = make_plan(manifest(config, User(uid="alice", name="New", active=False)), provider, Options())
         assert made.empty
         assert any("alice is deactivated" in warning for warning in made.warnings)
-        revived = make_plan(manifest(config, User(uid="alice", name="New", active=True)),
-                            provider, Options())
+        revived = make_plan(manifest(config, User(uid="alice", name="New", active=True)), provider, Options())
         assert [c.action.value for c in revived.changes] == ["reactivate_user", "update_user"]
         apply(revived.changes, provider)
-        assert make_plan(manifest(config, User(uid="alice", name="New", active=True)),
-                         provider, Options()).empty
+        assert make_plan(
+            manifest(config, User(uid="alice", name="New", active=True)), provider, Options()
+        ).empty
 
 
 def test_a_user_created_deactivated_gets_its_blocks_and_converges(
@@ -482,16 +502,15 @@ def raw_user_status(emulator: EmulatorProcess, uid: str) -> int:
     return response.status_code
 
 
-def test_a_deactivated_users_blocklist_is_reported_unknown(
-    seeded: Store, emulator_factory: Factory
-) -> None:
+def test_a_deactivated_users_blocklist_is_reported_unknown(seeded: Store, emulator_factory: Factory) -> None:
     seeded.insert_users([owned("ghost"), owned("bob")])
     seeded.add_relations("blocks", [("ghost", "bob")])
     seeded.set_active(["ghost"], False)
     emulator = emulator_factory(db=seeded.path)
     with open_provider(config_for(emulator)) as provider:
-        live = provider.read(Scope(uids=frozenset({"ghost", "bob"}), owner=OWNER,
-                                   blocklists=frozenset({"ghost", "bob"})))
+        live = provider.read(
+            Scope(uids=frozenset({"ghost", "bob"}), owner=OWNER, blocklists=frozenset({"ghost", "bob"}))
+        )
     assert live.users["ghost"].blocklist is None  # hidden by CometChat, so not guessed
     assert live.users["bob"].blocklist == frozenset()
     assert "GET /v3/users/{uid}/blockedusers" in calls(emulator)
@@ -522,7 +541,10 @@ def test_a_refused_key_from_nowhere_names_the_setting(emulator: EmulatorProcess)
 def run_cli(*args: str, key: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "COMETCHAT_API_KEY": key, "PYTHONPATH": str(SRC)}
     return subprocess.run(
-        [sys.executable, "-m", "chatroster", *args], env=env, capture_output=True, text=True,
+        [sys.executable, "-m", "chatroster", *args],
+        env=env,
+        capture_output=True,
+        text=True,
         check=False,
         timeout=60,
     )
@@ -573,15 +595,25 @@ def test_apply_converges_through_faults_making_each_change_once(
     emulator_factory: Factory, caplog: pytest.LogCaptureFixture
 ) -> None:
     emulator = emulator_factory(
-        "--fault-rate", "0.15", "--fault-seed", "7", "--hang-seconds", "1",
+        "--fault-rate",
+        "0.15",
+        "--fault-seed",
+        "7",
+        "--hang-seconds",
+        "1",
     )
     config = config_for(emulator)
     patient = HttpOptions(timeout=0.4, backoff=0.01, retries=10)
     names = [f"user{i:02d}" for i in range(30)]
     users = [
-        User(uid=uid, name=uid.title(), tags=("staff",), metadata={"n": i},
-             active=i % 5 != 3 and i != 0,
-             blocklist=frozenset(names[i + 1 : i + 3]) if i % 5 == 0 else None)
+        User(
+            uid=uid,
+            name=uid.title(),
+            tags=("staff",),
+            metadata={"n": i},
+            active=i % 5 != 3 and i != 0,
+            blocklist=frozenset(names[i + 1 : i + 3]) if i % 5 == 0 else None,
+        )
         for i, uid in enumerate(names)
     ]
     caplog.set_level(logging.DEBUG, logger="chatroster.http")
@@ -603,13 +635,12 @@ def test_apply_converges_through_faults_making_each_change_once(
 
 
 def test_rejected_credentials_during_apply_stop_the_run_even_with_continue_on_error(
-    emulator: EmulatorProcess
+    emulator: EmulatorProcess,
 ) -> None:
     # They used to become one failure message per change, so --continue-on-error kept
     # calling the API with a key it had already refused.
     config = config_for(emulator, api_key="not-the-key-123")
-    changes = [Change(Action.CREATE_USER, f"u{i}", after={"name": f"U{i}", "owner": OWNER})
-               for i in range(5)]
+    changes = [Change(Action.CREATE_USER, f"u{i}", after={"name": f"U{i}", "owner": OWNER}) for i in range(5)]
     with open_provider(config) as provider, pytest.raises(AuthError):
         apply(changes, provider, continue_on_error=True)
     assert Store(emulator.db_path).all_users() == {}

@@ -69,7 +69,8 @@ def test_treats_a_200_answer_with_an_error_code_as_a_failure() -> None:
         )
     assert api.result_of(_answer(200, {"code": 0, "result": {"a": 1}}), api.USER_GET) == {"a": 1}
     assert api.result_of(_answer(200, {"code": 200, "users": []}), api.WHITELIST_GET) == {
-        "code": 200, "users": [],
+        "code": 200,
+        "users": [],
     }
     with pytest.raises(api.Refusal):  # v4 success code on a legacy endpoint is not success
         api.result_of(_answer(200, {"code": 0}), api.WHITELIST_GET)
@@ -95,10 +96,12 @@ def test_ban_durations_stay_within_the_vendors_range() -> None:
 
 
 def test_the_hosted_profile_hides_chatrosters_markers_and_keeps_them_on_every_write() -> None:
-    stored = HostedProfile.from_api({
-        "userProfile": {"email": "a@x.io", "uniqueId": "A1", "name": "Alice", "portraitUri": "p"},
-        "userExtProfile": {"ext_dept": "eng", api.OWNER_KEY: "team", api.TOKENS_KEY: "1000"},
-    })
+    stored = HostedProfile.from_api(
+        {
+            "userProfile": {"email": "a@x.io", "uniqueId": "A1", "name": "Alice", "portraitUri": "p"},
+            "userExtProfile": {"ext_dept": "eng", api.OWNER_KEY: "team", api.TOKENS_KEY: "1000"},
+        }
+    )
     assert stored.profile == {"email": "a@x.io", "unique_id": "A1", "ext": {"ext_dept": "eng"}}
     assert stored.owner == "team" and stored.push == ("Alice", "p")
     assert stored.tokens_valid_after == datetime.fromtimestamp(1, UTC)
@@ -109,16 +112,28 @@ def test_the_hosted_profile_hides_chatrosters_markers_and_keeps_them_on_every_wr
 
 
 def test_profile_values_of_the_wrong_type_are_refused_before_any_call() -> None:
-    for bad in ({"gender": "2"}, {"email": 5}, {"ext": {"ext_n": 1}}, {"nickname": "x"},
-                {"ext": {api.OWNER_KEY: "me"}}):
+    for bad in (
+        {"gender": "2"},
+        {"email": 5},
+        {"ext": {"ext_n": 1}},
+        {"nickname": "x"},
+        {"ext": {api.OWNER_KEY: "me"}},
+    ):
         with pytest.raises(ValueError):
             HostedProfile().with_profile(bad)
 
 
 def test_settings_come_from_the_manifest_and_a_missing_secret_says_what_to_set() -> None:
-    settings = Settings.from_config(ProviderConfig("nexconn", {
-        "region": "us", "app_key": "k", "app_secret": "s",
-    }))
+    settings = Settings.from_config(
+        ProviderConfig(
+            "nexconn",
+            {
+                "region": "us",
+                "app_key": "k",
+                "app_secret": "s",
+            },
+        )
+    )
     assert settings.base_urls == ("https://api.us-light-api.com", "https://api-b.us-light-api.com")
     assert settings.rate == 100 and settings.concurrency == 8
     with pytest.raises(ProviderError, match=r"provider\.app_secret.*NEXCONN_APP_SECRET"):
@@ -128,12 +143,12 @@ def test_settings_come_from_the_manifest_and_a_missing_secret_says_what_to_set()
 
 
 def test_identity_names_the_app_without_its_key_or_secret() -> None:
-    config = ProviderConfig("nexconn", {"url": "http://127.0.0.1:9", "app_key": KEY,
-                                        "app_secret": SECRET})
+    config = ProviderConfig("nexconn", {"url": "http://127.0.0.1:9", "app_key": KEY, "app_secret": SECRET})
     with open_provider(config) as provider:
         identity = provider.identity()
     assert identity == {
-        "type": "nexconn", "url": "http://127.0.0.1:9",
+        "type": "nexconn",
+        "url": "http://127.0.0.1:9",
         "app_key_hash": hashlib.sha256(KEY.encode()).hexdigest()[:8],
     }
     assert KEY not in json.dumps(identity) and SECRET not in json.dumps(identity)
@@ -163,16 +178,22 @@ class Nexconn:
     recorder: Recorder = field(default_factory=Recorder)
 
     def settings(self, **changes: Any) -> Settings:
-        config = ProviderConfig("nexconn", {"url": self.emulator.base_url, "app_key": KEY,
-                                            "app_secret": SECRET})
+        config = ProviderConfig(
+            "nexconn", {"url": self.emulator.base_url, "app_key": KEY, "app_secret": SECRET}
+        )
         fast = {"rate": 1000.0, "backoff": 0.01, "timeout": 5.0, "concurrency": 8}
         return replace(Settings.from_config(config), **{**fast, **self.tuning, **changes})
 
     def open(self, **changes: Any) -> NexconnProvider:
         return NexconnProvider(self.settings(**changes), transport=self.recorder)
 
-    def manifest(self, *users: User, owner: str = OWNER, policy: Policy | None = None,
-                 bans: dict[str, Ban] | None = None) -> Manifest:
+    def manifest(
+        self,
+        *users: User,
+        owner: str = OWNER,
+        policy: Policy | None = None,
+        bans: dict[str, Ban] | None = None,
+    ) -> Manifest:
         config = ProviderConfig("nexconn", {"url": self.emulator.base_url})
         state = State(users={user.uid: user for user in users}, bans=bans)
         return Manifest(desired=state, provider=config, owner=owner, policy=policy or Policy())
@@ -218,8 +239,10 @@ class Nexconn:
         """Nexconn restores a user only 1 hour after its soft-delete; the store's clock
         cannot be moved, so the deactivations are made older instead."""
         with sqlite3.connect(self.emulator.db_path) as db:
-            db.execute("UPDATE users SET deactivated_at = deactivated_at - ? "
-                       "WHERE deactivated_at IS NOT NULL", (int(hours * 3600),))
+            db.execute(
+                "UPDATE users SET deactivated_at = deactivated_at - ? WHERE deactivated_at IS NOT NULL",
+                (int(hours * 3600),),
+            )
 
 
 @pytest.fixture
@@ -249,12 +272,22 @@ def quickstart(nexconn: Nexconn) -> Manifest:
     now = datetime.now(UTC).replace(microsecond=0)
     users = [
         person("admin", tags=("staff",), profile={"email": "ada@example.com", "role": 100}),
-        person("alice", tags=("beta", "staff"), blocklist=frozenset({"mallory"}),
-               whitelist=frozenset({"bob", "admin"}), whitelist_mode=True,
-               profile={"email": "alice@example.com", "gender": 2, "location": "SG",
-                        "birthday": "1990-05-01", "unique_id": "A1",
-                        "ext": {"ext_dept": "eng", "ext_status": "On call"}},
-               tokens_valid_after=now - timedelta(days=20)),
+        person(
+            "alice",
+            tags=("beta", "staff"),
+            blocklist=frozenset({"mallory"}),
+            whitelist=frozenset({"bob", "admin"}),
+            whitelist_mode=True,
+            profile={
+                "email": "alice@example.com",
+                "gender": 2,
+                "location": "SG",
+                "birthday": "1990-05-01",
+                "unique_id": "A1",
+                "ext": {"ext_dept": "eng", "ext_status": "On call"},
+            },
+            tokens_valid_after=now - timedelta(days=20),
+        ),
         person("bob", blocklist=frozenset(), whitelist_mode=False),
         person("erin", active=False),
         person("mallory", tags=()),
@@ -267,7 +300,10 @@ def test_quickstart_applies_and_then_plans_no_changes(nexconn: Nexconn) -> None:
     manifest = quickstart(nexconn)
     made = nexconn.converge(manifest)
     assert actions(made) == {
-        "create_user": 5, "ban_user": 1, "add_block": 1, "add_whitelist": 2,
+        "create_user": 5,
+        "ban_user": 1,
+        "add_block": 1,
+        "add_whitelist": 2,
     }
     live = nexconn.live(manifest)
     assert live["alice"].profile == manifest.desired.users["alice"].profile
@@ -283,10 +319,15 @@ def test_every_request_body_matches_the_vendors_openapi_schema(nexconn: Nexconn)
     spec = yaml.safe_load(SPEC.read_text(encoding="utf-8"))
     manifest = quickstart(nexconn)
     nexconn.converge(manifest)
-    nexconn.converge(replace(manifest, desired=State(
-        users={**manifest.desired.users, "bob": person("bob", name="Bob Renamed", tags=("x",))},
-        bans={},
-    )))
+    nexconn.converge(
+        replace(
+            manifest,
+            desired=State(
+                users={**manifest.desired.users, "bob": person("bob", name="Bob Renamed", tags=("x",))},
+                bans={},
+            ),
+        )
+    )
     checked = set()
     for path, body in nexconn.recorder.sent:
         if path.startswith("/v4/"):
@@ -309,8 +350,11 @@ def _inline(spec: dict[str, Any], node: Any) -> Any:
     if isinstance(node, dict):
         if "$ref" in node:
             return _inline(spec, spec["components"]["schemas"][node["$ref"].split("/")[-1]])
-        found = {k: _inline(spec, v) for k, v in node.items()
-                 if k not in ("example", "nullable") and not (k == "anyOf" and not v)}
+        found = {
+            k: _inline(spec, v)
+            for k, v in node.items()
+            if k not in ("example", "nullable") and not (k == "anyOf" and not v)
+        }
         if "properties" in found:
             found.setdefault("additionalProperties", False)
         return found
@@ -324,8 +368,9 @@ def test_updates_push_data_tags_and_profile_and_removes_dropped_profile_keys(
     nexconn: Nexconn,
 ) -> None:
     nexconn.converge(nexconn.manifest(person("alice")))
-    renamed = person("alice", name="Alice Renamed", avatar="", tags=("gold", "vip"),
-                     profile={"email": "new@example.com"})
+    renamed = person(
+        "alice", name="Alice Renamed", avatar="", tags=("gold", "vip"), profile={"email": "new@example.com"}
+    )
     made = nexconn.converge(nexconn.manifest(renamed))
     assert actions(made) == {"update_user": 1}
     store = nexconn.store()
@@ -334,8 +379,7 @@ def test_updates_push_data_tags_and_profile_and_removes_dropped_profile_keys(
     assert row is not None and row.name == "Alice Renamed" and not row.avatar
     assert row.tags == ("gold", "vip")
     # Level and ext_dept are gone; the marker is not, nor the copy of the name.
-    assert row.profile == {"email": "new@example.com", "name": "Alice Renamed",
-                           "ext": {api.OWNER_KEY: OWNER}}
+    assert row.profile == {"email": "new@example.com", "name": "Alice Renamed", "ext": {api.OWNER_KEY: OWNER}}
 
 
 def test_deactivates_and_reactivates_a_user_an_hour_later(nexconn: Nexconn) -> None:
@@ -399,14 +443,14 @@ def test_bans_renews_a_capped_ban_and_unbans(nexconn: Nexconn) -> None:
 
 def test_adds_and_removes_blocks_and_whitelist_entries(nexconn: Nexconn) -> None:
     others = [person(uid) for uid in ("bob", "carol", "dave")]
-    alice = person("alice", blocklist=frozenset({"bob", "carol"}),
-                   whitelist=frozenset({"bob"}), whitelist_mode=True)
+    alice = person(
+        "alice", blocklist=frozenset({"bob", "carol"}), whitelist=frozenset({"bob"}), whitelist_mode=True
+    )
     made = nexconn.converge(nexconn.manifest(alice, *others))
     assert made.count(Action.ADD_BLOCK) == 2 and made.count(Action.ADD_WHITELIST) == 1
     alice = alice.evolve(blocklist=frozenset({"dave"}), whitelist=frozenset({"carol"}))
     made = nexconn.converge(nexconn.manifest(alice, *others))
-    assert actions(made) == {"remove_block": 2, "add_block": 1,
-                             "remove_whitelist": 1, "add_whitelist": 1}
+    assert actions(made) == {"remove_block": 2, "add_block": 1, "remove_whitelist": 1, "add_whitelist": 1}
     made = nexconn.converge(nexconn.manifest(alice.evolve(whitelist_mode=False), *others))
     assert actions(made) == {"set_whitelist_mode": 1}
     store = nexconn.store()
@@ -451,8 +495,7 @@ def test_refuses_to_delete_users_and_says_so(nexconn: Nexconn) -> None:
 
 
 def test_adopts_a_user_and_keeps_the_profile_it_had(nexconn: Nexconn) -> None:
-    nexconn.seed(User("carol", name="Carol", profile={"email": "c@example.com",
-                                                      "ext": {"ext_dept": "ops"}}))
+    nexconn.seed(User("carol", name="Carol", profile={"email": "c@example.com", "ext": {"ext_dept": "ops"}}))
     manifest = nexconn.manifest(User("carol", name="Carol"))
     made = nexconn.converge(manifest)
     assert actions(made) == {"adopt_user": 1}
@@ -460,7 +503,8 @@ def test_adopts_a_user_and_keeps_the_profile_it_had(nexconn: Nexconn) -> None:
     carol = store.get_user("carol")
     store.close()
     assert carol is not None and carol.profile == {
-        "email": "c@example.com", "name": "Carol",
+        "email": "c@example.com",
+        "name": "Carol",
         "ext": {"ext_dept": "ops", api.OWNER_KEY: OWNER},
     }
 
@@ -483,14 +527,19 @@ def test_prunes_owned_users_found_through_profile_list_and_nothing_else(nexconn:
     policy = Policy(prune="deactivate", max_deactivate=FOREVER)
     made = nexconn.converge(nexconn.manifest(person("alice"), policy=policy))
     assert [(c.action.value, c.uid) for c in made.changes] == [
-        ("deactivate_user", "bob"), ("deactivate_user", "carol"),
+        ("deactivate_user", "bob"),
+        ("deactivate_user", "carol"),
     ]
     calls = nexconn.calls()
     assert calls["/v4/user/profile/list"] >= 1 and calls["/v4/user/profile/batch/get"] == 0
     assert calls["/v4/user/get"] == 2  # alice only: once in the plan, once in the check
     store = nexconn.store()
     assert {uid: u.active for uid, u in store.all_users().items()} == {
-        "stranger": True, "theirs": True, "alice": True, "bob": False, "carol": False,
+        "stranger": True,
+        "theirs": True,
+        "alice": True,
+        "bob": False,
+        "carol": False,
     }
     store.close()
 
@@ -526,8 +575,17 @@ def test_blocks_go_20_targets_to_a_call(nexconn: Nexconn) -> None:
     assert nexconn.calls("200")["/v4/user/blocklist/add"] == 3
 
 
-def read_calls(*, declared: int, others: int, soft_deleted: int, profiles: int, bans: int,
-               blocklists: int, whitelists: int, lists: bool) -> dict[str, int]:
+def read_calls(
+    *,
+    declared: int,
+    others: int,
+    soft_deleted: int,
+    profiles: int,
+    bans: int,
+    blocklists: int,
+    whitelists: int,
+    lists: bool,
+) -> dict[str, int]:
     """The read cost of a plan, as docs/providers.md gives it (all lists < 1000 long)."""
     calls = {
         "/v4/user/soft-deleted/list": soft_deleted // 50 + 1,
@@ -549,10 +607,13 @@ def test_a_no_change_plan_costs_what_the_documented_formula_says(nexconn: Nexcon
     others = [person(f"x{i}") for i in range(130)]  # another owner's, with profiles
     nexconn.converge(nexconn.manifest(*others, owner="other"))
     users = [
-        person(f"u{i}", active=False if i < 5 else None,
-               blocklist=frozenset({"u10"}) if 10 < i <= 13 else None,
-               whitelist=frozenset({"u10"}) if 20 < i <= 22 else None,
-               whitelist_mode=True if 20 < i <= 22 else None)
+        person(
+            f"u{i}",
+            active=False if i < 5 else None,
+            blocklist=frozenset({"u10"}) if 10 < i <= 13 else None,
+            whitelist=frozenset({"u10"}) if 20 < i <= 22 else None,
+            whitelist_mode=True if 20 < i <= 22 else None,
+        )
         for i in range(60)
     ]
     for bans, lists in (({}, False), ({"u30": Ban("u30", None), "u31": Ban("u31", None)}, True)):
@@ -560,8 +621,16 @@ def test_a_no_change_plan_costs_what_the_documented_formula_says(nexconn: Nexcon
         nexconn.converge(manifest)
         nexconn.emulator.reset()
         assert nexconn.plan(manifest).empty
-        expected = read_calls(declared=60, others=0, soft_deleted=5, profiles=190,
-                              bans=len(bans), blocklists=3, whitelists=2, lists=lists)
+        expected = read_calls(
+            declared=60,
+            others=0,
+            soft_deleted=5,
+            profiles=190,
+            bans=len(bans),
+            blocklists=3,
+            whitelists=2,
+            lists=lists,
+        )
         assert {path: n for path, n in nexconn.calls().items() if n} == expected
 
 
@@ -598,8 +667,7 @@ def test_bad_credentials_give_a_clear_error_and_change_nothing(nexconn: Nexconn)
 
 
 def test_a_missing_credential_is_refused_before_any_request(nexconn: Nexconn) -> None:
-    config = ProviderConfig("nexconn", {"url": nexconn.emulator.base_url, "app_key": KEY,
-                                        "app_secret": ""})
+    config = ProviderConfig("nexconn", {"url": nexconn.emulator.base_url, "app_key": KEY, "app_secret": ""})
     with pytest.raises(ProviderError, match=r"provider\.app_secret.*environment variable"):
         open_provider(config)
     assert nexconn.emulator.stats()["total"] == 0
@@ -607,15 +675,26 @@ def test_a_missing_credential_is_refused_before_any_request(nexconn: Nexconn) ->
 
 def fault_manifest(nexconn: Nexconn) -> Manifest:
     until = datetime.now(UTC) + timedelta(days=2)
-    users = [person(f"u{i}", tags=("even",) if i % 2 == 0 else ("odd",),
-                    blocklist=frozenset({"u1", "u2"}) if i == 0 else None,
-                    active=False if i == 5 else None)
-             for i in range(30)]
+    users = [
+        person(
+            f"u{i}",
+            tags=("even",) if i % 2 == 0 else ("odd",),
+            blocklist=frozenset({"u1", "u2"}) if i == 0 else None,
+            active=False if i == 5 else None,
+        )
+        for i in range(30)
+    ]
     return nexconn.manifest(*users, bans={"u7": Ban("u7", until)})
 
 
-WRITES = ("/v4/auth/access-token/issue", "/v4/user/profile/set", "/v4/user/tag/batch/set",
-          "/v4/user/blocklist/add", "/v4/user/ban", "/v4/user/soft-delete")
+WRITES = (
+    "/v4/auth/access-token/issue",
+    "/v4/user/profile/set",
+    "/v4/user/tag/batch/set",
+    "/v4/user/blocklist/add",
+    "/v4/user/ban",
+    "/v4/user/soft-delete",
+)
 
 
 def test_under_faults_apply_converges_and_does_nothing_twice(

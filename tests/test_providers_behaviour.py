@@ -57,7 +57,10 @@ class Platform:
         return CAPABILITIES[self.kind]
 
     def __call__(
-        self, *users: User, owner: str = OWNER, policy: Policy = DEFAULT_POLICY,
+        self,
+        *users: User,
+        owner: str = OWNER,
+        policy: Policy = DEFAULT_POLICY,
         bans: dict[str, Ban] | None = None,
     ) -> Manifest:
         desired = State(users={user.uid: user for user in users}, bans=bans)
@@ -106,8 +109,8 @@ class Platform:
         if self.kind == "nexconn":
             with self.store.transaction() as db:
                 db.execute(
-                    "UPDATE users SET deactivated_at = deactivated_at - ? "
-                    "WHERE deactivated_at IS NOT NULL", (int(hours * 3600),),
+                    "UPDATE users SET deactivated_at = deactivated_at - ? WHERE deactivated_at IS NOT NULL",
+                    (int(hours * 3600),),
                 )
 
     def close(self) -> None:
@@ -123,7 +126,8 @@ def _local(tmp_path: Path, start: Callable[..., EmulatorProcess]) -> Platform:
 def _cometchat(tmp_path: Path, start: Callable[..., EmulatorProcess]) -> Platform:
     emulator = start()
     settings = {
-        "app_id": "emulator-app", "url": f"{emulator.base_url}/v3",
+        "app_id": "emulator-app",
+        "url": f"{emulator.base_url}/v3",
         "api_key": "emulator-api-key",
     }
     return Platform("cometchat", ProviderConfig("cometchat", settings), emulator.db_path, emulator)
@@ -144,7 +148,8 @@ PLATFORMS = {"local": _local, "cometchat": _cometchat, "nexconn": _nexconn}
 
 @pytest.fixture(params=KINDS)
 def provider_manifest(
-    request: pytest.FixtureRequest, tmp_path: Path,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
     emulator_factory: Callable[..., EmulatorProcess],
 ) -> Iterator[Platform]:
     """The platform under test (local, cometchat, nexconn) as a manifest builder."""
@@ -164,20 +169,31 @@ def needs(platform: Platform, capability: str) -> None:
 #: PRODUCT.md, "Capabilities by platform": what each platform can do, as the user is told.
 PRODUCT_CAPABILITIES: dict[str, dict[str, Any]] = {
     "local": {
-        "user_fields": {"name", "avatar", "link", "role", "status_message", "metadata", "tags",
-                        "profile"},
-        "deactivate": True, "delete": True, "bans": True, "blocklist": True,
-        "whitelist": True, "expire_tokens": True,
+        "user_fields": {"name", "avatar", "link", "role", "status_message", "metadata", "tags", "profile"},
+        "deactivate": True,
+        "delete": True,
+        "bans": True,
+        "blocklist": True,
+        "whitelist": True,
+        "expire_tokens": True,
     },
     "nexconn": {
         "user_fields": {"name", "avatar", "tags", "profile"},
-        "deactivate": True, "delete": False, "bans": True, "blocklist": True,
-        "whitelist": True, "expire_tokens": True,
+        "deactivate": True,
+        "delete": False,
+        "bans": True,
+        "blocklist": True,
+        "whitelist": True,
+        "expire_tokens": True,
     },
     "cometchat": {
         "user_fields": {"name", "avatar", "link", "role", "status_message", "metadata", "tags"},
-        "deactivate": True, "delete": True, "bans": False, "blocklist": True,
-        "whitelist": False, "expire_tokens": True,
+        "deactivate": True,
+        "delete": True,
+        "bans": False,
+        "blocklist": True,
+        "whitelist": False,
+        "expire_tokens": True,
     },
 }
 
@@ -397,8 +413,9 @@ def test_never_touches_protected_users(provider_manifest: Platform) -> None:
     platform = provider_manifest
     needs(platform, "deactivate")
     platform.converge(platform(full_user(platform, "alice"), full_user(platform, "admin")))
-    policy = Policy(prune="deactivate", protected=frozenset({"admin"}),
-                    max_deactivate=Policy().max_delete.parse(10))
+    policy = Policy(
+        prune="deactivate", protected=frozenset({"admin"}), max_deactivate=Policy().max_delete.parse(10)
+    )
     manifest = platform(full_user(platform, "alice"), policy=policy)
     assert platform.plan(manifest).empty
 
@@ -406,9 +423,7 @@ def test_never_touches_protected_users(provider_manifest: Platform) -> None:
 # ------------------------------------------------------------------------- export
 
 
-def test_export_round_trip_plans_no_changes(
-    provider_manifest: Platform, tmp_path: Path
-) -> None:
+def test_export_round_trip_plans_no_changes(provider_manifest: Platform, tmp_path: Path) -> None:
     platform = provider_manifest
     caps = platform.caps
     blocks = {"blocklist": frozenset({"bob"})} if caps.blocklist else {}
@@ -435,9 +450,7 @@ def test_export_round_trip_plans_no_changes(
     assert set(manifest.desired.users) == {"alice", "bob", "carol", *strangers}
     made = platform.plan(manifest)
     # Everything matches; only the user nobody owned yet is adopted.
-    assert [(c.action, c.uid) for c in made.changes] == [
-        (Action.ADOPT_USER, uid) for uid in strangers
-    ]
+    assert [(c.action, c.uid) for c in made.changes] == [(Action.ADOPT_USER, uid) for uid in strangers]
 
 
 def test_a_failed_change_is_reported_and_the_rest_applied(provider_manifest: Platform) -> None:
@@ -446,8 +459,7 @@ def test_a_failed_change_is_reported_and_the_rest_applied(provider_manifest: Pla
     users = [full_user(platform, uid) for uid in ("alice", "bob", "carol")]
     platform.converge(platform(*users))
     blocks = frozenset({"carol"})
-    manifest = platform(users[0].evolve(blocklist=blocks), users[1].evolve(blocklist=blocks),
-                        users[2])
+    manifest = platform(users[0].evolve(blocklist=blocks), users[1].evolve(blocklist=blocks), users[2])
     with platform.open(writable=True) as provider:
         made = make_plan(manifest, provider, Options())
         platform.store.delete_users(["alice"])  # gone between plan and apply

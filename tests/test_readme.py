@@ -43,8 +43,9 @@ def fresh_copy(tmp_path: Path) -> Path:
 def run(command: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {key: value for key, value in os.environ.items() if key not in ("VIRTUAL_ENV",)}
     env["NO_COLOR"] = "1"
-    return subprocess.run(["bash", "-c", command], cwd=cwd, capture_output=True, text=True,
-                          env=env, timeout=900, check=False)
+    return subprocess.run(
+        ["bash", "-c", command], cwd=cwd, capture_output=True, text=True, env=env, timeout=900, check=False
+    )
 
 
 def test_the_quick_start_has_the_main_job_then_the_test_command() -> None:

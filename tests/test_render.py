@@ -22,9 +22,14 @@ MD = MarkdownIt("commonmark").enable("table")
 
 
 def plan_of(changes: list[Change], **extra: object) -> Plan:
-    return Plan(changes=tuple(changes), owner="ops", managed=10,
-                created_at=datetime(2026, 11, 21, tzinfo=UTC),
-                provider={"type": "local", "path": "x.db"}, **extra)  # type: ignore[arg-type]
+    return Plan(
+        changes=tuple(changes),
+        owner="ops",
+        managed=10,
+        created_at=datetime(2026, 11, 21, tzinfo=UTC),
+        provider={"type": "local", "path": "x.db"},
+        **extra,
+    )  # type: ignore[arg-type]
 
 
 def tokens(text: str) -> list[str]:
@@ -47,19 +52,26 @@ def table_rows(text: str) -> list[list[str]]:
 
 
 def test_markdown_starts_with_a_count_per_action_table() -> None:
-    plan = plan_of([Change(Action.CREATE_USER, "a", after={"name": "A"}),
-                    Change(Action.CREATE_USER, "b", after={"name": "B"}),
-                    Change(Action.DEACTIVATE_USER, "c", before={"active": True},
-                           after={"active": False})])
+    plan = plan_of(
+        [
+            Change(Action.CREATE_USER, "a", after={"name": "A"}),
+            Change(Action.CREATE_USER, "b", after={"name": "B"}),
+            Change(Action.DEACTIVATE_USER, "c", before={"active": True}, after={"active": False}),
+        ]
+    )
     text = plan_markdown(plan, Masker())
     assert table_rows(text) == [["action", "count"], ["create_user", "2"], ["deactivate_user", "1"]]
     assert tokens(text).index("table_open") < tokens(text).index("bullet_list_open")
 
 
 def test_destructive_changes_stand_out_in_markdown() -> None:
-    plan = plan_of([Change(Action.DELETE_USER, "gone", before={"name": "G"}),
-                    Change(Action.UNBAN_USER, "m", before={"until": "forever"}),
-                    Change(Action.CREATE_USER, "new", after={"name": "N"})])
+    plan = plan_of(
+        [
+            Change(Action.DELETE_USER, "gone", before={"name": "G"}),
+            Change(Action.UNBAN_USER, "m", before={"until": "forever"}),
+            Change(Action.CREATE_USER, "new", after={"name": "N"}),
+        ]
+    )
     text = plan_markdown(plan, Masker())
     strong = [line for line in text.splitlines() if "⚠️ **" in line]
     assert len(strong) == 2 and any("delete_user gone" in s for s in strong)
@@ -67,16 +79,17 @@ def test_destructive_changes_stand_out_in_markdown() -> None:
 
 
 def test_a_user_with_many_changes_is_folded() -> None:
-    changes = [Change(Action.ADD_BLOCK, "a", target=f"t{i}", before={"blocked": False},
-                      after={"blocked": True}) for i in range(8)]
+    changes = [
+        Change(Action.ADD_BLOCK, "a", target=f"t{i}", before={"blocked": False}, after={"blocked": True})
+        for i in range(8)
+    ]
     text = plan_markdown(plan_of(changes), Masker())
     assert "<details><summary>**`a`**: 8 change(s)</summary>" in text
     assert "html_block" in tokens(text)
 
 
 def test_long_markdown_is_capped_with_a_line_saying_what_was_left_out() -> None:
-    changes = [Change(Action.CREATE_USER, f"user{i:04}", after={"name": "x" * 80})
-               for i in range(3000)]
+    changes = [Change(Action.CREATE_USER, f"user{i:04}", after={"name": "x" * 80}) for i in range(3000)]
     text = plan_markdown(plan_of(changes), Masker(), max_chars=20_000)
     assert len(text) <= 20_500
     match = re.search(r"_… (\d+) more user\(s\) left out", text)
@@ -86,8 +99,7 @@ def test_long_markdown_is_capped_with_a_line_saying_what_was_left_out() -> None:
 
 
 def test_targeted_plans_say_so_in_every_format() -> None:
-    plan = plan_of([Change(Action.CREATE_USER, "a", after={"name": "A"})],
-                   targeting={"target": ["a*"]})
+    plan = plan_of([Change(Action.CREATE_USER, "a", after={"name": "A"})], targeting={"target": ["a*"]})
     assert "> **Targeted plan:** only uids matching `a*`" in plan_markdown(plan, Masker())
     assert "Targeted plan: only uids matching a*" in plan_text(plan, Masker(), colour=False)
     assert plan_json(plan, Masker())["targeting"] == {"target": ["a*"]}
@@ -98,19 +110,27 @@ def test_targeting_reads_as_words_however_it_is_combined() -> None:
 
     assert targeting_words({"exclude": ["bot-*", "test-*"]}) == "excluding bot-* and test-*"
     assert targeting_words({"target": ["a*", "b*", "c*"], "only": ["users", "bans"]}) == (
-        "only uids matching a*, b* or c*, only users and bans")
+        "only uids matching a*, b* or c*, only users and bans"
+    )
 
 
 def test_a_warning_with_a_glob_is_plain_text_in_markdown() -> None:
-    plan = plan_of([], targeting={"target": ["*admin*"]},
-                   warnings=("--target '*admin*' matches no declared or live uid",))
+    plan = plan_of(
+        [],
+        targeting={"target": ["*admin*"]},
+        warnings=("--target '*admin*' matches no declared or live uid",),
+    )
     rendered = MD.render(plan_markdown(plan, Masker()))
     assert "'*admin*' matches" in rendered and "<em>" not in rendered
 
 
 def test_nested_changes_are_shown_key_by_key() -> None:
-    change = Change(Action.UPDATE_USER, "a", before={"metadata": {"team": "core", "x": 1}},
-                    after={"metadata": {"team": "infra", "x": 1, "new": True}})
+    change = Change(
+        Action.UPDATE_USER,
+        "a",
+        before={"metadata": {"team": "core", "x": 1}},
+        after={"metadata": {"team": "infra", "x": 1, "new": True}},
+    )
     text = plan_text(plan_of([change]), Masker(), colour=False)
     assert 'metadata.team: "core" → "infra"' in text
     assert "metadata.new: (none) → true" in text
@@ -130,18 +150,28 @@ def test_no_email_or_phone_is_printed_in_any_format(tmp_path: Path) -> None:
         f"u{i}": {
             "name": f"User{i} <user{i}@example.com>",
             "status_message": f"mail me: status{i}@example.org",
-            "metadata": {"contact": f"meta{i}@example.net", "phone": f"+1 555 010 {i:04}",
-                         "deep": {"list": [f"deep{i}@example.com"]}, "secret_note": "hidden"},
+            "metadata": {
+                "contact": f"meta{i}@example.net",
+                "phone": f"+1 555 010 {i:04}",
+                "deep": {"list": [f"deep{i}@example.com"]},
+                "secret_note": "hidden",
+            },
             "profile": {"email": f"profile{i}@example.com", "location": "SG"},
             "tags": ["staff"],
         }
         for i in range(20)
     }
     manifest = tmp_path / "people.yaml"
-    manifest.write_text(yaml.safe_dump({
-        "version": 1, "provider": {"type": "local"},
-        "policy": {"personal_metadata": ["secret_note"]}, "users": users,
-    }))
+    manifest.write_text(
+        yaml.safe_dump(
+            {
+                "version": 1,
+                "provider": {"type": "local"},
+                "policy": {"personal_metadata": ["secret_note"]},
+                "users": users,
+            }
+        )
+    )
     outputs = []
     for fmt in ("text", "json", "markdown"):
         result = chatroster("plan", str(manifest), "--format", fmt, cwd=tmp_path)
@@ -153,10 +183,16 @@ def test_no_email_or_phone_is_printed_in_any_format(tmp_path: Path) -> None:
     outputs.append(applied.stdout + applied.stderr)
     for i in range(20):  # then drift on every kind of value
         users[f"u{i}"]["metadata"]["contact"] = f"changed{i}@example.net"
-    manifest.write_text(yaml.safe_dump({
-        "version": 1, "provider": {"type": "local"},
-        "policy": {"personal_metadata": ["secret_note"]}, "users": users,
-    }))
+    manifest.write_text(
+        yaml.safe_dump(
+            {
+                "version": 1,
+                "provider": {"type": "local"},
+                "policy": {"personal_metadata": ["secret_note"]},
+                "users": users,
+            }
+        )
+    )
     for fmt in ("text", "json", "markdown"):
         drift = chatroster("drift", str(manifest), "--format", fmt, cwd=tmp_path)
         assert drift.returncode == 2
@@ -171,8 +207,9 @@ def test_no_email_or_phone_is_printed_in_any_format(tmp_path: Path) -> None:
 
 def test_numbers_and_booleans_are_never_masked_only_text_is() -> None:
     masker = Masker(personal_metadata=frozenset({"secret"}), key=b"app")
-    profile = masker.field("profile", {"email": "a@b.io", "gender": 2, "level": 3.5,
-                                       "location": "SG", "ext": {"ext_vip": True}})
+    profile = masker.field(
+        "profile", {"email": "a@b.io", "gender": 2, "level": 3.5, "location": "SG", "ext": {"ext_vip": True}}
+    )
     assert profile["gender"] == 2 and profile["level"] == 3.5
     assert profile["ext"]["ext_vip"] is True
     assert profile["email"].startswith("masked:") and profile["location"].startswith("masked:")
@@ -183,13 +220,22 @@ def test_numbers_and_booleans_are_never_masked_only_text_is() -> None:
 
 def test_a_plan_shows_numeric_profile_fields_for_review(tmp_path: Path) -> None:
     manifest = tmp_path / "levels.yaml"
-    manifest.write_text(yaml.safe_dump({
-        "version": 1, "provider": {"type": "local"},
-        "policy": {"personal_metadata": ["tier"]},
-        "users": {"alice": {"name": "Alice", "metadata": {"tier": 7, "region": "apac"},
-                            "profile": {"email": "alice@example.com", "gender": 2, "level": 41,
-                                        "location": "SG"}}},
-    }))
+    manifest.write_text(
+        yaml.safe_dump(
+            {
+                "version": 1,
+                "provider": {"type": "local"},
+                "policy": {"personal_metadata": ["tier"]},
+                "users": {
+                    "alice": {
+                        "name": "Alice",
+                        "metadata": {"tier": 7, "region": "apac"},
+                        "profile": {"email": "alice@example.com", "gender": 2, "level": 41, "location": "SG"},
+                    }
+                },
+            }
+        )
+    )
     for fmt in ("text", "markdown", "json"):
         result = chatroster("plan", str(manifest), "--format", fmt, cwd=tmp_path)
         assert result.returncode == 0, result.stderr

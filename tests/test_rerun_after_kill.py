@@ -92,8 +92,7 @@ WRITES = {
     ),
 }
 REGISTER = {"nexconn": "POST /v4/auth/access-token/issue", "cometchat": "POST /v3/users"}
-BLOCK = {"nexconn": "POST /v4/user/blocklist/add",
-         "cometchat": "POST /v3/users/{uid}/blockedusers"}
+BLOCK = {"nexconn": "POST /v4/user/blocklist/add", "cometchat": "POST /v3/users/{uid}/blockedusers"}
 
 APPLIED = re.compile(r"^Applied (\d+) change\(s\)\.$", re.MULTILINE)
 PLAN_LINE = re.compile(r"^Plan: .*$", re.MULTILINE)
@@ -131,11 +130,20 @@ def provider_section(platform: str, emulator: EmulatorProcess | None) -> dict[st
         return {"type": "local"}
     assert emulator is not None
     if platform == "nexconn":
-        return {"type": "nexconn", "url": emulator.base_url,
-                "app_key": "${NEXCONN_APP_KEY}", "app_secret": "${NEXCONN_APP_SECRET}"}
-    return {"type": "cometchat", "app_id": DEFAULT_APP_ID, "url": emulator.base_url,
-            "api_key": "${COMETCHAT_API_KEY}",
-            "rate_core": COMETCHAT_RATE, "rate_standard": COMETCHAT_RATE}
+        return {
+            "type": "nexconn",
+            "url": emulator.base_url,
+            "app_key": "${NEXCONN_APP_KEY}",
+            "app_secret": "${NEXCONN_APP_SECRET}",
+        }
+    return {
+        "type": "cometchat",
+        "app_id": DEFAULT_APP_ID,
+        "url": emulator.base_url,
+        "api_key": "${COMETCHAT_API_KEY}",
+        "rate_core": COMETCHAT_RATE,
+        "rate_standard": COMETCHAT_RATE,
+    }
 
 
 def write_manifest(path: Path, provider: dict[str, Any], users: dict[str, Any]) -> None:
@@ -158,7 +166,12 @@ def change_count(users: dict[str, dict[str, Any]]) -> int:
 def chatroster(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "chatroster", *args],
-        cwd=cwd, capture_output=True, text=True, timeout=COMMAND_TIMEOUT, env=ENV, check=False,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=COMMAND_TIMEOUT,
+        env=ENV,
+        check=False,
     )
 
 
@@ -167,7 +180,11 @@ def start_apply(manifest: Path) -> subprocess.Popen[str]:
     with open(manifest.parent / "killed-apply.stderr", "w") as stderr:
         return subprocess.Popen(
             [sys.executable, "-m", "chatroster", "apply", str(manifest), "--yes"],
-            cwd=manifest.parent, stdout=subprocess.DEVNULL, stderr=stderr, text=True, env=ENV,
+            cwd=manifest.parent,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            text=True,
+            env=ENV,
         )
 
 
@@ -179,9 +196,11 @@ def said(manifest: Path) -> str:
 def shown(result: subprocess.CompletedProcess[str]) -> str:
     """What a failed command said, short enough to read in an assertion message."""
     plan = "\n".join(PLAN_LINE.findall(result.stdout))
-    return (f"exit {result.returncode}\n--- plan line(s) ---\n{plan}\n"
-            f"--- stdout (end) ---\n{result.stdout[-1500:]}\n--- stderr (end) ---\n"
-            f"{result.stderr[-3000:]}")
+    return (
+        f"exit {result.returncode}\n--- plan line(s) ---\n{plan}\n"
+        f"--- stdout (end) ---\n{result.stdout[-1500:]}\n--- stderr (end) ---\n"
+        f"{result.stderr[-3000:]}"
+    )
 
 
 def kill(process: subprocess.Popen[str]) -> None:
@@ -191,8 +210,9 @@ def kill(process: subprocess.Popen[str]) -> None:
 
 
 def ended_early(process: subprocess.Popen[str], manifest: Path, point: str) -> AssertionError:
-    return AssertionError(f"apply ended (exit {process.returncode}) before its kill point "
-                          f"({point}):\n{said(manifest)}")
+    return AssertionError(
+        f"apply ended (exit {process.returncode}) before its kill point ({point}):\n{said(manifest)}"
+    )
 
 
 def rerun_converges(manifest: Path) -> subprocess.CompletedProcess[str]:
@@ -201,13 +221,15 @@ def rerun_converges(manifest: Path) -> subprocess.CompletedProcess[str]:
     assert again.returncode == 0, "the rerun did not finish the apply:\n" + shown(again)
     applied = APPLIED.search(again.stdout)
     assert applied and int(applied.group(1)) > 0, (
-        "the rerun had nothing to do, so the kill came too late to test anything:\n"
-        + shown(again)
+        "the rerun had nothing to do, so the kill came too late to test anything:\n" + shown(again)
     )
     final = chatroster("plan", str(manifest), "--detailed-exitcode", cwd=manifest.parent)
     assert final.returncode == 0, "changes are left after the rerun:\n" + shown(final)
-    print(f"\n[{manifest.parent.name}] rerun: "
-          + " | ".join(PLAN_LINE.findall(again.stdout)) + f" -> {applied.group(0)}")
+    print(
+        f"\n[{manifest.parent.name}] rerun: "
+        + " | ".join(PLAN_LINE.findall(again.stdout))
+        + f" -> {applied.group(0)}"
+    )
     return again
 
 
@@ -226,8 +248,12 @@ def succeeded(stats: dict[str, Any], label: str) -> int:
 
 
 def kill_after_writes(
-    process: subprocess.Popen[str], manifest: Path, emulator: EmulatorProcess, platform: str,
-    target: int, labels: Iterable[str] | None = None,
+    process: subprocess.Popen[str],
+    manifest: Path,
+    emulator: EmulatorProcess,
+    platform: str,
+    target: int,
+    labels: Iterable[str] | None = None,
 ) -> int:
     """SIGKILL the apply once the emulator has answered ``target`` writes; then wait until
     the requests it had in flight are answered, and return how many writes were made."""
@@ -305,7 +331,10 @@ def assert_as_declared(platform: str, store: Store, users: dict[str, dict[str, A
             "active": have.active,
         }
         expected: dict[str, Any] = {
-            "name": want["name"], "tags": sorted(want["tags"]), "owner": OWNER, "active": True,
+            "name": want["name"],
+            "tags": sorted(want["tags"]),
+            "owner": OWNER,
+            "active": True,
         }
         if "profile" in want:
             profile = plain(have.profile or {})
@@ -319,8 +348,7 @@ def assert_as_declared(platform: str, store: Store, users: dict[str, dict[str, A
             got["profile"] = {**{k: v for k, v in profile.items() if k != "ext"}, "ext": ext}
             expected["profile"] = want["profile"]
         if "metadata" in want:
-            got["metadata"] = {k: v for k, v in plain(have.metadata or {}).items()
-                               if k != MARKER_KEY}
+            got["metadata"] = {k: v for k, v in plain(have.metadata or {}).items() if k != MARKER_KEY}
             expected["metadata"] = want["metadata"]
         if got != expected:
             wrong.append(f"{u}: {got} != {expected}")
@@ -353,9 +381,11 @@ def test_a_vendor_apply_killed_at_a_random_point_is_finished_by_the_same_command
     store = open_store(emulator.db_path)
     try:
         registered = len(store.all_users())
-        print(f"\n[{tmp_path.name}] {platform} seed {seed}: killed at {target}/{total} "
-              f"writes ({made} answered), {registered}/{n} users registered, "
-              f"{sum(map(len, blocks_of(store).values()))} blocks")
+        print(
+            f"\n[{tmp_path.name}] {platform} seed {seed}: killed at {target}/{total} "
+            f"writes ({made} answered), {registered}/{n} users registered, "
+            f"{sum(map(len, blocks_of(store).values()))} blocks"
+        )
         assert 0 < made < total and registered > 0, "the kill made all or none of the writes"
         at_kill = emulator.stats()
 
@@ -365,16 +395,19 @@ def test_a_vendor_apply_killed_at_a_random_point_is_finished_by_the_same_command
     finally:
         store.close()
     stats = emulator.stats()
-    counters = (f"calls when killed: {at_kill['by_endpoint']}\ncalls in all: "
-                f"{stats['by_endpoint']}\nemulator output (end):\n{emulator.text[-3000:]}")
+    counters = (
+        f"calls when killed: {at_kill['by_endpoint']}\ncalls in all: "
+        f"{stats['by_endpoint']}\nemulator output (end):\n{emulator.text[-3000:]}"
+    )
     # Each user registered once, each blocker's blocklist written once, over both runs
     # (a request the kill cut off before the emulator read it is not a write) ...
     assert succeeded(stats, REGISTER[platform]) == n, counters
     assert succeeded(stats, BLOCK[platform]) == blockers(users), counters
     # ... and after the kill the emulator never had to refuse or fail a call (404:
     # Nexconn's user/get of a uid not registered yet).
-    after_kill = {status: count - at_kill["by_status"].get(status, 0)
-                  for status, count in stats["by_status"].items()}
+    after_kill = {
+        status: count - at_kill["by_status"].get(status, 0) for status, count in stats["by_status"].items()
+    }
     assert {s for s, count in after_kill.items() if count} <= {"200", "404"}, counters
 
 
@@ -403,8 +436,10 @@ def test_a_local_apply_killed_at_a_random_point_is_finished_by_the_same_command(
     store = open_store(tmp_path / ".chatroster" / "local.db")
     try:
         made = len(store.all_users()) + sum(map(len, blocks_of(store).values()))
-        print(f"\n[{tmp_path.name}] local seed {seed}: killed at {made_at_kill} of {total} "
-              f"changes (target {target}), {made} made")
+        print(
+            f"\n[{tmp_path.name}] local seed {seed}: killed at {made_at_kill} of {total} "
+            f"changes (target {target}), {made} made"
+        )
         assert 0 < made < total, "the kill made all or none of the changes"
         rerun_converges(manifest)
         assert_as_declared("local", store, users)
@@ -430,8 +465,9 @@ def wait_for_local_changes(process: subprocess.Popen[str], manifest: Path, targe
                     db = None
             if db is not None:
                 try:
-                    made = db.execute("SELECT (SELECT COUNT(*) FROM users)"
-                                      " + (SELECT COUNT(*) FROM blocks)").fetchone()[0]
+                    made = db.execute(
+                        "SELECT (SELECT COUNT(*) FROM users) + (SELECT COUNT(*) FROM blocks)"
+                    ).fetchone()[0]
                 except sqlite3.Error:  # the schema is not there yet
                     made = 0
                 if made >= target:
@@ -460,11 +496,17 @@ def test_a_cometchat_apply_killed_after_adopting_users_is_finished_by_the_same_c
     seeded = Store(root / "emulator.db")
     try:
         # A few already carry the declared tags; none has metadata or a marker.
-        seeded.insert_users([
-            User(uid=u, name=want["name"], link=f"https://example.com/{u}",
-                 tags=tuple(want["tags"]) if i % 10 == 0 else None)
-            for i, (u, want) in enumerate(users.items())
-        ])
+        seeded.insert_users(
+            [
+                User(
+                    uid=u,
+                    name=want["name"],
+                    link=f"https://example.com/{u}",
+                    tags=tuple(want["tags"]) if i % 10 == 0 else None,
+                )
+                for i, (u, want) in enumerate(users.items())
+            ]
+        )
     finally:
         seeded.close()
     emulator = emulator_factory(db=root / "emulator.db")
@@ -484,12 +526,16 @@ def test_a_cometchat_apply_killed_after_adopting_users_is_finished_by_the_same_c
     kill_after_writes(process, manifest, emulator, "cometchat", target, labels=[put])
     store = open_store(emulator.db_path)
     try:
-        owned = sum(1 for user in store.all_users().values()
-                    if owner_of("cometchat", user) == OWNER)
-        filled = sum(1 for user in store.all_users().values() if user.metadata
-                     and set(plain(user.metadata)) - {MARKER_KEY})
-        print(f"\n[{root.name}] adoption seed {seed}: killed at {target} PUTs, {owned}/{n} "
-              f"adopted, {filled}/{n} updated")
+        owned = sum(1 for user in store.all_users().values() if owner_of("cometchat", user) == OWNER)
+        filled = sum(
+            1
+            for user in store.all_users().values()
+            if user.metadata and set(plain(user.metadata)) - {MARKER_KEY}
+        )
+        print(
+            f"\n[{root.name}] adoption seed {seed}: killed at {target} PUTs, {owned}/{n} "
+            f"adopted, {filled}/{n} updated"
+        )
         assert owned == n and filled < n, "the kill did not fall between adoption and update"
 
         again = rerun_converges(manifest)
@@ -499,8 +545,7 @@ def test_a_cometchat_apply_killed_after_adopting_users_is_finished_by_the_same_c
 
         assert_as_declared("cometchat", store, users)
         # What the manifest does not manage is left alone.
-        assert all(user.link == f"https://example.com/{u}"
-                   for u, user in store.all_users().items())
+        assert all(user.link == f"https://example.com/{u}" for u, user in store.all_users().items())
     finally:
         store.close()
     stats = emulator.stats()
@@ -527,8 +572,9 @@ def test_a_rerun_that_would_overwrite_most_names_is_still_refused(
     refused = chatroster("apply", str(manifest), "--yes", cwd=tmp_path)
     assert refused.returncode == 3, shown(refused)
     limit = Policy().max_update
-    assert (f"20 of 20 users (100%) would be updated, over the policy.max_update limit "
-            f"of {limit}") in refused.stdout + refused.stderr, shown(refused)
+    assert (
+        f"20 of 20 users (100%) would be updated, over the policy.max_update limit of {limit}"
+    ) in refused.stdout + refused.stderr, shown(refused)
 
     store = open_store(emulator.db_path if emulator else tmp_path / ".chatroster" / "local.db")
     try:

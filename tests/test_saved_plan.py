@@ -61,21 +61,27 @@ def apply_plan(path: Path, plan: Path, *extra: str):  # type: ignore[no-untyped-
 # Each case: a manifest edit (what the reviewed plan does) and an out-of-band change to
 # the same object made after the plan was saved.
 STALE = {
-    "update_user": (lambda d: d["users"]["bob"].update(name="Robert"),
-                    lambda s: s.update_user("bob", {"name": "Bobby"})),
-    "create_user": (lambda d: d["users"].update(dave={"name": "Dave"}),
-                    lambda s: s.insert_users([User("dave", name="Someone else")], owner="other")),
-    "deactivate_user": (lambda d: d["users"].pop("bob"),
-                        lambda s: s.update_user("bob", {"owner": "other"})),
-    "unban_user": (lambda d: d["bans"].pop("carol"),
-                   lambda s: s.ban(["carol"], datetime(2030, 1, 1, tzinfo=UTC))),
-    "ban_user": (lambda d: d["bans"].update(bob={"until": "forever"}),
-                 lambda s: s.ban(["bob"], datetime(2030, 1, 1, tzinfo=UTC))),
+    "update_user": (
+        lambda d: d["users"]["bob"].update(name="Robert"),
+        lambda s: s.update_user("bob", {"name": "Bobby"}),
+    ),
+    "create_user": (
+        lambda d: d["users"].update(dave={"name": "Dave"}),
+        lambda s: s.insert_users([User("dave", name="Someone else")], owner="other"),
+    ),
+    "deactivate_user": (lambda d: d["users"].pop("bob"), lambda s: s.update_user("bob", {"owner": "other"})),
+    "unban_user": (
+        lambda d: d["bans"].pop("carol"),
+        lambda s: s.ban(["carol"], datetime(2030, 1, 1, tzinfo=UTC)),
+    ),
+    "ban_user": (
+        lambda d: d["bans"].update(bob={"until": "forever"}),
+        lambda s: s.ban(["bob"], datetime(2030, 1, 1, tzinfo=UTC)),
+    ),
 }
 
 
-@pytest.mark.parametrize("kind", ["update_user", "create_user", "deactivate_user", "unban_user",
-                                  "ban_user"])
+@pytest.mark.parametrize("kind", ["update_user", "create_user", "deactivate_user", "unban_user", "ban_user"])
 def test_a_plan_is_refused_when_its_object_changed_since(app: Path, kind: str) -> None:
     edit, interfere = STALE[kind]
     rewrite(app, edit)
@@ -124,8 +130,14 @@ def test_a_plan_applied_twice_changes_nothing_the_second_time(app: Path) -> None
 
 
 def test_a_half_applied_plan_is_finished_by_a_second_apply(app: Path) -> None:
-    rewrite(app, lambda d: (d["users"]["bob"].update(name="Robert"),
-                            d["users"].update(dave={"name": "Dave"}), d["bans"].pop("carol")))
+    rewrite(
+        app,
+        lambda d: (
+            d["users"]["bob"].update(name="Robert"),
+            d["users"].update(dave={"name": "Dave"}),
+            d["bans"].pop("carol"),
+        ),
+    )
     plan = save_plan(app)
     db = store(app)
     db.update_user("bob", {"name": "Robert"})  # as if apply stopped after this change
@@ -206,15 +218,16 @@ def forged(plan: Path, app: Path, change: Callable[[dict], None]) -> Path:  # ty
 
     db = store(app)
     blocks = db.relations("blocks")
-    users = {uid: user.evolve(blocklist=frozenset(blocks.get(uid, ())))
-             for uid, user in db.all_users().items()}
+    users = {
+        uid: user.evolve(blocklist=frozenset(blocks.get(uid, ()))) for uid, user in db.all_users().items()
+    }
     live = State(users=users, bans=db.bans())
 
     def edit(data: dict) -> None:  # type: ignore[type-arg]
         change(data)
         data["fingerprints"] = {
-            c.key: fingerprint(c, live, "ops")
-            for c in (Change.from_json(item) for item in data["changes"])}
+            c.key: fingerprint(c, live, "ops") for c in (Change.from_json(item) for item in data["changes"])
+        }
 
     return edited(plan, edit)
 
@@ -257,7 +270,7 @@ TAMPERED = {
 @pytest.mark.parametrize("kind", sorted(TAMPERED))
 def test_an_edited_change_is_refused_naming_the_uid_and_field(app: Path, kind: str) -> None:
     tamper, key, field = TAMPERED[kind]
-    rewrite(app, lambda d: (d["users"]["bob"].update(name="Robert", blocklist=["alice"])))
+    rewrite(app, lambda d: d["users"]["bob"].update(name="Robert", blocklist=["alice"]))
     plan = forged(save_plan(app), app, tamper)
     before = snapshot(app)
     result = apply_plan(app, plan)
@@ -274,8 +287,7 @@ def test_an_added_change_is_refused_even_with_a_matching_fingerprint(app: Path) 
 
     rewrite(app, lambda d: d["users"]["bob"].update(name="Robert"))
     plan = save_plan(app)
-    injected = Change(Action.DEACTIVATE_USER, "alice", before={"active": True},
-                      after={"active": False})
+    injected = Change(Action.DEACTIVATE_USER, "alice", before={"active": True}, after={"active": False})
     live = State(users=store(app).all_users(), bans=store(app).bans())
 
     def inject(data: dict) -> None:  # type: ignore[type-arg]
@@ -297,7 +309,8 @@ def test_an_added_change_is_refused_even_with_a_matching_fingerprint(app: Path) 
 
 
 def test_a_plan_made_from_another_manifest_cannot_be_passed_off_as_this_one(
-        app: Path, tmp_path: Path) -> None:
+    app: Path, tmp_path: Path
+) -> None:
     # The defect as reported: a pruning plan from m2 (alice left out), applied with a
     # manifest that declares alice, after the digest was nulled or forged.
     pruning = tmp_path / "m2.yaml"
@@ -318,16 +331,20 @@ def test_a_plan_made_from_another_manifest_cannot_be_passed_off_as_this_one(
     assert "deactivate_user:alice: the manifest does not ask for this change" in result.stderr
 
 
-@pytest.mark.parametrize("field,value,message", [
-    ("created_at", None, "created_at"),
-    ("created_at", "yesterday", "created_at"),
-    ("manifest_digest", None, "manifest_digest"),
-    ("manifest_files", [], "manifest_files"),
-    ("owner", None, "owner"),
-    ("changes", "all", "changes"),
-])
+@pytest.mark.parametrize(
+    "field,value,message",
+    [
+        ("created_at", None, "created_at"),
+        ("created_at", "yesterday", "created_at"),
+        ("manifest_digest", None, "manifest_digest"),
+        ("manifest_files", [], "manifest_files"),
+        ("owner", None, "owner"),
+        ("changes", "all", "changes"),
+    ],
+)
 def test_a_plan_file_with_missing_or_wrong_values_is_refused_by_the_schema(
-        app: Path, field: str, value: object, message: str) -> None:
+    app: Path, field: str, value: object, message: str
+) -> None:
     rewrite(app, lambda d: d["users"]["bob"].update(name="Robert"))
     plan = edited(save_plan(app), lambda d: d.update({field: value}))
     result = apply_plan(app, plan)
@@ -346,8 +363,10 @@ def test_a_plan_dated_in_the_future_does_not_get_past_max_age(app: Path) -> None
 
 def test_safety_limits_count_from_live_state_not_from_the_file(app: Path) -> None:
     # managed is the base of percentage limits: inflating it must not let a prune through.
-    rewrite(app, lambda d: (d["policy"].update(max_deactivate="34%"), d["users"].pop("bob"),
-                            d["users"].pop("carol")))
+    rewrite(
+        app,
+        lambda d: (d["policy"].update(max_deactivate="34%"), d["users"].pop("bob"), d["users"].pop("carol")),
+    )
     plan = app.parent / "plan.json"
     chatroster("plan", str(app), "--force", "--out", str(plan), cwd=app.parent)
     plan = edited(plan, lambda d: d.update(managed=1000))

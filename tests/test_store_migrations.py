@@ -113,9 +113,11 @@ def tables(path: Path) -> set[str]:
 def fingerprint_of_directory(directory: Path) -> dict[str, tuple[str, int]]:
     return {
         str(path.relative_to(directory)): (
-            hashlib.sha256(path.read_bytes()).hexdigest(), path.stat().st_mtime_ns
+            hashlib.sha256(path.read_bytes()).hexdigest(),
+            path.stat().st_mtime_ns,
         )
-        for path in sorted(directory.rglob("*")) if path.is_file()
+        for path in sorted(directory.rglob("*"))
+        if path.is_file()
     }
 
 
@@ -136,7 +138,14 @@ def test_a_new_store_is_created_at_the_current_version_with_every_table(tmp_path
 
     assert recorded_version(path) == str(SCHEMA_VERSION) == "2"
     assert tables(path) == {
-        "meta", "users", "bans", "blocks", "whitelist", "tokens", "roles", "role_settings"
+        "meta",
+        "users",
+        "bans",
+        "blocks",
+        "whitelist",
+        "tokens",
+        "roles",
+        "role_settings",
     }
 
 
@@ -231,9 +240,7 @@ def test_several_writers_opening_a_version_1_store_at_once_migrate_it_once(
 
 
 @pytest.mark.parametrize("writable", [False, True], ids=["read-only", "writable"])
-def test_a_store_from_a_newer_version_is_refused_untouched(
-    tmp_path: Path, writable: bool
-) -> None:
+def test_a_store_from_a_newer_version_is_refused_untouched(tmp_path: Path, writable: bool) -> None:
     path = tmp_path / "local.db"
     Store(path).close()
     db = sqlite3.connect(path)
@@ -246,8 +253,7 @@ def test_a_store_from_a_newer_version_is_refused_untouched(
         Store(path, writable=writable)
 
     assert str(caught.value) == (
-        f"{path} was written by a newer chatroster (store version {SCHEMA_VERSION + 1}); "
-        "upgrade chatroster"
+        f"{path} was written by a newer chatroster (store version {SCHEMA_VERSION + 1}); upgrade chatroster"
     )
     assert fingerprint_of_directory(tmp_path) == before
 
@@ -256,9 +262,7 @@ def test_a_store_from_a_newer_version_is_refused_untouched(
 
 
 @pytest.mark.parametrize("writable", [False, True], ids=["read-only", "writable"])
-def test_a_version_1_store_is_checked_against_the_version_1_schema(
-    tmp_path: Path, writable: bool
-) -> None:
+def test_a_version_1_store_is_checked_against_the_version_1_schema(tmp_path: Path, writable: bool) -> None:
     path = version_1_store(tmp_path / "local.db")
     db = sqlite3.connect(path)
     db.execute("ALTER TABLE users DROP COLUMN avatar")

@@ -50,12 +50,14 @@ class Script:
         return answer
 
 
-def client(
-    handler: Handler, sleeps: list[float] | None = None, **kwargs: object
-) -> HttpClient:
+def client(handler: Handler, sleeps: list[float] | None = None, **kwargs: object) -> HttpClient:
     recorded = sleeps if sleeps is not None else []
-    options: dict[str, object] = {"label": "test", "max_retries": 4, "secrets": (SECRET,),
-                                  "sleep": recorded.append}
+    options: dict[str, object] = {
+        "label": "test",
+        "max_retries": 4,
+        "secrets": (SECRET,),
+        "sleep": recorded.append,
+    }
     options.update(kwargs)
     base_urls = options.pop("base_urls", ["https://primary.test/v3"])
     return HttpClient(
@@ -124,8 +126,11 @@ def test_raises_transport_error_when_retries_are_exhausted() -> None:
 
 def test_the_last_answer_is_given_in_the_vendors_words() -> None:
     body = {"code": 1000, "errorMessage": "Internal error"}
-    http = client(Script(httpx.Response(503, json=body)), max_retries=1,
-                  describe=lambda r: f"HTTP {r.status_code}, code {r.json()['code']}")
+    http = client(
+        Script(httpx.Response(503, json=body)),
+        max_retries=1,
+        describe=lambda r: f"HTTP {r.status_code}, code {r.json()['code']}",
+    )
     with pytest.raises(TransportError) as caught:
         http.request("POST", "/v4/user/get")
     assert str(caught.value).endswith("failed after 2 attempt(s): HTTP 503, code 1000")
@@ -186,8 +191,9 @@ def test_a_refused_remote_connection_keeps_its_retries_and_names_the_host() -> N
     with pytest.raises(TransportError) as caught:
         http.request("GET", "/users")
     assert len(script.requests) == 3
-    assert "[test] GET https://primary.test/v3/users failed after 3 attempt(s): ConnectError" \
-        in str(caught.value)
+    assert "[test] GET https://primary.test/v3/users failed after 3 attempt(s): ConnectError" in str(
+        caught.value
+    )
     assert "emulator" not in str(caught.value)
 
 
@@ -258,13 +264,27 @@ def test_every_retry_waits_before_it_is_sent() -> None:
         events.append("request")
         return httpx.Response(503 if events.count("request") < 5 else 200)
 
-    http = HttpClient(["https://primary.test"], label="test", max_retries=4,
-                      transport=httpx.MockTransport(handler), backoff_base=0.5,
-                      sleep=lambda seconds: events.append(f"sleep {seconds:g}"))
+    http = HttpClient(
+        ["https://primary.test"],
+        label="test",
+        max_retries=4,
+        transport=httpx.MockTransport(handler),
+        backoff_base=0.5,
+        sleep=lambda seconds: events.append(f"sleep {seconds:g}"),
+    )
     with_draws(http, 1.0)
     assert http.request("GET", "/users").status_code == 200
-    assert events == ["request", "sleep 0.5", "request", "sleep 1", "request", "sleep 2",
-                      "request", "sleep 4", "request"]
+    assert events == [
+        "request",
+        "sleep 0.5",
+        "request",
+        "sleep 1",
+        "request",
+        "sleep 2",
+        "request",
+        "sleep 4",
+        "request",
+    ]
 
 
 # ----------------------------------------------------------------------- server waits
@@ -345,9 +365,14 @@ def test_a_server_wait_pauses_the_whole_rate_class() -> None:
             http.request("GET", "/second", rate_class="standard")
         now[0] = max(now[0], woken)
 
-    http = HttpClient(["https://primary.test"], label="test", backoff_base=0.1,
-                      transport=httpx.MockTransport(handler), clock=lambda: now[0],
-                      sleep=sleep)
+    http = HttpClient(
+        ["https://primary.test"],
+        label="test",
+        backoff_base=0.1,
+        transport=httpx.MockTransport(handler),
+        clock=lambda: now[0],
+        sleep=sleep,
+    )
     with_draws(http, 1.0)
     assert http.request("GET", "/first", rate_class="standard").status_code == 200
     assert events == [
@@ -383,9 +408,7 @@ def test_a_429_does_not_switch_hosts() -> None:
 def test_goes_back_to_the_primary_host_after_a_while() -> None:
     now = [1000.0]
     script = Script(503, 200, 200)
-    http = client(
-        script, base_urls=["https://primary.test", "https://backup.test"], clock=lambda: now[0]
-    )
+    http = client(script, base_urls=["https://primary.test", "https://backup.test"], clock=lambda: now[0])
     http.request("GET", "/a")
     now[0] += HttpClient.FAILBACK_AFTER
     http.request("GET", "/b")
@@ -430,9 +453,7 @@ def test_values_too_short_to_be_credentials_do_not_garble_messages() -> None:
 def test_errors_and_log_lines_never_show_a_secret(caplog: pytest.LogCaptureFixture) -> None:
     signature = "f00dfeedcafe"
     dropped = httpx.RemoteProtocolError(f"peer closed; sent apikey {SECRET} sig {signature}")
-    http = client(
-        Script(dropped), max_retries=2, headers=lambda: {"Signature": signature}
-    )
+    http = client(Script(dropped), max_retries=2, headers=lambda: {"Signature": signature})
     caplog.set_level(logging.DEBUG, logger="chatroster.http")
     with pytest.raises(TransportError) as caught:
         http.request("GET", f"/users?echo={SECRET}")

@@ -56,11 +56,15 @@ def test_a_skip_blaming_a_file_of_an_existing_shared_folder_is_a_failure(tmp_pat
 
 def run_pytest(root: Path) -> subprocess.CompletedProcess[str]:
     # Without the installed plugins (hypothesis and the like): a second's start, not four.
-    env = {**os.environ, "PYTHONPATH": str(TESTS.parent / "src"),
-           "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    env = {**os.environ, "PYTHONPATH": str(TESTS.parent / "src"), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", "tests"],
-        cwd=root, env=env, capture_output=True, text=True, timeout=120, check=False,
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 

@@ -59,13 +59,19 @@ class ApplyResult:
 
     def report(self) -> str:
         """Per action, how many of the planned changes were applied."""
-        parts = [f"{action.value} {self.applied[action]} of {count}"
-                 for action, count in self.planned.items()]
+        parts = [
+            f"{action.value} {self.applied[action]} of {count}" for action, count in self.planned.items()
+        ]
         return ", ".join(parts)
 
     def interrupted(self, total: int) -> Interrupted:
-        return Interrupted(done=self.done, total=total, detail=self.report(),
-                           in_flight=self.in_flight, failed=len(self.failures))
+        return Interrupted(
+            done=self.done,
+            total=total,
+            detail=self.report(),
+            in_flight=self.in_flight,
+            failed=len(self.failures),
+        )
 
 
 class Stop:
@@ -105,8 +111,14 @@ def apply(
     return result
 
 
-def _apply_batches(changes: Sequence[Change], provider: Provider, result: ApplyResult,
-                   continue_on_error: bool, progress: Progress | None, stop: Stop | None) -> None:
+def _apply_batches(
+    changes: Sequence[Change],
+    provider: Provider,
+    result: ApplyResult,
+    continue_on_error: bool,
+    progress: Progress | None,
+    stop: Stop | None,
+) -> None:
     total = len(changes)
     for action, group in groupby(changes, key=lambda change: change.action):
         batch_of_action = list(group)
@@ -128,8 +140,9 @@ def _apply_batches(changes: Sequence[Change], provider: Provider, result: ApplyR
                 raise ApplyError(result.failures, result.done)
 
 
-def _within(batch: list[Change], settled: int, total: int,
-            progress: Progress | None) -> AbstractContextManager[None]:
+def _within(
+    batch: list[Change], settled: int, total: int, progress: Progress | None
+) -> AbstractContextManager[None]:
     """Progress inside a batch: a provider that writes change by change through
     `run_concurrently` moves it per change; any other moves it per batch."""
     if progress is None or len(batch) < 2:
@@ -138,8 +151,7 @@ def _within(batch: list[Change], settled: int, total: int,
 
 
 @contextmanager
-def _counting(batch: list[Change], settled: int, total: int,
-              progress: Progress) -> Iterator[None]:
+def _counting(batch: list[Change], settled: int, total: int, progress: Progress) -> Iterator[None]:
     # Imported here: the HTTP stack is start-up time the local platform need not pay.
     from .http import finished_items
 

@@ -105,9 +105,13 @@ def _verbosity(ctx: click.Context, param: click.Parameter, count: int) -> int:
 
 def verbose_option(func: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
-        "-v", "--verbose", count=True, expose_value=False, callback=_verbosity,
+        "-v",
+        "--verbose",
+        count=True,
+        expose_value=False,
+        callback=_verbosity,
         help="Log each HTTP call and apply batch on stderr, secrets and personal data "
-             "left out (-vv: with the host).",
+        "left out (-vv: with the host).",
     )(func)
 
 
@@ -136,10 +140,12 @@ def _render(plan: Plan, fmt: str, masker: Masker) -> str:
 
 
 def _masker(manifest: Manifest, provider: Provider, show_personal: bool) -> Masker:
-    secrets = {k: v for k, v in manifest.provider.settings.items()
-               if k in manifest.provider.SECRET_KEYS}
-    return Masker(personal_metadata=manifest.policy.personal_metadata, show=show_personal,
-                  key=mask_key(secrets, os.environ, provider.mask_key()))
+    secrets = {k: v for k, v in manifest.provider.settings.items() if k in manifest.provider.SECRET_KEYS}
+    return Masker(
+        personal_metadata=manifest.policy.personal_metadata,
+        show=show_personal,
+        key=mask_key(secrets, os.environ, provider.mask_key()),
+    )
 
 
 def _open(manifest: Manifest, **options: Any) -> Provider:
@@ -151,19 +157,32 @@ def _open(manifest: Manifest, **options: Any) -> Provider:
 
 
 def targeting_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    func = click.option("--only", "only", multiple=True, type=click.Choice(sorted(KINDS)),
-                        help="Limit the plan to these kinds of change (repeatable).")(func)
-    func = click.option("--exclude", "exclude", multiple=True, metavar="GLOB",
-                        help="Leave out uids matching GLOB (repeatable).")(func)
-    func = click.option("--target", "target", multiple=True, metavar="GLOB",
-                        help="Only uids matching GLOB (repeatable).")(func)
+    func = click.option(
+        "--only",
+        "only",
+        multiple=True,
+        type=click.Choice(sorted(KINDS)),
+        help="Limit the plan to these kinds of change (repeatable).",
+    )(func)
+    func = click.option(
+        "--exclude",
+        "exclude",
+        multiple=True,
+        metavar="GLOB",
+        help="Leave out uids matching GLOB (repeatable).",
+    )(func)
+    func = click.option(
+        "--target", "target", multiple=True, metavar="GLOB", help="Only uids matching GLOB (repeatable)."
+    )(func)
     return func
 
 
-def _options(target: tuple[str, ...], exclude: tuple[str, ...], only: tuple[str, ...],
-             allow_takeover: bool = False) -> Options:
-    return Options(allow_takeover=allow_takeover,
-                   targeting=Targeting(include=target, exclude=exclude, only=only))
+def _options(
+    target: tuple[str, ...], exclude: tuple[str, ...], only: tuple[str, ...], allow_takeover: bool = False
+) -> Options:
+    return Options(
+        allow_takeover=allow_takeover, targeting=Targeting(include=target, exclude=exclude, only=only)
+    )
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -181,24 +200,31 @@ def validate(paths: tuple[str, ...]) -> None:
     Needs no credentials: unset variables in the provider section are not errors here.
     """
     checked = check(list(paths), offline=True)
-    click.echo(f"{', '.join(checked.files)}: valid ({checked.users} users, provider "
-               f"{checked.provider}).")
+    click.echo(f"{', '.join(checked.files)}: valid ({checked.users} users, provider {checked.provider}).")
 
 
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False), help="Save the plan for `apply --plan`.")
-@click.option("--detailed-exitcode", is_flag=True,
-              help="Exit 0 when there are no changes, 2 when there are.")
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 0 when there are no changes, 2 when there are.")
 @click.option("--allow-takeover", is_flag=True, help="Plan to take over other owners' users.")
 @click.option("--force", is_flag=True, help="Do not stop at safety limits.")
 @click.option("--show-personal", is_flag=True, help="Show personal data unmasked.")
 @targeting_options
 @verbose_option
-def plan(paths: tuple[str, ...], fmt: str, out: str | None, detailed_exitcode: bool,
-         allow_takeover: bool, force: bool, show_personal: bool, target: tuple[str, ...],
-         exclude: tuple[str, ...], only: tuple[str, ...]) -> None:
+def plan(
+    paths: tuple[str, ...],
+    fmt: str,
+    out: str | None,
+    detailed_exitcode: bool,
+    allow_takeover: bool,
+    force: bool,
+    show_personal: bool,
+    target: tuple[str, ...],
+    exclude: tuple[str, ...],
+    only: tuple[str, ...],
+) -> None:
     """Read live state and show what apply would change."""
     manifest = _load(paths)
     options = _options(target, exclude, only, allow_takeover)
@@ -236,27 +262,54 @@ def _save_plan(result: Plan, path: Path) -> None:
 
 @cli.command()
 @click.argument("paths", nargs=-1, type=click.Path())
-@click.option("--plan", "plan_file", type=click.Path(dir_okay=False),
-              help="Apply a plan saved by `plan --out` instead of planning afresh.")
+@click.option(
+    "--plan",
+    "plan_file",
+    type=click.Path(dir_okay=False),
+    help="Apply a plan saved by `plan --out` instead of planning afresh.",
+)
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--force", is_flag=True, help="Go over safety limits.")
 @click.option("--allow-takeover", is_flag=True, help="Take over users of another owner.")
-@click.option("--continue-on-error", is_flag=True,
-              help="Go on past failed changes and report every failure at the end.")
-@click.option("--concurrency", type=click.IntRange(1, 64), default=None,
-              help="Parallel API calls (HTTP providers).")
-@click.option("--max-age", type=DURATION, default=None, metavar="DURATION",
-              help="With --plan: refuse a plan older than this (30m, 2h, 1d).")
-@click.option("--lock-timeout", type=DURATION, default="0s", metavar="DURATION",
-              show_default=True,
-              help="Local platform: wait this long for another apply to finish (e.g. 5m).")
+@click.option(
+    "--continue-on-error", is_flag=True, help="Go on past failed changes and report every failure at the end."
+)
+@click.option(
+    "--concurrency", type=click.IntRange(1, 64), default=None, help="Parallel API calls (HTTP providers)."
+)
+@click.option(
+    "--max-age",
+    type=DURATION,
+    default=None,
+    metavar="DURATION",
+    help="With --plan: refuse a plan older than this (30m, 2h, 1d).",
+)
+@click.option(
+    "--lock-timeout",
+    type=DURATION,
+    default="0s",
+    metavar="DURATION",
+    show_default=True,
+    help="Local platform: wait this long for another apply to finish (e.g. 5m).",
+)
 @click.option("--show-personal", is_flag=True, help="Show personal data unmasked.")
 @targeting_options
 @verbose_option
-def apply(paths: tuple[str, ...], plan_file: str | None, yes: bool, force: bool,
-          allow_takeover: bool, continue_on_error: bool, concurrency: int | None,
-          max_age: timedelta | None, lock_timeout: timedelta, show_personal: bool,
-          target: tuple[str, ...], exclude: tuple[str, ...], only: tuple[str, ...]) -> None:
+def apply(
+    paths: tuple[str, ...],
+    plan_file: str | None,
+    yes: bool,
+    force: bool,
+    allow_takeover: bool,
+    continue_on_error: bool,
+    concurrency: int | None,
+    max_age: timedelta | None,
+    lock_timeout: timedelta,
+    show_personal: bool,
+    target: tuple[str, ...],
+    exclude: tuple[str, ...],
+    only: tuple[str, ...],
+) -> None:
     """Plan afresh (or take a saved plan) and make the changes."""
     saved = load_plan(Path(plan_file)) if plan_file else None
     if not paths and saved is not None:
@@ -264,10 +317,8 @@ def apply(paths: tuple[str, ...], plan_file: str | None, yes: bool, force: bool,
     if not paths:
         raise click.UsageError("give the manifest (file or directory) to apply")
     manifest = _load(paths)
-    options = replace(_options(target, exclude, only, allow_takeover),
-                      refuse_unmatched_targets=True)
-    with _open(manifest, concurrency=concurrency, writable=True,
-               lock_timeout=lock_timeout) as provider:
+    options = replace(_options(target, exclude, only, allow_takeover), refuse_unmatched_targets=True)
+    with _open(manifest, concurrency=concurrency, writable=True, lock_timeout=lock_timeout) as provider:
         with _reading(provider):
             if saved is not None:
                 result = recheck(saved, manifest, provider, options, max_age=max_age)
@@ -279,8 +330,9 @@ def apply(paths: tuple[str, ...], plan_file: str | None, yes: bool, force: bool,
             return
         _confirm(yes, len(result.changes))
         with _interruptible() as stop, _applying(len(result.changes)) as progress:
-            outcome = apply_changes(result.changes, provider, stop=stop,
-                                    continue_on_error=continue_on_error, progress=progress)
+            outcome = apply_changes(
+                result.changes, provider, stop=stop, continue_on_error=continue_on_error, progress=progress
+            )
     click.echo(f"Applied {outcome.done} change(s).")
 
 
@@ -298,8 +350,10 @@ def _interruptible() -> Iterator[Stop]:
         if stop.requested:
             raise KeyboardInterrupt
         stop.request()
-        _note("interrupted: letting the changes in flight finish, then stopping "
-              "(press Ctrl-C again to stop at once)")
+        _note(
+            "interrupted: letting the changes in flight finish, then stopping "
+            "(press Ctrl-C again to stop at once)"
+        )
 
     previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -313,8 +367,9 @@ def _confirm(yes: bool, count: int) -> None:
     if yes:
         return
     if not sys.stdin.isatty():
-        raise ChatrosterError("refusing to apply without confirmation: stdin is not a "
-                              "terminal; re-run with --yes")
+        raise ChatrosterError(
+            "refusing to apply without confirmation: stdin is not a terminal; re-run with --yes"
+        )
     if not click.confirm(f"Apply {count} change(s)?", err=True):
         raise ChatrosterError("cancelled; nothing was changed")
 
@@ -334,17 +389,23 @@ def _applying(total: int) -> Iterator[Callable[[int, int], None]]:
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option("--out", type=click.Path(dir_okay=False), help="Write here instead of stdout.")
-@click.option("--uids", "uids_file", type=click.File("r"), default=None,
-              help="A file of uids, one a line, to read as well: for Nexconn, which cannot "
-                   "list users without a hosted profile.")
+@click.option(
+    "--uids",
+    "uids_file",
+    type=click.File("r"),
+    default=None,
+    help="A file of uids, one a line, to read as well: for Nexconn, which cannot "
+    "list users without a hosted profile.",
+)
 @verbose_option
 def export(paths: tuple[str, ...], out: str | None, uids_file: Any) -> None:
     """Write the live state of the manifest's provider as a manifest."""
     from .export import dump_yaml, export_manifest, relocated
 
     manifest = _load(paths)
-    uids = frozenset(line.strip() for line in uids_file or () if line.strip()
-                     and not line.lstrip().startswith("#"))
+    uids = frozenset(
+        line.strip() for line in uids_file or () if line.strip() and not line.lstrip().startswith("#")
+    )
     with _open(manifest) as provider, _reading(provider):
         live = read_live(manifest, provider, everything=True, uids=uids)
     config = relocated(manifest.provider, Path(out).parent if out else Path.cwd())
@@ -363,8 +424,14 @@ def export(paths: tuple[str, ...], out: str | None, uids_file: Any) -> None:
 @click.option("--show-personal", is_flag=True, help="Show personal data unmasked.")
 @targeting_options
 @verbose_option
-def drift(paths: tuple[str, ...], fmt: str, show_personal: bool, target: tuple[str, ...],
-          exclude: tuple[str, ...], only: tuple[str, ...]) -> None:
+def drift(
+    paths: tuple[str, ...],
+    fmt: str,
+    show_personal: bool,
+    target: tuple[str, ...],
+    exclude: tuple[str, ...],
+    only: tuple[str, ...],
+) -> None:
     """Exit 0 when live state matches the manifest, 2 when it differs, 1 on error."""
     from .drift import report
     from .render.drift import drift_markdown, drift_text
@@ -389,8 +456,9 @@ def drift(paths: tuple[str, ...], fmt: str, show_personal: bool, target: tuple[s
         sys.exit(EXIT_CHANGES)
 
 
-@cli.command(context_settings={"ignore_unknown_options": True, "help_option_names": []},
-             add_help_option=False)
+@cli.command(
+    context_settings={"ignore_unknown_options": True, "help_option_names": []}, add_help_option=False
+)
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def emulator(args: tuple[str, ...]) -> None:
     """Serve a store over the Nexconn and CometChat HTTP APIs on 127.0.0.1."""
@@ -405,8 +473,7 @@ def emulator(args: tuple[str, ...]) -> None:
 def main(argv: Sequence[str] | None = None) -> NoReturn:
     """Run the CLI; every error leaves here with its exit code and a clear message."""
     try:
-        cli.main(args=list(argv) if argv is not None else None, prog_name="chatroster",
-                 standalone_mode=False)
+        cli.main(args=list(argv) if argv is not None else None, prog_name="chatroster", standalone_mode=False)
     except Interrupted as exc:
         _note(exc.render())
         if exc.in_flight:  # stopped at once: do not wait for calls still running

@@ -42,8 +42,7 @@ class DriftReport:
         return not self.differences
 
     def counts(self) -> dict[str, int]:
-        return {kind: n for kind in KINDS
-                if (n := sum(1 for d in self.differences if d.kind == kind))}
+        return {kind: n for kind in KINDS if (n := sum(1 for d in self.differences if d.kind == kind))}
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -52,8 +51,7 @@ class DriftReport:
             "in_sync": self.clean,
             "summary": self.counts(),
             "differences": [
-                {"uid": d.uid, "kind": d.kind, "description": d.description,
-                 "details": list(d.details)}
+                {"uid": d.uid, "kind": d.kind, "description": d.description, "details": list(d.details)}
                 for d in self.differences
             ],
         }
@@ -67,8 +65,9 @@ def _kind(change: Change) -> str:
     return "managed"
 
 
-def report(manifest: Manifest, live: State, plan: Plan, masker: Masker,
-           targeting: Targeting | None = None) -> DriftReport:
+def report(
+    manifest: Manifest, live: State, plan: Plan, masker: Masker, targeting: Targeting | None = None
+) -> DriftReport:
     """Classify every change of ``plan`` (already targeted) and add the users it refused
     and the owned users the manifest leaves out, within ``targeting``."""
     wanted = targeting.wants_user if targeting else (lambda uid: True)
@@ -79,11 +78,14 @@ def report(manifest: Manifest, live: State, plan: Plan, masker: Masker,
     for uid in filter(wanted, plan.conflicts):
         owner = plan.conflict_owners.get(uid, "")
         found.append(Difference(uid, "unowned", f"owned by '{owner}', not '{manifest.owner}'"))
-    pruned = {c.uid for c in plan.changes if c.action in (Action.DELETE_USER,
-                                                           Action.DEACTIVATE_USER)}
+    pruned = {c.uid for c in plan.changes if c.action in (Action.DELETE_USER, Action.DEACTIVATE_USER)}
     for uid, user in sorted(live.users.items()):
-        if (user.owner == manifest.owner and uid not in manifest.desired.users
-                and uid not in pruned and wanted(uid)):
+        if (
+            user.owner == manifest.owner
+            and uid not in manifest.desired.users
+            and uid not in pruned
+            and wanted(uid)
+        ):
             state = "active" if user.active else "deactivated"
             found.append(Difference(uid, "extra", f"owned ({state}) but not in the manifest"))
     ordered = tuple(sorted(found, key=lambda d: (KINDS.index(d.kind), d.uid, d.description)))

@@ -110,7 +110,11 @@ class Refusal(ProviderError):
     ``METHOD URL`` (the endpoint's path when not known)."""
 
     def __init__(
-        self, endpoint: Any, status: int, code: int | None, message: str,
+        self,
+        endpoint: Any,
+        status: int,
+        code: int | None,
+        message: str,
         where: str | None = None,
     ) -> None:
         self.endpoint = endpoint
@@ -170,23 +174,27 @@ class Interrupted(ChatrosterError):
 
     exit_code = EXIT_INTERRUPTED
 
-    def __init__(self, *, done: int, total: int, detail: str = "", in_flight: int = 0,
-                 failed: int = 0) -> None:
+    def __init__(
+        self, *, done: int, total: int, detail: str = "", in_flight: int = 0, failed: int = 0
+    ) -> None:
         self.done, self.total, self.detail = done, total, detail
         self.in_flight, self.failed = in_flight, failed
         super().__init__(f"interrupted after {done} of {total} change(s)")
 
     def render(self) -> str:
-        lines = [f"interrupted: applied {self.done} of {self.total} change(s)"
-                 + (f" ({self.detail})" if self.detail else "")]
+        lines = [
+            f"interrupted: applied {self.done} of {self.total} change(s)"
+            + (f" ({self.detail})" if self.detail else "")
+        ]
         if self.in_flight:
-            lines.append(f"  {self.in_flight} more change(s) were in flight when apply stopped "
-                         "and may or may not have been made")
+            lines.append(
+                f"  {self.in_flight} more change(s) were in flight when apply stopped "
+                "and may or may not have been made"
+            )
         if self.failed:
             lines.append(f"  {self.failed} change(s) failed")
         if self.done or self.in_flight:
-            lines.append("Run the same command again to finish: the next plan starts from "
-                         "what is live.")
+            lines.append("Run the same command again to finish: the next plan starts from what is live.")
         else:
             lines.append("Nothing was changed.")
         return "\n".join(lines)

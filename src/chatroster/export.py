@@ -44,9 +44,7 @@ def export_manifest(live: State, *, provider: ProviderConfig, owner: str) -> dic
         "version": 1,
         "provider": _provider(provider),
         "owner": owner,
-        "users": {
-            uid: _user(user) for uid, user in sorted(live.users.items()) if uid not in theirs
-        },
+        "users": {uid: _user(user) for uid, user in sorted(live.users.items()) if uid not in theirs},
     }
     # An empty ``bans: {}`` is written on purpose: the app was read to have none, and
     # the manifest says so. Platforms without bans get no section (it would not validate).

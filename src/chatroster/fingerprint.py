@@ -18,10 +18,18 @@ from .changes import Action, Change
 from .model import USER_FIELDS, State, User, thaw, utc
 from .planner import BAN_TOLERANCE
 
-_USER_ACTIONS = frozenset({
-    Action.CREATE_USER, Action.ADOPT_USER, Action.UPDATE_USER, Action.REACTIVATE_USER,
-    Action.DEACTIVATE_USER, Action.DELETE_USER, Action.SET_WHITELIST_MODE, Action.EXPIRE_TOKENS,
-})
+_USER_ACTIONS = frozenset(
+    {
+        Action.CREATE_USER,
+        Action.ADOPT_USER,
+        Action.UPDATE_USER,
+        Action.REACTIVATE_USER,
+        Action.DEACTIVATE_USER,
+        Action.DELETE_USER,
+        Action.SET_WHITELIST_MODE,
+        Action.EXPIRE_TOKENS,
+    }
+)
 
 
 def live_object(change: Change, live: State, owner: str) -> Any:
@@ -76,24 +84,27 @@ def reached(change: Change, live: State) -> bool:
         return _ban_reached(change, live)
     if user is None:
         return False
-    if action in (Action.ADD_BLOCK, Action.REMOVE_BLOCK, Action.ADD_WHITELIST,
-                  Action.REMOVE_WHITELIST):
+    if action in (Action.ADD_BLOCK, Action.REMOVE_BLOCK, Action.ADD_WHITELIST, Action.REMOVE_WHITELIST):
         relation = _relation(change, user) or frozenset()
         return bool((change.target in relation) == action.value.startswith("add"))
     if action is Action.EXPIRE_TOKENS:
         wanted = _parse(change.after.get("tokens_valid_after"))
-        return user.tokens_valid_after is not None and wanted is not None and \
-            user.tokens_valid_after >= wanted
+        return (
+            user.tokens_valid_after is not None and wanted is not None and user.tokens_valid_after >= wanted
+        )
     current = _user_data(user)
     return all(_same(current.get(name), value) for name, value in thaw(change.after).items())
 
 
 def _user_data(user: User) -> dict[str, Any]:
     data = {name: thaw(value) for name, value in user.fields().items()}
-    data.update(active=user.active, owner=user.owner, whitelist_mode=user.whitelist_mode,
-                tokens_valid_after=_iso(user.tokens_valid_after))
-    return {name: value for name, value in data.items()
-            if name in USER_FIELDS or value is not None}
+    data.update(
+        active=user.active,
+        owner=user.owner,
+        whitelist_mode=user.whitelist_mode,
+        tokens_valid_after=_iso(user.tokens_valid_after),
+    )
+    return {name: value for name, value in data.items() if name in USER_FIELDS or value is not None}
 
 
 def _relation(change: Change, user: User | None) -> frozenset[str] | None:

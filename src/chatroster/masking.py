@@ -34,9 +34,7 @@ def fingerprint(value: Any, key: bytes = b"") -> str:
     return "masked:" + digest[:8]
 
 
-def mask_key(
-    secrets: Mapping[str, Any], environ: Mapping[str, str], stored: bytes | None = None
-) -> bytes:
+def mask_key(secrets: Mapping[str, Any], environ: Mapping[str, str], stored: bytes | None = None) -> bytes:
     """The key masks are computed with, never empty (a hash keyed by a constant can be
     reversed from a list of likely values). In order: ``CHATROSTER_MASK_KEY`` when set;
     a key derived from the provider's credentials, which readers of a pull request do
@@ -93,8 +91,10 @@ class Masker:
     def _metadata(self, value: Mapping[str, Any]) -> dict[str, Any]:
         """Listed keys masked whole at any depth; other values as any value."""
         return {
-            key: self._all(item) if key in self.personal_metadata
-            else self._metadata(item) if isinstance(item, Mapping)
+            key: self._all(item)
+            if key in self.personal_metadata
+            else self._metadata(item)
+            if isinstance(item, Mapping)
             else self.value(item)
             for key, item in value.items()
         }
@@ -116,7 +116,8 @@ class Masker:
             # step per character (every string of every change goes through here).
             if len(value) >= 7 and sum(map(str.isdigit, value)) >= 7:
                 value = PHONE_IN_TEXT.sub(
-                    lambda m: self._hash(m.group(0)) if _phone_like(m) else m.group(0), value)
+                    lambda m: self._hash(m.group(0)) if _phone_like(m) else m.group(0), value
+                )
             return value
         if value is None or isinstance(value, (int, float)):
             return value  # before the slower abstract Mapping test below

@@ -58,9 +58,11 @@ def plan(desired: State, live: State, ctx: Context) -> Plan:
                 continue
             converge = list(_converge(want, have, ctx))
             if converge and _stays_frozen(want, have, ctx.capabilities):
-                frozen.append(f"{uid} is deactivated, and {len(converge)} change(s) to it "
-                              "are left until it is reactivated (active: true): the platform "
-                              "refuses changes to deactivated users")
+                frozen.append(
+                    f"{uid} is deactivated, and {len(converge)} change(s) to it "
+                    "are left until it is reactivated (active: true): the platform "
+                    "refuses changes to deactivated users"
+                )
                 continue
             changes += converge
     if ctx.policy.mode == "sync":
@@ -90,8 +92,10 @@ def _drop_unknown_targets(changes: list[Change], exists: set[str]) -> tuple[list
             missing = change.target if change.target else change.uid
         if missing is not None and missing not in exists:
             what = "ban" if change.action is Action.BAN_USER else change.action.value
-            warnings.append(f"{what} {change.key.split(':', 1)[1]} skipped: '{missing}' is not a "
-                            "user on the platform and not declared in the manifest")
+            warnings.append(
+                f"{what} {change.key.split(':', 1)[1]} skipped: '{missing}' is not a "
+                "user on the platform and not declared in the manifest"
+            )
             continue
         kept.append(change)
     return kept, warnings
@@ -110,8 +114,10 @@ def _unreadable_lists(desired: State, live: State) -> list[str]:
             continue  # a new user, or one whose lists the manifest leaves alone
         for name, mine, theirs in zip(_LISTS, wanted, _LISTS_OF(have), strict=True):
             if mine is not None and theirs is None:
-                warning = (f"{uid}: the live {name} cannot be read (for example, the user "
-                           "is deactivated); it is left as it is")
+                warning = (
+                    f"{uid}: the live {name} cannot be read (for example, the user "
+                    "is deactivated); it is left as it is"
+                )
                 found.append((uid, warning))
     # By uid, and per uid in the order above; only the few found are sorted.
     return [warning for _, warning in sorted(found, key=lambda item: item[0])]
@@ -132,9 +138,7 @@ def _managed_count(desired: State, live: State, owner: str) -> int:
 
 def _managed_fields(want: User, caps: Capabilities) -> dict[str, Any]:
     return {
-        name: value
-        for name, value in want.fields().items()
-        if value is not None and name in caps.user_fields
+        name: value for name, value in want.fields().items() if value is not None and name in caps.user_fields
     }
 
 
@@ -160,7 +164,10 @@ def _converge(want: User, have: User, ctx: Context) -> Iterator[Change]:
     if have.owner != ctx.owner:
         note = "adopt: no owner yet" if have.owner is None else f"take over from '{have.owner}'"
         yield Change(
-            Action.ADOPT_USER, uid, before={"owner": have.owner}, after={"owner": ctx.owner},
+            Action.ADOPT_USER,
+            uid,
+            before={"owner": have.owner},
+            after={"owner": ctx.owner},
             note=note,
         )
     before, after = _field_diff(want, have, ctx.capabilities)
@@ -178,7 +185,8 @@ def _converge(want: User, have: User, ctx: Context) -> Iterator[Change]:
         and want.whitelist_mode != have.whitelist_mode
     ):
         yield Change(
-            Action.SET_WHITELIST_MODE, uid,
+            Action.SET_WHITELIST_MODE,
+            uid,
             before={"whitelist_mode": have.whitelist_mode},
             after={"whitelist_mode": want.whitelist_mode},
         )
@@ -213,13 +221,21 @@ def _relations(want: User, have: User, caps: Capabilities) -> Iterator[Change]:
     # blocks): it is left as it is rather than planned as if it were empty.
     if caps.blocklist and want.blocklist is not None and have.blocklist is not None:
         yield from _set_diff(
-            want.uid, want.blocklist, have.blocklist,
-            Action.ADD_BLOCK, Action.REMOVE_BLOCK, "blocked",
+            want.uid,
+            want.blocklist,
+            have.blocklist,
+            Action.ADD_BLOCK,
+            Action.REMOVE_BLOCK,
+            "blocked",
         )
     if caps.whitelist and want.whitelist is not None and have.whitelist is not None:
         yield from _set_diff(
-            want.uid, want.whitelist, have.whitelist,
-            Action.ADD_WHITELIST, Action.REMOVE_WHITELIST, "whitelisted",
+            want.uid,
+            want.whitelist,
+            have.whitelist,
+            Action.ADD_WHITELIST,
+            Action.REMOVE_WHITELIST,
+            "whitelisted",
         )
 
 
@@ -237,7 +253,8 @@ def _tokens(want: User, have: User, caps: Capabilities) -> Iterator[Change]:
         return
     if have.tokens_valid_after is None or have.tokens_valid_after < want.tokens_valid_after:
         yield Change(
-            Action.EXPIRE_TOKENS, want.uid,
+            Action.EXPIRE_TOKENS,
+            want.uid,
             before={"tokens_valid_after": iso(have.tokens_valid_after)},
             after={"tokens_valid_after": iso(want.tokens_valid_after)},
         )
@@ -257,7 +274,10 @@ def _prune(desired: State, live: State, ctx: Context) -> Iterator[Change]:
             yield Change(Action.DELETE_USER, uid, before={"name": have.name, "active": have.active})
         elif have.active and ctx.capabilities.deactivate:
             yield Change(
-                Action.DEACTIVATE_USER, uid, before={"active": True}, after={"active": False},
+                Action.DEACTIVATE_USER,
+                uid,
+                before={"active": True},
+                after={"active": False},
                 note="pruned: not in the manifest",
             )
 

@@ -23,15 +23,26 @@ from .providers import CAPABILITIES, Provider, Scope
 
 #: --only kinds and the actions each one covers.
 KINDS: dict[str, frozenset[Action]] = {
-    "users": frozenset({
-        Action.ADOPT_USER, Action.CREATE_USER, Action.UPDATE_USER, Action.REACTIVATE_USER,
-        Action.DEACTIVATE_USER, Action.DELETE_USER, Action.EXPIRE_TOKENS,
-    }),
+    "users": frozenset(
+        {
+            Action.ADOPT_USER,
+            Action.CREATE_USER,
+            Action.UPDATE_USER,
+            Action.REACTIVATE_USER,
+            Action.DEACTIVATE_USER,
+            Action.DELETE_USER,
+            Action.EXPIRE_TOKENS,
+        }
+    ),
     "bans": frozenset({Action.BAN_USER, Action.UNBAN_USER}),
     "blocklists": frozenset({Action.ADD_BLOCK, Action.REMOVE_BLOCK}),
-    "whitelists": frozenset({
-        Action.ADD_WHITELIST, Action.REMOVE_WHITELIST, Action.SET_WHITELIST_MODE,
-    }),
+    "whitelists": frozenset(
+        {
+            Action.ADD_WHITELIST,
+            Action.REMOVE_WHITELIST,
+            Action.SET_WHITELIST_MODE,
+        }
+    ),
 }
 
 
@@ -86,8 +97,7 @@ class Options:
 def unmatched_targets(manifest: Manifest, live: State, targeting: Targeting) -> tuple[str, ...]:
     """One message per --target glob that matches no declared or live uid."""
     uids = _uids(manifest.desired) | _uids(live)
-    return tuple(f"--target {glob!r} matches no declared or live uid"
-                 for glob in targeting.unmatched(uids))
+    return tuple(f"--target {glob!r} matches no declared or live uid" for glob in targeting.unmatched(uids))
 
 
 def _uids(state: State) -> set[str]:
@@ -106,9 +116,7 @@ def scope_for(manifest: Manifest) -> Scope:
         uids=frozenset(desired.users),
         owner=manifest.owner,
         blocklists=frozenset(u.uid for u in users if u.blocklist is not None),
-        whitelists=frozenset(
-            u.uid for u in users if u.whitelist is not None or u.whitelist_mode is not None
-        ),
+        whitelists=frozenset(u.uid for u in users if u.whitelist is not None or u.whitelist_mode is not None),
         owned=manifest.policy.prune != "none" or desired.bans is not None,
         bans=desired.bans is not None,
         extra_uids=frozenset(extra - set(desired.users)),
@@ -136,9 +144,7 @@ def read_live(
     return provider.read(scope)
 
 
-def make_plan(
-    manifest: Manifest, provider: Provider, options: Options, live: State | None = None
-) -> Plan:
+def make_plan(manifest: Manifest, provider: Provider, options: Options, live: State | None = None) -> Plan:
     """Read live state (unless given) and plan; targeting filters the changes."""
     if live is None:
         live = read_live(manifest, provider)
@@ -169,17 +175,19 @@ def _targeted(result: Plan, options: Options, unmatched: tuple[str, ...]) -> Pla
     """The plan within --target/--exclude/--only; a target that matches nothing is a
     warning of the plan, or refused before anything is applied."""
     if unmatched and options.refuse_unmatched_targets:
-        raise ChatrosterError("; ".join(unmatched) + ": nothing was applied; check the "
-                              "pattern (a glob on whole uids, such as 'u00*')")
+        raise ChatrosterError(
+            "; ".join(unmatched) + ": nothing was applied; check the "
+            "pattern (a glob on whole uids, such as 'u00*')"
+        )
     targeting = options.targeting
     kept = tuple(c for c in result.changes if targeting.wants(c))
     # A refused user outside the targets is not this run's business either.
     refused = tuple(uid for uid in result.conflicts if targeting.wants_uid(uid))
-    return result.evolve(changes=kept, targeting=targeting.describe(), conflicts=refused,
-                         warnings=result.warnings + unmatched)
+    return result.evolve(
+        changes=kept, targeting=targeting.describe(), conflicts=refused, warnings=result.warnings + unmatched
+    )
 
 
 def label(manifest: Manifest) -> str:
     """How messages name the platform: ``[local]``, ``[cometchat]`` ..."""
     return manifest.provider.type
-

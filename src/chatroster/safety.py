@@ -38,8 +38,9 @@ def conflict_reasons(plan: Plan, label: str) -> list[str]:
     """Declared users that belong to another owner (refused even with --force)."""
     found = []
     if plan.conflicts:
-        listed = ", ".join(f"{uid} (owner '{plan.conflict_owners.get(uid, '')}')"
-                           for uid in plan.conflicts[:10])
+        listed = ", ".join(
+            f"{uid} (owner '{plan.conflict_owners.get(uid, '')}')" for uid in plan.conflicts[:10]
+        )
         more = f" and {len(plan.conflicts) - 10} more" if len(plan.conflicts) > 10 else ""
         found.append(
             f"[{label}] {len(plan.conflicts)} declared user(s) belong to another owner: "
@@ -60,8 +61,7 @@ def _counted(plan: Plan, action: Action) -> int:
     if action is not Action.UPDATE_USER:
         return plan.count(action)
     adopted = {c.uid for c in plan.changes if c.action is Action.ADOPT_USER}
-    return sum(1 for c in plan.changes
-               if c.action is action and c.uid not in adopted and overwrites(c))
+    return sum(1 for c in plan.changes if c.action is action and c.uid not in adopted and overwrites(c))
 
 
 def overwrites(change: Change) -> bool:
@@ -80,8 +80,9 @@ def _loses(before: Any, after: Any) -> bool:
 
 
 def _empty(value: Any) -> bool:
-    return value is None or value == "" or (isinstance(value, (Mapping, list, tuple, frozenset))
-                                            and not value)
+    return (
+        value is None or value == "" or (isinstance(value, (Mapping, list, tuple, frozenset)) and not value)
+    )
 
 
 def check(plan: Plan, policy: Policy, label: str, *, force: bool) -> None:

@@ -66,16 +66,19 @@ def load_plan(path: Path) -> Plan:
     problems = _schema_problems(data)
     if problems:
         listed = "\n".join(f"  {line}" for line in problems[:20])
-        raise PlanFileError(f"{path}: not a valid saved plan:\n{listed}\nMake the plan again "
-                            "with `chatroster plan --out`; a saved plan is not edited by hand.")
+        raise PlanFileError(
+            f"{path}: not a valid saved plan:\n{listed}\nMake the plan again "
+            "with `chatroster plan --out`; a saved plan is not edited by hand."
+        )
     plan = Plan.from_json(data)
     _check_summary(path, plan, data["summary"])
     base = path.resolve().parent
     provider = dict(plan.provider)
     if isinstance(provider.get("path"), str):
         provider["path"] = str((base / provider["path"]).resolve())
-    return plan.evolve(provider=provider, manifest_files=tuple(
-        str((base / name).resolve()) for name in plan.manifest_files))
+    return plan.evolve(
+        provider=provider, manifest_files=tuple(str((base / name).resolve()) for name in plan.manifest_files)
+    )
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -87,15 +90,17 @@ def _read_json(path: Path) -> dict[str, Any]:
             raise PlanFileError(f"{path}: too large to be a saved plan; make the plan again")
         data = json.loads(path.read_bytes().decode("utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise PlanFileError(f"{path}: not a readable plan file ({_reason(exc)}); make the plan "
-                            "again with `chatroster plan --out`") from None
+        raise PlanFileError(
+            f"{path}: not a readable plan file ({_reason(exc)}); make the plan "
+            "again with `chatroster plan --out`"
+        ) from None
     if not isinstance(data, dict) or "changes" not in data:
-        raise PlanFileError(f"{path}: not a chatroster plan; make one with "
-                            f"`chatroster plan --out {path}`")
+        raise PlanFileError(f"{path}: not a chatroster plan; make one with `chatroster plan --out {path}`")
     if data.get("format_version") == 1 and "fingerprints" not in data:
         raise PlanFileError(
             f"{path}: not a saved plan: this is printed output (`--format json`, with personal "
-            f"data masked); save a plan to apply with `chatroster plan --out {path}`")
+            f"data masked); save a plan to apply with `chatroster plan --out {path}`"
+        )
     return data
 
 
@@ -133,20 +138,25 @@ def _where(path: Iterable[Any]) -> str:
 
 def _check_summary(path: Path, plan: Plan, summary: Mapping[str, Any]) -> None:
     if dict(summary) != plan.summary():
-        raise PlanFileError(f"{path}: the summary does not match the changes listed; the file "
-                            "was edited or damaged; make the plan again")
+        raise PlanFileError(
+            f"{path}: the summary does not match the changes listed; the file "
+            "was edited or damaged; make the plan again"
+        )
     keys = [change.key for change in plan.changes]
     if len(set(keys)) != len(keys):
         twice = sorted({key for key in keys if keys.count(key) > 1})[:5]
-        raise PlanFileError(f"{path}: changes listed twice ({', '.join(twice)}); the file was "
-                            "edited or damaged; make the plan again")
+        raise PlanFileError(
+            f"{path}: changes listed twice ({', '.join(twice)}); the file was "
+            "edited or damaged; make the plan again"
+        )
 
 
 # ------------------------------------------------------------------------- check
 
 
-def check_origin(plan: Plan, manifest: Manifest, identity: dict[str, object],
-                 now: datetime, max_age: timedelta | None) -> None:
+def check_origin(
+    plan: Plan, manifest: Manifest, identity: dict[str, object], now: datetime, max_age: timedelta | None
+) -> None:
     """Refuse a plan made for another platform, owner or manifest, or too old."""
     if dict(plan.provider) != identity:
         raise PlanFileError(
@@ -154,20 +164,27 @@ def check_origin(plan: Plan, manifest: Manifest, identity: dict[str, object],
             f"{identity}; make the plan again for this platform"
         )
     if plan.owner != manifest.owner:
-        raise PlanFileError(f"the plan was made for owner '{plan.owner}', the manifest says "
-                            f"'{manifest.owner}'; make the plan again")
+        raise PlanFileError(
+            f"the plan was made for owner '{plan.owner}', the manifest says "
+            f"'{manifest.owner}'; make the plan again"
+        )
     if plan.manifest_digest != manifest.digest:
-        raise PlanFileError("the manifest changed since the plan was made; make the plan "
-                            "again from this manifest and review it")
+        raise PlanFileError(
+            "the manifest changed since the plan was made; make the plan "
+            "again from this manifest and review it"
+        )
     if plan.created_at is None or plan.created_at > now + timedelta(minutes=5):
         raise PlanFileError("the plan has no valid creation time; make the plan again")
     if max_age is not None and now - plan.created_at > max_age:
-        raise PlanFileError(f"the plan was made at {plan.created_at:%Y-%m-%d %H:%M:%S} UTC, "
-                            f"longer ago than --max-age; make the plan again")
+        raise PlanFileError(
+            f"the plan was made at {plan.created_at:%Y-%m-%d %H:%M:%S} UTC, "
+            f"longer ago than --max-age; make the plan again"
+        )
 
 
-def recheck(saved: Plan, manifest: Manifest, provider: Provider, options: Options, *,
-            max_age: timedelta | None = None) -> Plan:
+def recheck(
+    saved: Plan, manifest: Manifest, provider: Provider, options: Options, *, max_age: timedelta | None = None
+) -> Plan:
     """The changes of ``saved`` still to make, checked against a fresh plan.
 
     Raises `PlanFileError` listing every change that is stale or that the manifest does
@@ -177,8 +194,7 @@ def recheck(saved: Plan, manifest: Manifest, provider: Provider, options: Option
     check_origin(saved, manifest, provider.identity(), options.now(), max_age)
     # Every user the file names is read, even one the manifest no longer would read (a
     # pruned user another owner took since): absent from the read, it would look deleted.
-    named = frozenset(c.uid for c in saved.changes) | frozenset(
-        c.target for c in saved.changes if c.target)
+    named = frozenset(c.uid for c in saved.changes) | frozenset(c.target for c in saved.changes if c.target)
     live = read_live(manifest, provider, uids=named)
     fresh = make_plan(manifest, provider, options, live=live)
     kept, problems = _compare(saved, fresh, live)
@@ -189,8 +205,7 @@ def recheck(saved: Plan, manifest: Manifest, provider: Provider, options: Option
             f"{len(problems)} change(s) of the saved plan cannot be applied:\n{listed}{more}\n"
             "Nothing was applied; make the plan again and review it."
         )
-    return fresh.evolve(changes=tuple(kept), targeting=saved.targeting,
-                        created_at=saved.created_at)
+    return fresh.evolve(changes=tuple(kept), targeting=saved.targeting, created_at=saved.created_at)
 
 
 def _compare(saved: Plan, fresh: Plan, live: State) -> tuple[list[Change], list[str]]:
@@ -206,8 +221,9 @@ def _compare(saved: Plan, fresh: Plan, live: State) -> tuple[list[Change], list[
         elif reached(change, live):
             continue  # already done (a half-applied plan, or done by hand): skip it
         elif recorded is None:
-            problems.append(f"{change.key}: the plan has no fingerprint for this change "
-                            "(was the file edited?)")
+            problems.append(
+                f"{change.key}: the plan has no fingerprint for this change (was the file edited?)"
+            )
         elif not unchanged:
             problems.append(f"{change.key}: the object changed since the plan was made")
         else:
@@ -220,15 +236,16 @@ def _differs(change: Change, fresh: Change | None, plan: Plan) -> str | None:
     if fresh is None:
         if change.uid in plan.conflicts:
             owner = plan.conflict_owners.get(change.uid, "")
-            return (f"the user belongs to owner '{owner}'; re-run with --allow-takeover to "
-                    "take it over")
+            return f"the user belongs to owner '{owner}'; re-run with --allow-takeover to take it over"
         return "the manifest does not ask for this change"
     for side in ("before", "after"):
         mine, theirs = thaw(getattr(change, side)), thaw(getattr(fresh, side))
         for name in sorted(set(mine) | set(theirs)):
             if not _same(change.action, name, mine.get(name), theirs.get(name)):
-                return (f"{side}.{name} in the plan is not what the manifest and the live "
-                        "state give (was the file edited?)")
+                return (
+                    f"{side}.{name} in the plan is not what the manifest and the live "
+                    "state give (was the file edited?)"
+                )
     return None
 
 
@@ -250,4 +267,3 @@ def _time(value: Any) -> datetime | None:
         return datetime.fromisoformat(value)
     except ValueError:
         return None
-

@@ -224,9 +224,7 @@ class RateLimitMiddleware:
         module = self.vendors.cometchat
         if module is None:
             return send
-        extra: dict[str, str] = module.limit_headers(
-            decision.limit, decision.remaining, decision.reset_epoch
-        )
+        extra: dict[str, str] = module.limit_headers(decision.limit, decision.remaining, decision.reset_epoch)
 
         async def limited_send(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -147,9 +147,7 @@ def _uvicorn_config(app: Any, config: EmulatorConfig, verbose: bool) -> uvicorn.
     )
 
 
-def serve(
-    config: EmulatorConfig, db: Path, *, clock_offset: float = 0.0, verbose: bool = False
-) -> int:
+def serve(config: EmulatorConfig, db: Path, *, clock_offset: float = 0.0, verbose: bool = False) -> int:
     """Run until SIGINT/SIGTERM, then return 0; `click.ClickException` if it cannot."""
     clock = (lambda: time.time() + clock_offset) if clock_offset else time.time
     try:
@@ -267,9 +265,7 @@ def _kinds(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str,
     show_default=True,
     help="Fraction of API requests that fail (500/503, 429, hang, dropped connection).",
 )
-@click.option(
-    "--fault-seed", type=int, default=0, show_default=True, help="Seed of the fault sequence."
-)
+@click.option("--fault-seed", type=int, default=0, show_default=True, help="Seed of the fault sequence.")
 @click.option(
     "--fault-kinds",
     default=",".join(FAULT_KINDS),
@@ -330,9 +326,7 @@ def emulator_command(
 def main(argv: list[str] | None = None) -> int:
     """Run ``chatroster emulator`` with ``argv``; returns the exit status."""
     try:
-        status = emulator_command.main(
-            args=argv, prog_name="chatroster emulator", standalone_mode=False
-        )
+        status = emulator_command.main(args=argv, prog_name="chatroster emulator", standalone_mode=False)
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code

@@ -48,8 +48,7 @@ def uids_page(
     clause, args = _where(_active_filter(active), profile)
     order = "DESC" if newest_first else "ASC"
     rows = store.query(
-        f"SELECT uid FROM users WHERE {clause}"
-        f" ORDER BY created_at {order}, rowid {order} LIMIT ? OFFSET ?",
+        f"SELECT uid FROM users WHERE {clause} ORDER BY created_at {order}, rowid {order} LIMIT ? OFFSET ?",
         [*args, limit, offset],
     )
     return [row["uid"] for row in rows]
@@ -137,8 +136,7 @@ def relation_page(
         raise ValueError(table)
     order = "DESC" if newest_first else "ASC"
     rows = store.query(
-        f"SELECT target FROM {table} WHERE uid = ? ORDER BY created_at {order}, target "
-        "LIMIT ? OFFSET ?",
+        f"SELECT target FROM {table} WHERE uid = ? ORDER BY created_at {order}, target LIMIT ? OFFSET ?",
         (uid, limit, offset),
     )
     return [row["target"] for row in rows]
@@ -178,8 +176,7 @@ def block_rows_page(
 def block_pair(store: Store, uid: str, other: str) -> tuple[int | None, int | None]:
     """When ``uid`` blocked ``other`` and when ``other`` blocked ``uid`` (None: not)."""
     rows = store.query(
-        "SELECT uid, created_at FROM blocks WHERE (uid = ? AND target = ?)"
-        " OR (uid = ? AND target = ?)",
+        "SELECT uid, created_at FROM blocks WHERE (uid = ? AND target = ?) OR (uid = ? AND target = ?)",
         (uid, other, other, uid),
     )
     times = {row["uid"]: row["created_at"] for row in rows}

@@ -26,7 +26,19 @@ from .pacing import SERVER_WAIT_CAP, RateLimiter, reset_seconds, retry_after_sec
 from .redaction import REDACTED, redact
 
 __all__ = [
-    "REDACTED", "RETRY_STATUSES", "SERVER_WAIT_CAP", "Describe", "HttpClient", "ItemListener",
-    "RateLimiter", "TransportError", "body_excerpt", "finished_items", "redact",
-    "request_target", "reset_seconds", "retry_after_seconds", "run_concurrently",
+    "REDACTED",
+    "RETRY_STATUSES",
+    "SERVER_WAIT_CAP",
+    "Describe",
+    "HttpClient",
+    "ItemListener",
+    "RateLimiter",
+    "TransportError",
+    "body_excerpt",
+    "finished_items",
+    "redact",
+    "request_target",
+    "reset_seconds",
+    "retry_after_seconds",
+    "run_concurrently",
 ]

@@ -186,22 +186,21 @@ class HttpClient:
             attempt += 1
             if attempt > self.max_retries:
                 message = f"[{self.label}] {target} failed after {attempt} attempt(s): {failure}"
-                raise TransportError(
-                    self._redact(message, headers), status=status, attempts=attempt
-                )
+                raise TransportError(self._redact(message, headers), status=status, attempts=attempt)
             if status is None or status >= 500:
                 self._fail_over(host)
             delay = self._delay(attempt, wait, rate_class)
             self._count("retries")
-            log.warning(self._redact(
-                f"[{self.label}] {target}: {failure}; retry {attempt} of "
-                f"{self.max_retries} in {delay:.2f}s", headers,
-            ))
+            log.warning(
+                self._redact(
+                    f"[{self.label}] {target}: {failure}; retry {attempt} of "
+                    f"{self.max_retries} in {delay:.2f}s",
+                    headers,
+                )
+            )
             self._sleep(delay)
 
-    def _raise_if_nobody_listens(
-        self, exc: Exception, host: str, target: str, attempts: int
-    ) -> None:
+    def _raise_if_nobody_listens(self, exc: Exception, host: str, target: str, attempts: int) -> None:
         """Fail at once when a loopback address refuses: no process listens there, and
         retrying for a minute would only hide that (a remote host may be restarting)."""
         if is_refused(exc) and is_loopback_url(host):
@@ -212,12 +211,8 @@ class HttpClient:
         self, method: str, url: str, json: Any, data: Any, params: Any, headers: dict[str, str]
     ) -> httpx.Response:
         if isinstance(data, (bytes, str)):
-            return self._client.request(
-                method, url, content=data, params=params, headers=headers
-            )
-        return self._client.request(
-            method, url, json=json, data=data, params=params, headers=headers
-        )
+            return self._client.request(method, url, content=data, params=params, headers=headers)
+        return self._client.request(method, url, json=json, data=data, params=params, headers=headers)
 
     # -------------------------------------------------------------------- pacing
 
@@ -276,10 +271,13 @@ class HttpClient:
         path = call.path.split("?", 1)[0]
         where = call.host + path if log.isEnabledFor(logging.DEBUG) else path
         milliseconds = (self._clock() - call.started) * 1000
-        log.info(self._redact(
-            f"[{self.label}] {call.method} {where} -> {outcome} "
-            f"(attempt {call.attempt}, {milliseconds:.0f} ms)", call.headers,
-        ))
+        log.info(
+            self._redact(
+                f"[{self.label}] {call.method} {where} -> {outcome} "
+                f"(attempt {call.attempt}, {milliseconds:.0f} ms)",
+                call.headers,
+            )
+        )
 
     def redacted(self, text: str) -> str:
         """``text`` without this client's secrets: for messages a provider builds itself."""

@@ -44,6 +44,7 @@ def run_concurrently(
 ) -> list[tuple[T, R | BaseException]]:
     """``func`` over ``items`` on at most ``concurrency`` threads; each item paired with
     its result or the exception it raised, in the order of ``items``."""
+
     def guarded(item: T) -> R | BaseException:
         try:
             return func(item)

@@ -47,7 +47,4 @@ def nothing_listening(url: str) -> str:
     start = "chatroster emulator"
     if parsed.port not in (None, EMULATOR_PORT):
         start += f" --port {parsed.port}"
-    return (
-        f"nothing is listening on {origin(url)} — is the emulator running? "
-        f"(start it with `{start}`)"
-    )
+    return f"nothing is listening on {origin(url)} — is the emulator running? (start it with `{start}`)"

@@ -32,8 +32,13 @@ class RateLimiter:
     """
 
     def __init__(
-        self, rate: float, per: float = 1.0, burst: int | None = None, *,
-        clock: Clock = time.monotonic, sleep: Sleep = time.sleep,
+        self,
+        rate: float,
+        per: float = 1.0,
+        burst: int | None = None,
+        *,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = time.sleep,
     ) -> None:
         if rate <= 0 or per <= 0:
             raise ValueError("a rate limit needs a positive rate and period")
@@ -63,9 +68,7 @@ def server_wait(response: httpx.Response) -> float | None:
     """Seconds the server asked us to wait, capped; ``None`` if it did not say."""
     wait = retry_after_seconds(response.headers.get("Retry-After"))
     if wait is None and response.status_code == 429:
-        reset = response.headers.get("X-RateLimit-Reset") or response.headers.get(
-            "X-Rate-Limit-Reset"
-        )
+        reset = response.headers.get("X-RateLimit-Reset") or response.headers.get("X-Rate-Limit-Reset")
         wait = reset_seconds(reset)
     return None if wait is None else min(max(wait, 0.0), SERVER_WAIT_CAP)
 

@@ -36,6 +36,7 @@ def redact(text: str, secrets: Sequence[str]) -> str:
 def header_secrets(headers: Mapping[str, str] | None) -> list[str]:
     """The values of credential-like headers (keys, signatures, nonces) of one attempt."""
     return [
-        value for name, value in (headers or {}).items()
+        value
+        for name, value in (headers or {}).items()
         if any(word in name.lower() for word in _SENSITIVE_HEADER_WORDS) and len(value) >= 4
     ]

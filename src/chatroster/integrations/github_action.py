@@ -61,8 +61,10 @@ class Inputs:
     def from_environ(cls, environ: Mapping[str, str]) -> Inputs:
         manifest = tuple(shlex.split(environ.get("INPUT_MANIFEST", "")))
         if not manifest:
-            raise ActionError("the `manifest` input is empty: give the manifest file or "
-                              "directory, for example `manifest: users/`")
+            raise ActionError(
+                "the `manifest` input is empty: give the manifest file or "
+                "directory, for example `manifest: users/`"
+            )
         return cls(
             manifest=manifest,
             extra_args=tuple(shlex.split(environ.get("INPUT_EXTRA_ARGS", ""))),
@@ -103,9 +105,13 @@ class Event:
         except (OSError, ValueError) as exc:
             raise ActionError(f"cannot read the event payload {path}: {exc}") from exc
         head = payload.get("pull_request", {}).get("head", {}).get("sha")
-        return cls(name=environ.get("GITHUB_EVENT_NAME", ""), ref=environ.get("GITHUB_REF", ""),
-                   repository=environ.get("GITHUB_REPOSITORY", ""), payload=payload,
-                   sha=str(head or environ.get("GITHUB_SHA", "")))
+        return cls(
+            name=environ.get("GITHUB_EVENT_NAME", ""),
+            ref=environ.get("GITHUB_REF", ""),
+            repository=environ.get("GITHUB_REPOSITORY", ""),
+            payload=payload,
+            sha=str(head or environ.get("GITHUB_SHA", "")),
+        )
 
     @property
     def pull_number(self) -> int | None:
@@ -154,8 +160,13 @@ def make_cli(environ: Mapping[str, str], redact: Redactor) -> Cli:
 
     def run(command: str, args: Sequence[str]) -> Run:
         print(f"::group::chatroster {command} {shlex.join(args)}", flush=True)
-        done = subprocess.run([sys.executable, "-m", "chatroster", command, *args],
-                              capture_output=True, text=True, env=env, check=False)
+        done = subprocess.run(
+            [sys.executable, "-m", "chatroster", command, *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
         result = Run(command, done.returncode, redact(done.stdout), redact(done.stderr))
         sys.stdout.write(result.stdout)
         sys.stderr.write(result.stderr)
@@ -166,6 +177,7 @@ def make_cli(environ: Mapping[str, str], redact: Redactor) -> Cli:
 
 
 # ------------------------------------------------------------------------- the workflows
+
 
 def review(inputs: Inputs, cli: Cli) -> Report:
     """A pull request: is the manifest valid, and what would merging it change?"""
@@ -179,15 +191,18 @@ def review(inputs: Inputs, cli: Cli) -> Report:
 
 def plan(inputs: Inputs, cli: Cli) -> Report:
     """What applying the manifest would change; a refusal keeps the plan and says why."""
-    planned = cli("plan", [*inputs.manifest, "--format", "markdown", "--detailed-exitcode",
-                           *inputs.extra_args])
+    planned = cli(
+        "plan", [*inputs.manifest, "--format", "markdown", "--detailed-exitcode", *inputs.extra_args]
+    )
     changes = planned.exit_code in (EXIT_CHANGES, EXIT_UNSAFE)
     if planned.exit_code in (EXIT_OK, EXIT_CHANGES):
         return Report(planned.exit_code, planned.stdout, changes)
     if planned.exit_code == EXIT_UNSAFE:
         refusal = "\n".join(f"> {line}" for line in planned.stderr.strip().splitlines())
-        body = (f"{planned.stdout}\n> [!CAUTION]\n> **Refused by a safety limit.** "
-                f"Nothing will be applied until it is resolved.\n>\n{refusal}\n")
+        body = (
+            f"{planned.stdout}\n> [!CAUTION]\n> **Refused by a safety limit.** "
+            f"Nothing will be applied until it is resolved.\n>\n{refusal}\n"
+        )
         return Report(EXIT_UNSAFE, body, changes)
     body = "### chatroster plan failed\n\n" + _fenced(planned.stderr or planned.stdout)
     return Report(planned.exit_code, body, changes=False)
@@ -232,6 +247,7 @@ def _fenced(text: str) -> str:
 
 # ---------------------------------------------------------------------- where it goes
 
+
 class PullRequestComments:
     """The comments of one pull request through the GitHub REST API: just enough to keep
     one comment per manifest up to date."""
@@ -268,8 +284,12 @@ class PullRequestComments:
 def github_client(environ: Mapping[str, str], token: str) -> httpx.Client:
     return httpx.Client(
         base_url=environ.get("GITHUB_API_URL") or DEFAULT_API_URL,
-        headers={"Authorization": f"Bearer {token}", "Accept": "application/vnd.github+json",
-                 "X-GitHub-Api-Version": "2022-11-28", "User-Agent": "chatroster-action"},
+        headers={
+            "Authorization": f"Bearer {token}",
+            "Accept": "application/vnd.github+json",
+            "X-GitHub-Api-Version": "2022-11-28",
+            "User-Agent": "chatroster-action",
+        },
         timeout=30.0,
     )
 
@@ -279,13 +299,15 @@ def comment_body(inputs: Inputs, event: Event, report: Report) -> str:
     if len(markdown) > MAX_BODY:
         markdown = markdown[:MAX_BODY] + "\n\n_… cut to fit a comment; see the job's summary._\n"
     at = f" at {event.sha[:7]}" if event.sha else ""
-    footer = (f"<sub>chatroster, manifest `{' '.join(inputs.manifest)}`{at}, "
-              f"exit code {report.exit_code}</sub>")
+    footer = (
+        f"<sub>chatroster, manifest `{' '.join(inputs.manifest)}`{at}, exit code {report.exit_code}</sub>"
+    )
     return f"{inputs.marker}\n{markdown.rstrip()}\n\n{footer}\n"
 
 
-def post_comment(environ: Mapping[str, str], inputs: Inputs, event: Event, body: str,
-                 redact: Redactor) -> None:
+def post_comment(
+    environ: Mapping[str, str], inputs: Inputs, event: Event, body: str, redact: Redactor
+) -> None:
     """Failing to comment is a warning: the plan is still in the summary and the log, and
     a fork's pull request gets a read-only token by design."""
     if event.pull_number is None or not event.repository:
@@ -299,8 +321,7 @@ def post_comment(environ: Mapping[str, str], inputs: Inputs, event: Event, body:
             comments = PullRequestComments(client, event.repository, event.pull_number)
             done = comments.upsert(inputs.marker, body)
     except httpx.HTTPError as exc:
-        print(f"::warning::could not comment on pull request #{event.pull_number}: "
-              f"{redact(str(exc))}")
+        print(f"::warning::could not comment on pull request #{event.pull_number}: {redact(str(exc))}")
         return
     print(f"Comment {done} on pull request #{event.pull_number}.")
 
@@ -311,8 +332,7 @@ def write_outputs(environ: Mapping[str, str], report: Report, body: str) -> None
             file.write(body + "\n")
     if output := environ.get("GITHUB_OUTPUT"):
         with open(output, "a", encoding="utf-8") as file:
-            file.write(f"changes={'true' if report.changes else 'false'}\n"
-                       f"exit-code={report.exit_code}\n")
+            file.write(f"changes={'true' if report.changes else 'false'}\nexit-code={report.exit_code}\n")
 
 
 def main(environ: Mapping[str, str] | None = None) -> int:

@@ -117,8 +117,7 @@ def _literal_secrets(data: Any) -> list[Finding]:
     return [
         Finding(
             ("provider", key),
-            f"provider.{key} is written out in the manifest; credentials must come from "
-            "the environment",
+            f"provider.{key} is written out in the manifest; credentials must come from the environment",
             f"write {key}: ${{{kind}_{key.upper()}}} and set that environment variable",
         )
         for key in sorted(ProviderConfig.SECRET_KEYS)

@@ -82,15 +82,19 @@ def _over_limits(view: View, provider: str, capabilities: Capabilities) -> Itera
         for path, value in _texts(user, capabilities.max_length):
             limit = capabilities.max_length[path[1]]
             if isinstance(value, str) and len(value) > limit:
-                yield Finding(("users", uid, *path[0]),
-                              f"{len(value)} characters, over the {provider} limit of {limit}",
-                              f"shorten it to at most {limit} characters")
+                yield Finding(
+                    ("users", uid, *path[0]),
+                    f"{len(value)} characters, over the {provider} limit of {limit}",
+                    f"shorten it to at most {limit} characters",
+                )
         for name, limit in capabilities.max_items.items():
             value = _at(user, name.split("."))
             if isinstance(value, (list, dict)) and len(value) > limit:
-                yield Finding(("users", uid, *name.split(".")),
-                              f"{len(value)} entries, over the {provider} limit of {limit}",
-                              f"keep at most {limit}")
+                yield Finding(
+                    ("users", uid, *name.split(".")),
+                    f"{len(value)} entries, over the {provider} limit of {limit}",
+                    f"keep at most {limit}",
+                )
 
 
 def _texts(user: dict[str, Any], limits: Any) -> Iterator[tuple[tuple[tuple[Any, ...], str], Any]]:
@@ -103,7 +107,7 @@ def _texts(user: dict[str, Any], limits: Any) -> Iterator[tuple[tuple[tuple[Any,
         elif name.endswith(".*"):
             parent = name[:-2].split(".")
             mapping = _at(user, parent)
-            for key, item in (mapping.items() if isinstance(mapping, dict) else ()):
+            for key, item in mapping.items() if isinstance(mapping, dict) else ():
                 yield ((*parent, key), name), item
         else:
             yield (tuple(name.split(".")), name), _at(user, name.split("."))
@@ -121,9 +125,7 @@ def _self_references(view: View) -> Iterator[Finding]:
             entries = user.get(key)
             if isinstance(entries, list) and uid in entries:
                 path = ("users", uid, key, entries.index(uid))
-                yield Finding(
-                    path, f"'{uid}' cannot {verb} itself", f"remove '{uid}' from its {key}"
-                )
+                yield Finding(path, f"'{uid}' cannot {verb} itself", f"remove '{uid}' from its {key}")
 
 
 def _protected(view: View) -> Iterator[Finding]:
@@ -146,9 +148,7 @@ def _protected(view: View) -> Iterator[Finding]:
 def _instants(view: View, now: datetime) -> Iterator[Finding]:
     for uid, user in view.users.items():
         if "tokens_valid_after" in user:
-            yield from _invalid_instant(
-                ("users", uid, "tokens_valid_after"), user["tokens_valid_after"]
-            )
+            yield from _invalid_instant(("users", uid, "tokens_valid_after"), user["tokens_valid_after"])
     for uid, ban in (view.bans or {}).items():
         path = ("bans", uid, "until")
         until = ban["until"]
@@ -225,9 +225,7 @@ def _supports(capabilities: Capabilities, key: str) -> bool:
 def _valid(section: Any, name: str, broken: set[DocPath]) -> dict[str, dict[str, Any]]:
     entries = _mapping(section)
     return {
-        key: value
-        for key, value in entries.items()
-        if (name, key) not in broken and isinstance(value, dict)
+        key: value for key, value in entries.items() if (name, key) not in broken and isinstance(value, dict)
     }
 
 

@@ -110,9 +110,7 @@ def _suspects(data: Any) -> Any:
         entries = data.get(section)
         if isinstance(entries, dict):
             suspects[section] = {
-                key: entry
-                for key, entry in entries.items()
-                if not (key_passes(key) and entry_passes(entry))
+                key: entry for key, entry in entries.items() if not (key_passes(key) and entry_passes(entry))
             }
     return suspects
 

@@ -111,9 +111,7 @@ def expand(paths: Sequence[str | Path]) -> tuple[list[tuple[Path, str]], list[Pr
     problems: list[Problem] = []
     seen: set[Path] = set()
     if not paths:
-        problems.append(
-            Problem("", 1, 1, "", "no manifest given", "name a YAML file or a directory")
-        )
+        problems.append(Problem("", 1, 1, "", "no manifest given", "name a YAML file or a directory"))
     for given in paths:
         found, refused = _files_named(Path(given))
         problems += refused
@@ -184,6 +182,4 @@ def _twice(document: Document, path: DocPath, first: Document, what: str) -> Pro
 
 
 def _not_a_mapping(document: Document) -> Problem:
-    return document.problem(
-        Finding((), "a manifest file must be a mapping (version, provider, users, ...)")
-    )
+    return document.problem(Finding((), "a manifest file must be a mapping (version, provider, users, ...)"))

@@ -91,9 +91,7 @@ class Document:
 
     def problem(self, finding: Finding) -> Problem:
         line, column = self.where(finding.path, finding.at)
-        return Problem(
-            self.file, line, column, render_path(finding.path), finding.message, finding.hint
-        )
+        return Problem(self.file, line, column, render_path(finding.path), finding.message, finding.hint)
 
     @cached_property
     def _marks(self) -> _Marks:
@@ -121,9 +119,7 @@ def read(path: Path, file: str) -> tuple[Document | None, list[Problem]]:
         return document, []
     walker = _Walker(file, text)
     data, failure = walker.run()
-    problems = walker.refusals + [
-        _duplicate(document, *duplicate) for duplicate in walker.duplicates
-    ]
+    problems = walker.refusals + [_duplicate(document, *duplicate) for duplicate in walker.duplicates]
     document.refused = walker.refused
     if failure is not None:
         return None, problems + [failure]
@@ -165,9 +161,7 @@ def _read_regular(path: Path) -> bytes | None:
 
 def not_regular(file: str) -> Problem:
     """A manifest path that names a FIFO, a device, a socket, or a directory among files."""
-    return Problem(
-        file, 1, 1, "", "not a regular file; give a manifest file or a directory of *.yaml files"
-    )
+    return Problem(file, 1, 1, "", "not a regular file; give a manifest file or a directory of *.yaml files")
 
 
 def _decode(raw: bytes, file: str) -> str | Problem:
@@ -335,8 +329,11 @@ class _Walker:
                 return None
         if event.style == '"' and SURROGATE(event.value):
             # Not a character: no platform, terminal or file can take it.
-            self._refuse_value(event, "a lone surrogate escape (\\ud800-\\udfff) is not a "
-                               "character", "write a character above U+FFFF as \\U0001F600")
+            self._refuse_value(
+                event,
+                "a lone surrogate escape (\\ud800-\\udfff) is not a character",
+                "write a character above U+FFFF as \\U0001F600",
+            )
             return None
         return event.value
 
@@ -392,9 +389,7 @@ class _Walker:
     def _refuse(self, event: Event, message: str, hint: str) -> None:
         if not self.record:
             where = _position(event)
-            self.refusals.append(
-                Problem(self.file, *where, render_path(self._here()), message, hint)
-            )
+            self.refusals.append(Problem(self.file, *where, render_path(self._here()), message, hint))
 
 
 def _position(event: Event) -> Position:

@@ -23,8 +23,13 @@ NEXCONN = Capabilities(
     list_users=False,
     uid_pattern=re.compile(r"^[A-Za-z0-9]{1,64}$"),
     max_length={
-        "name": 64, "avatar": 1024, "tags[]": 40, "profile.email": 128,
-        "profile.birthday": 32, "profile.location": 32, "profile.unique_id": 32,
+        "name": 64,
+        "avatar": 1024,
+        "tags[]": 40,
+        "profile.email": 128,
+        "profile.birthday": 32,
+        "profile.location": 32,
+        "profile.unique_id": 32,
         "profile.ext.*": 256,
     },
     # 20 ext fields a user, two of which hold chatroster's ownership marker.
@@ -40,9 +45,7 @@ NEXCONN = Capabilities(
 )
 
 COMETCHAT = Capabilities(
-    user_fields=frozenset(
-        {"name", "avatar", "link", "role", "status_message", "metadata", "tags"}
-    ),
+    user_fields=frozenset({"name", "avatar", "link", "role", "status_message", "metadata", "tags"}),
     bans=False,
     whitelist=False,
     edit_inactive=False,
@@ -65,7 +68,12 @@ CAPABILITIES: dict[str, Capabilities] = {
 }
 
 __all__ = [
-    "CAPABILITIES", "Capabilities", "PartialFailure", "Provider", "ReadProgress", "Scope",
+    "CAPABILITIES",
+    "Capabilities",
+    "PartialFailure",
+    "Provider",
+    "ReadProgress",
+    "Scope",
     "open_provider",
 ]
 

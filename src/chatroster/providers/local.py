@@ -48,8 +48,7 @@ _READ_ATTEMPTS = 3
 _READ_CHUNK = 10_000
 
 _NOT_A_STORE_HINT = (
-    "; set provider.path in the manifest to a chatroster store, or to a new file to "
-    "create one there"
+    "; set provider.path in the manifest to a chatroster store, or to a new file to create one there"
 )
 
 
@@ -262,9 +261,7 @@ class LocalProvider(Provider):
         batched lookup) and after the last (a batched insert).
         """
         if not self.writable:
-            raise ProviderError(
-                f"[local] {self.path} was opened read-only; only apply writes to it"
-            )
+            raise ProviderError(f"[local] {self.path} was opened read-only; only apply writes to it")
         failed: dict[str, str] = {}
         with self._transaction():
             if first is not None:

@@ -65,8 +65,12 @@ def describe(change: Change, masker: Masker) -> Line:
 def _details(change: Change, masker: Masker) -> list[str]:
     if change.action is Action.CREATE_USER:
         return [f"{name}: {show(value)}" for name, value in masker.fields(change.after).items()]
-    if change.action in (Action.ADD_BLOCK, Action.REMOVE_BLOCK, Action.ADD_WHITELIST,
-                         Action.REMOVE_WHITELIST):
+    if change.action in (
+        Action.ADD_BLOCK,
+        Action.REMOVE_BLOCK,
+        Action.ADD_WHITELIST,
+        Action.REMOVE_WHITELIST,
+    ):
         return []
     lines: list[str] = []
     for name in sorted(set(change.before) | set(change.after)):

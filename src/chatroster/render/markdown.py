@@ -38,8 +38,10 @@ def plan_markdown(plan: Plan, masker: Masker, *, max_chars: int = MAX_CHARS) -> 
         block = _user_block(uid, list(group), masker)
         if len("\n".join(head + body + block)) > max_chars:
             left = len({c.uid for c in plan.changes}) - users
-            body.append(f"_… {left} more user(s) left out to keep this comment short; "
-                        "run `chatroster plan` to see every change._")
+            body.append(
+                f"_… {left} more user(s) left out to keep this comment short; "
+                "run `chatroster plan` to see every change._"
+            )
             break
         body += block
     return "\n".join(head + body) + "\n"

@@ -22,17 +22,20 @@ def failure(path: Path, exc: sqlite3.Error) -> StoreError:
     if name == "SQLITE_NOTADB":
         return NotAStoreError(f"{path} is not a chatroster store ({exc}); it was left untouched")
     if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
-        return StoreError(f"{path} is busy ({exc}): another program is writing to it; "
-                          "try again when it is done")
+        return StoreError(
+            f"{path} is busy ({exc}): another program is writing to it; try again when it is done"
+        )
     if name.startswith("SQLITE_CANTOPEN"):
         return StoreError(
             f"cannot open {path} ({exc}): check that it and its directory can be read; a "
             "store with a -wal file also needs its -shm file, or a directory it can be made in"
         )
     if name.startswith("SQLITE_READONLY"):
-        return StoreError(f"cannot use {path} ({exc}): it needs writing to before it can be "
-                          "read (a journal left by a crash); run apply once, or check its "
-                          "permissions")
+        return StoreError(
+            f"cannot use {path} ({exc}): it needs writing to before it can be "
+            "read (a journal left by a crash); run apply once, or check its "
+            "permissions"
+        )
     if name.startswith(("SQLITE_CORRUPT", "SQLITE_ERROR", "SQLITE_MISMATCH")):
         # Our SQL is fixed: an SQLITE_ERROR here is a table or column that is not there.
         return damaged(path, str(exc))

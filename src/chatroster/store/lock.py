@@ -73,8 +73,7 @@ def _wait_for_flock(descriptor: int, store: Path, timeout: timedelta, poll: floa
         except BlockingIOError:
             left = deadline - time.monotonic()
             if left <= 0:
-                raise StoreLockedError(
-                    _locked_message(store, _holder(descriptor), timeout)) from None
+                raise StoreLockedError(_locked_message(store, _holder(descriptor), timeout)) from None
             time.sleep(min(poll, left))
         except OSError as exc:
             raise StoreError(f"cannot lock {store} for apply: {exc.strerror or exc}") from None
@@ -100,11 +99,15 @@ def _holder(descriptor: int) -> tuple[str, str]:
 def _locked_message(store: Path, holder: tuple[str, str], waited: timedelta) -> str:
     pid, since = holder
     if not waited:
-        return (f"another apply holds {store} since {since} (pid {pid}); wait for it to "
-                "finish or re-run with --lock-timeout 5m")
-    return (f"another apply has held {store} since {since} (pid {pid}), longer than the "
-            f"{_duration(waited)} waited; wait for it to finish or re-run with a longer "
-            "--lock-timeout")
+        return (
+            f"another apply holds {store} since {since} (pid {pid}); wait for it to "
+            "finish or re-run with --lock-timeout 5m"
+        )
+    return (
+        f"another apply has held {store} since {since} (pid {pid}), longer than the "
+        f"{_duration(waited)} waited; wait for it to finish or re-run with a longer "
+        "--lock-timeout"
+    )
 
 
 def _duration(value: timedelta) -> str:

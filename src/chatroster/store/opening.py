@@ -75,9 +75,7 @@ def _open_read_only(path: Path) -> Opened:
 
 
 def connect(target: str, *, uri: bool = False) -> sqlite3.Connection:
-    db = sqlite3.connect(
-        target, uri=uri, isolation_level=None, check_same_thread=False, timeout=30
-    )
+    db = sqlite3.connect(target, uri=uri, isolation_level=None, check_same_thread=False, timeout=30)
     db.row_factory = sqlite3.Row
     return db
 
@@ -151,8 +149,7 @@ def _check_store(db: sqlite3.Connection, path: Path) -> None:
         raise failure(path, exc) from None
     if version > schema.SCHEMA_VERSION:
         raise StoreError(
-            f"{path} was written by a newer chatroster (store version {version}); "
-            "upgrade chatroster"
+            f"{path} was written by a newer chatroster (store version {version}); upgrade chatroster"
         )
     if problems:
         raise damaged(path, "; ".join(problems))
@@ -168,8 +165,7 @@ def _schema_version(db: sqlite3.Connection, path: Path) -> int:
     version = str(row[0]) if row is not None else ""
     if not version.isdecimal() or int(version) < 1 or not tables & _data_tables():
         raise NotAStoreError(
-            f"{path} is not a chatroster store (it has no chatroster schema); "
-            "it was left untouched"
+            f"{path} is not a chatroster store (it has no chatroster schema); it was left untouched"
         )
     return int(version)
 
@@ -182,8 +178,7 @@ def _schema_problems(db: sqlite3.Connection, version: int) -> list[str]:
         found = schema.columns(db, table)
         if not found:
             problems.append(f"table {table} is missing")
-        problems += [f"table {table} has no column {name}" for name in
-                     sorted(expected - found) if found]
+        problems += [f"table {table} has no column {name}" for name in sorted(expected - found) if found]
     return problems
 
 

@@ -28,8 +28,7 @@ _INSERT_COLUMNS = (
 
 #: Inserts one row of `user_to_row`.
 INSERT_USER = (
-    f"INSERT INTO users ({_INSERT_COLUMNS})"
-    f" VALUES ({','.join('?' * len(_INSERT_COLUMNS.split(',')))})"
+    f"INSERT INTO users ({_INSERT_COLUMNS}) VALUES ({','.join('?' * len(_INSERT_COLUMNS.split(',')))})"
 )
 
 
@@ -58,8 +57,21 @@ def dump_json(value: Any) -> str | None:
 
 def user_from_row(row: Sequence[Any]) -> User:
     """The user in a row of `USER_COLUMNS` (unpacked by position: 100k rows a plan)."""
-    (uid, name, avatar, link, role, status_message, metadata, tags, profile, active,
-     whitelist_mode, tokens_valid_after, owner) = row
+    (
+        uid,
+        name,
+        avatar,
+        link,
+        role,
+        status_message,
+        metadata,
+        tags,
+        profile,
+        active,
+        whitelist_mode,
+        tokens_valid_after,
+        owner,
+    ) = row
     return User(
         uid=uid,
         name=name,

@@ -86,9 +86,7 @@ def migrate(db: sqlite3.Connection) -> None:
         for version in range(1, SCHEMA_VERSION + 1):
             _step(db, version)
     # Made once, never replaced: a file an older chatroster made may have none yet.
-    db.execute(
-        "INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", (MASK_KEY, secrets.token_hex(32))
-    )
+    db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", (MASK_KEY, secrets.token_hex(32)))
 
 
 def _step(db: sqlite3.Connection, version: int) -> None:

@@ -58,9 +58,7 @@ class Store:
     `StoreError` naming it (see `chatroster.store.opening`).
     """
 
-    def __init__(
-        self, path: str | Path, *, clock: Clock = time.time, writable: bool = True
-    ) -> None:
+    def __init__(self, path: str | Path, *, clock: Clock = time.time, writable: bool = True) -> None:
         self.path = Path(path)
         self.clock = clock
         self.writable = writable
@@ -156,8 +154,7 @@ class Store:
         """Create users with every field they carry (``None`` fields stay unset)."""
         now = self.now()
         rows = [
-            user_to_row(user, owner=owner if owner is not None else user.owner, now=now)
-            for user in users
+            user_to_row(user, owner=owner if owner is not None else user.owner, now=now) for user in users
         ]
         with self.transaction() as db:
             db.executemany(INSERT_USER, rows)

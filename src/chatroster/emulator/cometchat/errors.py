@@ -26,9 +26,7 @@ class ApiError(Exception):
         return error_response(self.status, self.code, self.message, self.details)
 
 
-def error_response(
-    status: int, code: str, message: str, details: dict[str, Any] | None = None
-) -> Response:
+def error_response(status: int, code: str, message: str, details: dict[str, Any] | None = None) -> Response:
     """The vendor's error envelope; ``details`` (field -> messages) only when given."""
     error: dict[str, Any] = {"code": code, "message": message}
     if details:

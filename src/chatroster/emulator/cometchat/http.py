@@ -103,9 +103,7 @@ class Fields:
 
     # ------------------------------------------------------------------ JSON body
 
-    def string(
-        self, name: str, *, max_len: int | None = None, required: bool = False
-    ) -> str | None:
+    def string(self, name: str, *, max_len: int | None = None, required: bool = False) -> str | None:
         value = self.source.get(name)
         if value is None or value == "":
             if required:
@@ -250,9 +248,7 @@ class Paging:
 
 
 def read_paging(fields: Fields) -> Paging:
-    per_page = fields.query_int(
-        "perPage", default=PER_PAGE_DEFAULT, minimum=1, maximum=PER_PAGE_MAX
-    )
+    per_page = fields.query_int("perPage", default=PER_PAGE_DEFAULT, minimum=1, maximum=PER_PAGE_MAX)
     page = fields.query_int("page", default=1, minimum=1, maximum=10**9)
     return Paging(page, per_page)
 

@@ -75,9 +75,7 @@ def routes(store: Store, config: EmulatorConfig) -> list[BaseRoute]:
     endpoints = {path: _endpoint(store, config, handlers) for path, handlers in TABLE.items()}
     served: list[BaseRoute] = []
     for prefix in PREFIXES:
-        served += [
-            Route(prefix + path, endpoint, methods=METHODS) for path, endpoint in endpoints.items()
-        ]
+        served += [Route(prefix + path, endpoint, methods=METHODS) for path, endpoint in endpoints.items()]
         served.append(Route(prefix + "/{rest:path}", _not_found, methods=METHODS))
     return served
 

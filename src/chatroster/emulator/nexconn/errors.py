@@ -23,9 +23,7 @@ USER_NOT_FOUND = 24366
 class NexconnError(Exception):
     """A refusal, rendered as the vendor's error body."""
 
-    def __init__(
-        self, status: int, code: int, message: str, extra: Mapping[str, Any] | None = None
-    ) -> None:
+    def __init__(self, status: int, code: int, message: str, extra: Mapping[str, Any] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.code = code

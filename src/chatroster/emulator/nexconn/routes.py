@@ -63,9 +63,7 @@ def routes(store: Store, verifier: SignatureVerifier) -> list[BaseRoute]:
     """The v4 routes, signed JSON POSTs, then the legacy whitelist routes, signed form
     POSTs answered in the legacy envelope."""
     v4 = [_route(store, verifier, spec) for spec in ENDPOINTS.values()]
-    legacy = [
-        _legacy_route(store, verifier, path, handler) for path, handler in LEGACY_HANDLERS.items()
-    ]
+    legacy = [_legacy_route(store, verifier, path, handler) for path, handler in LEGACY_HANDLERS.items()]
     return [*v4, *legacy]
 
 
@@ -84,9 +82,7 @@ def _route(store: Store, verifier: SignatureVerifier, spec: Endpoint) -> Route:
     return Route(spec.path, handle, methods=["POST"], name=f"nexconn:{spec.path}")
 
 
-def _legacy_route(
-    store: Store, verifier: SignatureVerifier, path: str, handler: FormHandler
-) -> Route:
+def _legacy_route(store: Store, verifier: SignatureVerifier, path: str, handler: FormHandler) -> Route:
     async def handle(request: Request) -> Response:
         refused = verifier.verify(request.headers, "s")
         if refused is not None:

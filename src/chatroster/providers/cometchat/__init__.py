@@ -21,6 +21,10 @@ from .client import CometChatClient, HttpOptions, Settings
 from .provider import CometChatProvider, open_cometchat
 
 __all__ = [
-    "MARKER_KEY", "CometChatClient", "CometChatProvider", "HttpOptions", "Settings",
+    "MARKER_KEY",
+    "CometChatClient",
+    "CometChatProvider",
+    "HttpOptions",
+    "Settings",
     "open_cometchat",
 ]

@@ -73,9 +73,7 @@ def _base_url(url: Any, app_id: Any, region: Any) -> str:
             "Credentials), or provider.url for another endpoint such as the emulator"
         )
     if region not in REGIONS:
-        raise ProviderError(
-            f"[cometchat] provider.region {region!r} is not one of {', '.join(REGIONS)}"
-        )
+        raise ProviderError(f"[cometchat] provider.region {region!r} is not one of {', '.join(REGIONS)}")
     return f"https://{app_id}.api-{region}.cometchat.io/v3"
 
 
@@ -84,8 +82,7 @@ def _rate(settings: Mapping[str, Any], name: str, default: float) -> float:
     value = settings.get(f"rate_{name}", default)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
         raise ProviderError(
-            f"[cometchat] provider.rate_{name} {value!r} is not a positive number of "
-            "requests per minute"
+            f"[cometchat] provider.rate_{name} {value!r} is not a positive number of requests per minute"
         )
     return float(value)
 
@@ -121,7 +118,10 @@ class CometChatClient:
     separate rate limits at the vendor, so each has its own limiter."""
 
     def __init__(
-        self, settings: Settings, *, concurrency: int = DEFAULT_CONCURRENCY,
+        self,
+        settings: Settings,
+        *,
+        concurrency: int = DEFAULT_CONCURRENCY,
         http: HttpOptions = DEFAULT_HTTP,
     ) -> None:
         self.settings = settings
@@ -169,13 +169,16 @@ class CometChatClient:
         target = request_target(response, f"{method} {self.settings.base_url}{path}")
         said = describe_error(response)
         if response.status_code in (401, 403) or code.startswith("AUTH_ERR"):
-            return AuthError(self.http.redacted(
-                f"[cometchat] {target} was refused ({said}); "
-                f"check {_credential_hint(self.settings.api_key)} and provider.app_id"
-            ))
+            return AuthError(
+                self.http.redacted(
+                    f"[cometchat] {target} was refused ({said}); "
+                    f"check {_credential_hint(self.settings.api_key)} and provider.app_id"
+                )
+            )
         return CometChatError(
             self.http.redacted(f"[cometchat] {target}: {said}"),
-            code=code, status=response.status_code,
+            code=code,
+            status=response.status_code,
         )
 
     # --------------------------------------------------------------------- pagination
@@ -188,7 +191,9 @@ class CometChatClient:
         page = 1
         while True:
             response = self.http.request(
-                "GET", path, params={**params, "perPage": PER_PAGE, "page": page},
+                "GET",
+                path,
+                params={**params, "perPage": PER_PAGE, "page": page},
                 rate_class="standard",
             )
             if not response.is_success:
@@ -224,10 +229,9 @@ class CometChatClient:
     # Reads of many calls run concurrently under one bound; any failure fails the read
     # (no plan on half data).
 
-    def blocklists(
-        self, uids: Sequence[str], tally: Tally | None = None
-    ) -> dict[str, frozenset[str]]:
+    def blocklists(self, uids: Sequence[str], tally: Tally | None = None) -> dict[str, frozenset[str]]:
         """The blocklist of each uid, concurrently (the vendor has no bulk read of blocks)."""
+
         def blocklist(uid: str) -> frozenset[str]:
             blocked = self.blocklist(uid)
             if tally is not None:

@@ -41,7 +41,9 @@ from .client import DEFAULT_CONCURRENCY, DEFAULT_HTTP, CometChatClient, HttpOpti
 
 
 def open_cometchat(
-    config: ProviderConfig, *, concurrency: int | None = None,
+    config: ProviderConfig,
+    *,
+    concurrency: int | None = None,
     http: HttpOptions = DEFAULT_HTTP,
 ) -> CometChatProvider:
     """The provider a manifest's ``provider`` section names; fails before any request
@@ -56,7 +58,10 @@ class CometChatProvider(Provider):
     capabilities = CAPABILITIES["cometchat"]
 
     def __init__(
-        self, settings: Settings, *, concurrency: int = DEFAULT_CONCURRENCY,
+        self,
+        settings: Settings,
+        *,
+        concurrency: int = DEFAULT_CONCURRENCY,
         http: HttpOptions = DEFAULT_HTTP,
     ) -> None:
         self.settings = settings
@@ -256,8 +261,9 @@ class CometChatProvider(Provider):
     def _bulk_active(self, changes: Sequence[Change], *, active: bool) -> dict[str, str]:
         """Deactivate or reactivate 25 uids a call; a uid the vendor does not name back
         in its answer failed (it does not exist)."""
-        key, answer = ("uidsToActivate", "nonDeactivatedUids") if active else (
-            "uidsToDeactivate", "deactivatedUids")
+        key, answer = (
+            ("uidsToActivate", "nonDeactivatedUids") if active else ("uidsToDeactivate", "deactivatedUids")
+        )
         method = "PUT" if active else "DELETE"
         by_uid = {change.uid: change for change in changes}
 
@@ -266,8 +272,7 @@ class CometChatProvider(Provider):
             return {str(uid).lower() for uid in (data or {}).get(answer, [])}
 
         failed: dict[str, str] = {}
-        for uids, outcome in run_concurrently(send, chunked(list(by_uid), BULK_MAX),
-                                              self.concurrency):
+        for uids, outcome in run_concurrently(send, chunked(list(by_uid), BULK_MAX), self.concurrency):
             for uid in uids:
                 if isinstance(outcome, BaseException):
                     why = problem(uid, outcome)
@@ -285,8 +290,11 @@ class CometChatProvider(Provider):
         by_blocker: dict[str, dict[str, Change]] = defaultdict(dict)
         for change in changes:
             by_blocker[change.uid][change.target or ""] = change
-        calls = [(uid, chunk) for uid, targets in by_blocker.items()
-                 for chunk in chunked(list(targets), BLOCK_CHUNK)]
+        calls = [
+            (uid, chunk)
+            for uid, targets in by_blocker.items()
+            for chunk in chunked(list(targets), BLOCK_CHUNK)
+        ]
 
         def send(call: tuple[str, list[str]]) -> Any:
             uid, targets = call

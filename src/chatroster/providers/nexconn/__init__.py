@@ -21,6 +21,11 @@ from .client import NexconnClient, Settings
 from .provider import NexconnProvider, open_nexconn
 
 __all__ = [
-    "MARKER_KEYS", "OWNER_KEY", "TOKENS_KEY", "NexconnClient", "NexconnProvider", "Settings",
+    "MARKER_KEYS",
+    "OWNER_KEY",
+    "TOKENS_KEY",
+    "NexconnClient",
+    "NexconnProvider",
+    "Settings",
     "open_nexconn",
 ]

@@ -86,18 +86,36 @@ WHITELIST_REMOVE = Endpoint("/user/whitelist/remove.json", per_call=20, legacy=T
 WHITELIST_GET = Endpoint("/user/whitelist/query.json", per_call=1000, legacy=True)
 
 ENDPOINTS: tuple[Endpoint, ...] = (
-    ISSUE, EXPIRE, USER_GET, USER_UPDATE, BAN, UNBAN, BAN_LIST, SOFT_DELETE, RESTORE,
-    SOFT_DELETED_LIST, TAG_SET, TAG_GET, BLOCK_ADD, BLOCK_REMOVE, BLOCK_GET, PROFILE_SET,
-    PROFILE_GET, PROFILE_LIST, PROFILE_DELETE, WHITE_MODE_SET, WHITE_MODE_GET, WHITELIST_ADD,
-    WHITELIST_REMOVE, WHITELIST_GET,
+    ISSUE,
+    EXPIRE,
+    USER_GET,
+    USER_UPDATE,
+    BAN,
+    UNBAN,
+    BAN_LIST,
+    SOFT_DELETE,
+    RESTORE,
+    SOFT_DELETED_LIST,
+    TAG_SET,
+    TAG_GET,
+    BLOCK_ADD,
+    BLOCK_REMOVE,
+    BLOCK_GET,
+    PROFILE_SET,
+    PROFILE_GET,
+    PROFILE_LIST,
+    PROFILE_DELETE,
+    WHITE_MODE_SET,
+    WHITE_MODE_GET,
+    WHITELIST_ADD,
+    WHITELIST_REMOVE,
+    WHITELIST_GET,
 )
 
 # ------------------------------------------------------------------------ signing
 
 
-def signed_headers(
-    app_key: str, app_secret: str, unit: Literal["ms", "s"] = "ms"
-) -> dict[str, str]:
+def signed_headers(app_key: str, app_secret: str, unit: Literal["ms", "s"] = "ms") -> dict[str, str]:
     """Fresh signing headers for one attempt: a new nonce and the current time.
 
     Signature = lowercase hex SHA1 of ``app_secret + nonce + timestamp``; v4 sends the

@@ -61,9 +61,7 @@ class Batches:
                 failed.update(outcome)
         return failed
 
-    def settle(
-        self, key: K, chunk: list[Change], call: Call[K], verify: Verify[K] | None
-    ) -> Failures:
+    def settle(self, key: K, chunk: list[Change], call: Call[K], verify: Verify[K] | None) -> Failures:
         """Make one batch call; if it fails, find out which of its changes are done.
 
         A retried call may have taken effect the first time (the answer was lost), so

@@ -90,8 +90,7 @@ def _secret(given: Mapping[str, Any], key: str, variable: str) -> str:
 def _rate(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
         raise ProviderError(
-            f"[nexconn] provider.rate must be a positive number of requests per second, "
-            f"not {value!r}"
+            f"[nexconn] provider.rate must be a positive number of requests per second, not {value!r}"
         )
     return float(value)
 
@@ -145,19 +144,18 @@ class NexconnClient:
     def call(self, endpoint: Endpoint, body: Mapping[str, Any]) -> dict[str, Any]:
         """One call; the payload of its answer, or `AuthError`/`Refusal`/`TransportError`."""
         if endpoint.legacy:  # form-encoded; a list is the same key repeated
-            response = self._legacy.request(
-                "POST", endpoint.path, data=dict(body), rate_class=endpoint.path
-            )
+            response = self._legacy.request("POST", endpoint.path, data=dict(body), rate_class=endpoint.path)
         else:
-            response = self._v4.request(
-                "POST", endpoint.path, json=dict(body), rate_class=endpoint.path
-            )
+            response = self._v4.request("POST", endpoint.path, json=dict(body), rate_class=endpoint.path)
         return api.result_of(response, endpoint)
 
     # --------------------------------------------------------------------- pagination
 
     def pages(
-        self, endpoint: Endpoint, key: str, body: Mapping[str, Any] | None = None,
+        self,
+        endpoint: Endpoint,
+        key: str,
+        body: Mapping[str, Any] | None = None,
         tally: Tally | None = None,
     ) -> Iterator[Any]:
         """Every item of a ``page``/``pageSize`` list; a short page is the last one.
@@ -244,15 +242,18 @@ class NexconnClient:
         deleted: set[str] = set()
         bans: dict[str, Ban] = {}
         listed: dict[str, HostedProfile] = {}
-        self._parallel([
-            lambda: deleted.update(self.soft_deleted(tally)),
-            *([lambda: bans.update(self.bans(tally))] if with_bans else []),
-            *([lambda: listed.update(self.profile_list(tally))] if with_profiles else []),
-        ])
+        self._parallel(
+            [
+                lambda: deleted.update(self.soft_deleted(tally)),
+                *([lambda: bans.update(self.bans(tally))] if with_bans else []),
+                *([lambda: listed.update(self.profile_list(tally))] if with_profiles else []),
+            ]
+        )
         return deleted, bans, listed
 
     def pushes(self, uids: Sequence[str], tally: Tally | None = None) -> dict[str, Push]:
         """``user/get`` for each uid, concurrently; users not found are left out."""
+
         def get(uid: str) -> Push | None:
             push = self.push(uid)
             if tally is not None:
@@ -268,16 +269,20 @@ class NexconnClient:
         return found
 
     def details(
-        self, tagged: Sequence[str], profiled: Sequence[str], *, blocklists: Collection[str],
-        whitelists: Collection[str], new_tally: Callable[[int], Tally],
+        self,
+        tagged: Sequence[str],
+        profiled: Sequence[str],
+        *,
+        blocklists: Collection[str],
+        whitelists: Collection[str],
+        new_tally: Callable[[int], Tally],
     ) -> Details:
         """Tags, hosted profiles, and blocklists and whitelists (with their modes) of the
         uids given for each: one flat list of calls, so that they all run concurrently
         under one bound, counted on the tally ``new_tally`` makes for their number."""
         into = Details()
         jobs: list[Callable[[], None]] = [
-            partial(_merge, into.tags, self.tags, part)
-            for part in api.chunked(tagged, api.TAG_GET.per_call)
+            partial(_merge, into.tags, self.tags, part) for part in api.chunked(tagged, api.TAG_GET.per_call)
         ]
         jobs += [
             partial(_merge, into.profiles, self.profiles, part)
@@ -295,6 +300,7 @@ class NexconnClient:
     def _parallel(self, jobs: Sequence[Callable[[], None]], tally: Tally | None = None) -> None:
         """Run read jobs concurrently, each counted on ``tally``; any failure fails the
         read (no plan on half data)."""
+
         def run(job: Callable[[], None]) -> None:
             job()
             if tally is not None:
@@ -316,9 +322,7 @@ class Details:
     modes: dict[str, bool] = field(default_factory=dict)
 
 
-def _merge(
-    into: dict[str, V], read: Callable[[list[str]], Mapping[str, V]], uids: list[str]
-) -> None:
+def _merge(into: dict[str, V], read: Callable[[list[str]], Mapping[str, V]], uids: list[str]) -> None:
     into.update(read(uids))
 
 

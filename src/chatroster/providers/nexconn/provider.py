@@ -76,9 +76,7 @@ class NexconnProvider(Provider):
         lists = scope.owned or scope.everything
         read_bans = scope.bans or scope.everything
         entries = self.tally("list entries (deactivated users, bans, profiles)")
-        deleted, bans, listed = self.client.lists(
-            with_bans=read_bans, with_profiles=lists, tally=entries
-        )
+        deleted, bans, listed = self.client.lists(with_bans=read_bans, with_profiles=lists, tally=entries)
         wanted = set(scope.uids | scope.extra_uids) | (set(listed) if scope.everything else set())
         # user/get answers "not found" for a soft-deleted user, so it is not asked.
         asked = sorted(wanted - deleted)
@@ -89,15 +87,15 @@ class NexconnProvider(Provider):
         # Relations of a soft-deleted user cannot be read (the vendor drops them).
         readable = set(push) & set(detailed)
         details = self.client.details(
-            detailed, [] if lists else detailed,
+            detailed,
+            [] if lists else detailed,
             blocklists={uid for uid in readable if scope.everything or uid in scope.blocklists},
             whitelists={uid for uid in readable if scope.everything or uid in scope.whitelists},
             new_tally=lambda calls: self.tally("calls for tags, profiles and lists", calls),
         )
         profiles = listed or details.profiles
         users = {
-            uid: _user(uid, push.get(uid), profiles.get(uid, HostedProfile()),
-                       uid in detailed, details)
+            uid: _user(uid, push.get(uid), profiles.get(uid, HostedProfile()), uid in detailed, details)
             for uid in found
         }
         if scope.owned:
@@ -112,35 +110,47 @@ class NexconnProvider(Provider):
 
     def create_users(self, changes: Sequence[Change]) -> None:
         # Soft-delete goes last: the vendor refuses every other write to a soft-deleted user.
-        self.batches.pipeline(changes, [
-            lambda batch: self.batches.each(batch, self._register),
-            lambda batch: self._set_tags([c for c in batch if c.after.get("tags")]),
-            lambda batch: self._set_modes([c for c in batch if c.after.get("whitelist_mode")]),
-            lambda batch: self._soft_delete([c for c in batch if c.after.get("active") is False]),
-        ])
+        self.batches.pipeline(
+            changes,
+            [
+                lambda batch: self.batches.each(batch, self._register),
+                lambda batch: self._set_tags([c for c in batch if c.after.get("tags")]),
+                lambda batch: self._set_modes([c for c in batch if c.after.get("whitelist_mode")]),
+                lambda batch: self._soft_delete([c for c in batch if c.after.get("active") is False]),
+            ],
+        )
 
     def update_users(self, changes: Sequence[Change]) -> None:
-        self.batches.pipeline(changes, [
-            lambda batch: self.batches.each(_having(batch, "name", "avatar"), self._update_push),
-            lambda batch: self._rewrite_profiles(
-                _having(batch, "profile", "name", "avatar"), _edit_for_update
-            ),
-            self._set_tags,
-        ])
+        self.batches.pipeline(
+            changes,
+            [
+                lambda batch: self.batches.each(_having(batch, "name", "avatar"), self._update_push),
+                lambda batch: self._rewrite_profiles(
+                    _having(batch, "profile", "name", "avatar"), _edit_for_update
+                ),
+                self._set_tags,
+            ],
+        )
 
     def adopt_users(self, changes: Sequence[Change]) -> None:
-        self.batches.pipeline(changes, [
-            lambda batch: self._rewrite_profiles(batch, self._edit_for_adopt),
-        ])
+        self.batches.pipeline(
+            changes,
+            [
+                lambda batch: self._rewrite_profiles(batch, self._edit_for_adopt),
+            ],
+        )
 
     def expire_tokens(self, changes: Sequence[Change]) -> None:
         # Expire first, then record the watermark, so that it never claims more than was done.
-        self.batches.pipeline(changes, [
-            self._expire,
-            lambda batch: self._rewrite_profiles(
-                batch, lambda c, hosted: hosted.with_tokens(_time(c, "tokens_valid_after"))
-            ),
-        ])
+        self.batches.pipeline(
+            changes,
+            [
+                self._expire,
+                lambda batch: self._rewrite_profiles(
+                    batch, lambda c, hosted: hosted.with_tokens(_time(c, "tokens_valid_after"))
+                ),
+            ],
+        )
 
     def deactivate_users(self, changes: Sequence[Change]) -> None:
         self.batches.pipeline(changes, [self._soft_delete])
@@ -171,29 +181,54 @@ class NexconnProvider(Provider):
             bans = self.client.bans()
             return _done(chunk, lambda uid: uid not in bans)
 
-        self.batches.pipeline(changes, [lambda _: self.batches.groups(
-            groups, lambda _, chunk: self.client.call(api.UNBAN, {"userIds": _uids(chunk)}), verify
-        )])
+        self.batches.pipeline(
+            changes,
+            [
+                lambda _: self.batches.groups(
+                    groups, lambda _, chunk: self.client.call(api.UNBAN, {"userIds": _uids(chunk)}), verify
+                )
+            ],
+        )
 
     def add_blocks(self, changes: Sequence[Change]) -> None:
-        self.batches.pipeline(changes, [lambda batch: self._relations(
-            batch, api.BLOCK_ADD, "targetUserIds", self.client.blocklist, True
-        )])
+        self.batches.pipeline(
+            changes,
+            [
+                lambda batch: self._relations(
+                    batch, api.BLOCK_ADD, "targetUserIds", self.client.blocklist, True
+                )
+            ],
+        )
 
     def remove_blocks(self, changes: Sequence[Change]) -> None:
-        self.batches.pipeline(changes, [lambda batch: self._relations(
-            batch, api.BLOCK_REMOVE, "blockedUserIds", self.client.blocklist, False
-        )])
+        self.batches.pipeline(
+            changes,
+            [
+                lambda batch: self._relations(
+                    batch, api.BLOCK_REMOVE, "blockedUserIds", self.client.blocklist, False
+                )
+            ],
+        )
 
     def add_whitelist(self, changes: Sequence[Change]) -> None:
-        self.batches.pipeline(changes, [lambda batch: self._relations(
-            batch, api.WHITELIST_ADD, "whiteUserId", self.client.whitelist, True
-        )])
+        self.batches.pipeline(
+            changes,
+            [
+                lambda batch: self._relations(
+                    batch, api.WHITELIST_ADD, "whiteUserId", self.client.whitelist, True
+                )
+            ],
+        )
 
     def remove_whitelist(self, changes: Sequence[Change]) -> None:
-        self.batches.pipeline(changes, [lambda batch: self._relations(
-            batch, api.WHITELIST_REMOVE, "whiteUserId", self.client.whitelist, False
-        )])
+        self.batches.pipeline(
+            changes,
+            [
+                lambda batch: self._relations(
+                    batch, api.WHITELIST_REMOVE, "whiteUserId", self.client.whitelist, False
+                )
+            ],
+        )
 
     def set_whitelist_modes(self, changes: Sequence[Change]) -> None:
         self.batches.pipeline(changes, [self._set_modes])
@@ -285,9 +320,7 @@ class NexconnProvider(Provider):
         )
         return self.batches.groups(
             groups,
-            lambda ms, chunk: self.client.call(
-                api.EXPIRE, {"userIds": _uids(chunk), "expiresAt": ms}
-            ),
+            lambda ms, chunk: self.client.call(api.EXPIRE, {"userIds": _uids(chunk), "expiresAt": ms}),
             None,
         )
 
@@ -316,7 +349,9 @@ class NexconnProvider(Provider):
                     raise
                 retry = self._clock() + timedelta(hours=1)
                 raise Refusal(
-                    exc.endpoint, exc.status, exc.code,
+                    exc.endpoint,
+                    exc.status,
+                    exc.code,
                     f"{exc.message}; Nexconn restores a user no sooner than 1 hour after it "
                     f"was deactivated: run apply again after {retry:%Y-%m-%d %H:%M} UTC",
                 ) from None
@@ -330,8 +365,12 @@ class NexconnProvider(Provider):
     # -- relations
 
     def _relations(
-        self, changes: list[Change], endpoint: Endpoint, field: str,
-        read: Callable[[str], frozenset[str]], present: bool,
+        self,
+        changes: list[Change],
+        endpoint: Endpoint,
+        field: str,
+        read: Callable[[str], frozenset[str]],
+        present: bool,
     ) -> Failures:
         """Blocklist or whitelist entries: one call per user and up to 20 targets."""
         groups = api.grouped_chunks(((c.uid, c) for c in changes), endpoint.per_call)
@@ -363,9 +402,7 @@ class NexconnProvider(Provider):
 # ---------------------------------------------------------------------------- reading
 
 
-def _user(
-    uid: str, push: Push | None, hosted: HostedProfile, detailed: bool, details: Details
-) -> User:
+def _user(uid: str, push: Push | None, hosted: HostedProfile, detailed: bool, details: Details) -> User:
     """A user found by ``user/get`` (``push``) or in the soft-deleted list (no push)."""
     # The vendor drops a soft-deleted user's push data, and its lists cannot be read
     # (None: unknown, which the planner leaves alone). Its name and avatar are read from
@@ -390,8 +427,13 @@ def _owned_user(uid: str, hosted: HostedProfile, active: bool) -> User:
     """An owned user the manifest does not declare, known from ``profile/list`` alone."""
     name, avatar = hosted.push
     return User(
-        uid=uid, name=name, avatar=avatar, profile=hosted.profile, active=active,
-        tokens_valid_after=hosted.tokens_valid_after, owner=hosted.owner,
+        uid=uid,
+        name=name,
+        avatar=avatar,
+        profile=hosted.profile,
+        active=active,
+        tokens_valid_after=hosted.tokens_valid_after,
+        owner=hosted.owner,
     )
 
 
