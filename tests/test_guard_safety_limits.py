@@ -9,45 +9,19 @@ already inactive): it fails on the mutant and passes on the real code.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-
-from chatroster.store import Store
+from local_app import Edit, chatroster, platform, rewrite, store
 
 OWNER = "ops"
 UIDS = ("u1", "u2", "u3", "u4")
 
-Edit = Callable[[dict[str, Any]], None]
-
-
-def chatroster(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "chatroster", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={**os.environ, "NO_COLOR": "1"},
-    )
-
 
 def write(path: Path, document: dict[str, Any]) -> None:
     path.write_text(yaml.safe_dump(document, sort_keys=False))
-
-
-def rewrite(path: Path, edit: Edit) -> None:
-    document = yaml.safe_load(path.read_text())
-    edit(document)
-    write(path, document)
 
 
 def manifest(tmp_path: Path, **extra: Any) -> Path:
@@ -67,21 +41,6 @@ def manifest(tmp_path: Path, **extra: Any) -> Path:
     first = chatroster("apply", str(path), "--yes", "--force", cwd=tmp_path)
     assert first.returncode == 0, first.stdout + first.stderr
     return path
-
-
-@contextmanager
-def store(path: Path) -> Iterator[Store]:
-    db = Store(path.parent / "app.db")
-    try:
-        yield db
-    finally:
-        db.close()
-
-
-def platform(path: Path) -> tuple[object, ...]:
-    """Everything the platform holds that a refused apply must leave as it was."""
-    with store(path) as db:
-        return db.all_users(), db.bans(), db.relations("blocks"), db.relations("whitelist")
 
 
 def planned(path: Path) -> list[tuple[str, str]]:

@@ -10,40 +10,14 @@ of a saved plan switched off): it fails on the mutant and passes on the real cod
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
-
-from chatroster.store import Store
+from local_app import chatroster, platform, rewrite, store
 
 OWNER = "ops"
-
-Edit = Callable[[dict[str, Any]], None]
-
-
-def chatroster(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "chatroster", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={**os.environ, "NO_COLOR": "1"},
-    )
-
-
-def rewrite(path: Path, edit: Edit) -> None:
-    document = yaml.safe_load(path.read_text())
-    edit(document)
-    path.write_text(yaml.safe_dump(document, sort_keys=False))
 
 
 @pytest.fixture
@@ -62,20 +36,6 @@ def app(tmp_path: Path) -> Path:
     first = chatroster("apply", str(path), "--yes", cwd=tmp_path)
     assert first.returncode == 0, first.stdout + first.stderr
     return path
-
-
-@contextmanager
-def store(app: Path) -> Iterator[Store]:
-    db = Store(app.parent / "app.db")
-    try:
-        yield db
-    finally:
-        db.close()
-
-
-def platform(app: Path) -> tuple[object, ...]:
-    with store(app) as db:
-        return db.all_users(), db.bans(), db.relations("blocks"), db.relations("whitelist")
 
 
 def save_plan(app: Path, *extra: str) -> Path:
