@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -190,3 +191,30 @@ def _run(provider: Provider, action: Action, batch: list[Change]) -> list[tuple[
     except ProviderError as exc:
         return [(change.key, str(exc)) for change in batch]
     return []
+
+
+@contextmanager
+def interruptible(note: Callable[[str], None]) -> Iterator[Stop]:
+    """While apply runs, the first Ctrl-C (or SIGTERM, as CI cancels a job) asks it to
+    stop after the batch in flight; a second one stops at once. Either way apply then
+    says exactly what it applied (`Interrupted`, exit 130). ``note`` tells the user."""
+    stop = Stop()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop  # signals reach the main thread only
+        return
+
+    def handle(signum: int, frame: object) -> None:
+        if stop.requested:
+            raise KeyboardInterrupt
+        stop.request()
+        note(
+            "interrupted: letting the changes in flight finish, then stopping "
+            "(press Ctrl-C again to stop at once)"
+        )
+
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -6,21 +6,20 @@ from __future__ import annotations
 import json
 import logging
 import os
-import signal
 import sys
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, ClassVar, NoReturn
+from typing import Any, NoReturn
 
 import click
 
 from . import __version__
-from .apply import Stop
 from .apply import apply as apply_changes
+from .apply import interruptible
+from .cli_options import DURATION, targeting_options
 from .errors import (
     EXIT_CHANGES,
     EXIT_ERROR,
@@ -30,6 +29,7 @@ from .errors import (
     Interrupted,
     PlanFileError,
 )
+from .files import write_private
 from .manifest import check, load
 from .masking import Masker, mask_key
 from .model import Manifest
@@ -37,29 +37,11 @@ from .plan import Plan
 from .providers import Provider, open_provider
 from .render import plan_json, plan_markdown, plan_text
 from .render.progress import Console, ConsoleHandler, Meter
-from .runner import KINDS, Options, Targeting, label, make_plan, read_live, unmatched_targets
+from .runner import Options, Targeting, label, make_plan, read_live, unmatched_targets
 from .safety import check as check_safety
 from .saved import load_plan, plan_document, recheck
 
 FORMATS = click.Choice(["text", "json", "markdown"])
-
-
-class Duration(click.ParamType):  # type: ignore[type-arg]
-    """``90s``, ``30m``, ``2h`` or ``1d``."""
-
-    name = "duration"
-    UNITS: ClassVar[dict[str, int]] = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-    def convert(self, value: Any, param: Any, ctx: Any) -> timedelta:
-        if isinstance(value, timedelta):
-            return value
-        text = str(value).strip()
-        if len(text) >= 2 and text[-1] in self.UNITS and text[:-1].isdigit():
-            return timedelta(seconds=int(text[:-1]) * self.UNITS[text[-1]])
-        self.fail(f"{value!r} is not a duration such as 30m, 2h or 1d", param, ctx)
-
-
-DURATION = Duration()
 
 
 def _colour(stream: Any) -> bool:
@@ -156,27 +138,6 @@ def _open(manifest: Manifest, **options: Any) -> Provider:
     return provider
 
 
-def targeting_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    func = click.option(
-        "--only",
-        "only",
-        multiple=True,
-        type=click.Choice(sorted(KINDS)),
-        help="Limit the plan to these kinds of change (repeatable).",
-    )(func)
-    func = click.option(
-        "--exclude",
-        "exclude",
-        multiple=True,
-        metavar="GLOB",
-        help="Leave out uids matching GLOB (repeatable).",
-    )(func)
-    func = click.option(
-        "--target", "target", multiple=True, metavar="GLOB", help="Only uids matching GLOB (repeatable)."
-    )(func)
-    return func
-
-
 def _options(
     target: tuple[str, ...], exclude: tuple[str, ...], only: tuple[str, ...], allow_takeover: bool = False
 ) -> Options:
@@ -240,23 +201,9 @@ def plan(
         sys.exit(EXIT_CHANGES)
 
 
-def _write_private(path: Path, text: str) -> None:
-    """Write ``text`` whole or not at all, readable by its owner only: plans and
-    exports hold personal data unmasked."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        descriptor = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        tmp.replace(path)
-    except OSError as exc:
-        raise ChatrosterError(f"cannot write {path}: {exc.strerror or exc}") from None
-
-
 def _save_plan(result: Plan, path: Path) -> None:
     document = plan_document(result, path)
-    _write_private(path, json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+    write_private(path, json.dumps(document, indent=2, ensure_ascii=False) + "\n")
     _note(f"Saved the plan to {path} (it holds personal data unmasked: keep it private).")
 
 
@@ -329,38 +276,11 @@ def apply(
         if result.empty:
             return
         _confirm(yes, len(result.changes))
-        with _interruptible() as stop, _applying(len(result.changes)) as progress:
+        with interruptible(_note) as stop, _applying(len(result.changes)) as progress:
             outcome = apply_changes(
                 result.changes, provider, stop=stop, continue_on_error=continue_on_error, progress=progress
             )
     click.echo(f"Applied {outcome.done} change(s).")
-
-
-@contextmanager
-def _interruptible() -> Iterator[Stop]:
-    """While apply runs, the first Ctrl-C (or SIGTERM, as CI cancels a job) asks it to
-    stop after the batch in flight; a second one stops at once. Either way apply then
-    says exactly what it applied (`Interrupted`, exit 130)."""
-    stop = Stop()
-    if threading.current_thread() is not threading.main_thread():
-        yield stop  # signals reach the main thread only
-        return
-
-    def handle(signum: int, frame: object) -> None:
-        if stop.requested:
-            raise KeyboardInterrupt
-        stop.request()
-        _note(
-            "interrupted: letting the changes in flight finish, then stopping "
-            "(press Ctrl-C again to stop at once)"
-        )
-
-    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield stop
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def _confirm(yes: bool, count: int) -> None:
@@ -412,7 +332,7 @@ def export(paths: tuple[str, ...], out: str | None, uids_file: Any) -> None:
     exported = export_manifest(live, provider=config, owner=manifest.owner)
     text = dump_yaml(exported)
     if out:
-        _write_private(Path(out), text)
+        write_private(Path(out), text)
         _note(f"Wrote {len(exported.get('users', {}))} users to {out}.")
     else:
         click.echo(text, nl=False)

@@ -18,6 +18,7 @@ from typing import Any, Literal, TypeVar
 
 import httpx
 
+from ...changes import Change
 from ...errors import AuthError, Refusal
 from ...http import request_target
 from ...model import utc
@@ -403,3 +404,11 @@ def grouped_chunks(pairs: Iterable[tuple[K, T]], size: int) -> list[tuple[K, lis
     for key, item in pairs:
         groups.setdefault(key, []).append(item)
     return [(key, chunk) for key, items in groups.items() for chunk in chunked(items, size)]
+
+
+def required_time(change: Change, name: str) -> datetime:
+    """The time a change's ``after`` holds under ``name``; a bad value fails the change."""
+    value = time_of(change.after.get(name))
+    if value is None:
+        raise ValueError(f"{change.key}: {name} needs a time")
+    return value

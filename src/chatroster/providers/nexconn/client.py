@@ -14,6 +14,7 @@ from typing import Any, Literal, TypeVar
 
 import httpx
 
+from ...changes import Change
 from ...errors import ProviderError, Refusal
 from ...http import HttpClient, RateLimiter, run_concurrently
 from ...model import Ban, ProviderConfig
@@ -140,6 +141,25 @@ class NexconnClient:
     def close(self) -> None:
         self._v4.close()
         self._legacy.close()
+
+    def register(self, change: Change) -> None:
+        """Register the user, then write its whole hosted profile at once: profile, the
+        copy of name and avatar, the ownership marker and the token watermark.
+
+        On Nexconn, issuing a token is what registers a user; it is idempotent, so a
+        create interrupted half-way is finished by the next apply. Both calls go from
+        one worker, so that the two endpoints (200/s and 100/s) are busy at the same
+        time. A new user needs no ``access-token/expire``: its only token was issued
+        here and never handed out.
+        """
+        after = change.after
+        # Translated first, so that a bad value fails the change with nothing written.
+        hosted = HostedProfile().with_profile(after.get("profile") or {}).with_push(after)
+        hosted = hosted.with_owner(str(after["owner"]))
+        if after.get("tokens_valid_after"):
+            hosted = hosted.with_tokens(api.required_time(change, "tokens_valid_after"))
+        self.call(api.ISSUE, {"userId": change.uid, **api.push_to_api(after)})
+        self.call(api.PROFILE_SET, hosted.to_api(change.uid))
 
     def call(self, endpoint: Endpoint, body: Mapping[str, Any]) -> dict[str, Any]:
         """One call; the payload of its answer, or `AuthError`/`Refusal`/`TransportError`."""

@@ -113,7 +113,7 @@ class NexconnProvider(Provider):
         self.batches.pipeline(
             changes,
             [
-                lambda batch: self.batches.each(batch, self._register),
+                lambda batch: self.batches.each(batch, self.client.register),
                 lambda batch: self._set_tags([c for c in batch if c.after.get("tags")]),
                 lambda batch: self._set_modes([c for c in batch if c.after.get("whitelist_mode")]),
                 lambda batch: self._soft_delete([c for c in batch if c.after.get("active") is False]),
@@ -147,7 +147,7 @@ class NexconnProvider(Provider):
             [
                 self._expire,
                 lambda batch: self._rewrite_profiles(
-                    batch, lambda c, hosted: hosted.with_tokens(_time(c, "tokens_valid_after"))
+                    batch, lambda c, hosted: hosted.with_tokens(api.required_time(c, "tokens_valid_after"))
                 ),
             ],
         )
@@ -235,25 +235,6 @@ class NexconnProvider(Provider):
 
     # -- users and profiles
 
-    def _register(self, change: Change) -> None:
-        """Register the user, then write its whole hosted profile at once: profile, the
-        copy of name and avatar, the ownership marker and the token watermark.
-
-        On Nexconn, issuing a token is what registers a user; it is idempotent, so a
-        create interrupted half-way is finished by the next apply. Both calls go from
-        one worker, so that the two endpoints (200/s and 100/s) are busy at the same
-        time. A new user needs no ``access-token/expire``: its only token was issued
-        here and never handed out.
-        """
-        after = change.after
-        # Translated first, so that a bad value fails the change with nothing written.
-        hosted = HostedProfile().with_profile(after.get("profile") or {}).with_push(after)
-        hosted = hosted.with_owner(str(after["owner"]))
-        if after.get("tokens_valid_after"):
-            hosted = hosted.with_tokens(_time(change, "tokens_valid_after"))
-        self.client.call(api.ISSUE, {"userId": change.uid, **api.push_to_api(after)})
-        self.client.call(api.PROFILE_SET, hosted.to_api(change.uid))
-
     def _update_push(self, change: Change) -> None:
         self.client.call(api.USER_UPDATE, {"userId": change.uid, **api.push_to_api(change.after)})
 
@@ -316,7 +297,7 @@ class NexconnProvider(Provider):
     def _expire(self, changes: list[Change]) -> Failures:
         # No verification: the vendor cannot read this back, and expiring again is harmless.
         groups = api.grouped_chunks(
-            ((api.to_ms(_time(c, "tokens_valid_after")), c) for c in changes), api.EXPIRE.per_call
+            ((api.to_ms(api.required_time(c, "tokens_valid_after")), c) for c in changes), api.EXPIRE.per_call
         )
         return self.batches.groups(
             groups,
@@ -456,10 +437,3 @@ def _uids(chunk: Sequence[Change]) -> list[str]:
 
 def _done(chunk: Sequence[Change], done: Callable[[str], bool]) -> set[str]:
     return {change.key for change in chunk if done(change.uid)}
-
-
-def _time(change: Change, name: str) -> datetime:
-    value = api.time_of(change.after.get(name))
-    if value is None:
-        raise ValueError(f"{change.key}: {name} needs a time")
-    return value

@@ -1,0 +1,50 @@
+"""Options several commands share, and the command line's own parameter types."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any, ClassVar
+
+import click
+
+from .runner import KINDS
+
+
+class Duration(click.ParamType):  # type: ignore[type-arg]
+    """``90s``, ``30m``, ``2h`` or ``1d``."""
+
+    name = "duration"
+    UNITS: ClassVar[dict[str, int]] = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> timedelta:
+        if isinstance(value, timedelta):
+            return value
+        text = str(value).strip()
+        if len(text) >= 2 and text[-1] in self.UNITS and text[:-1].isdigit():
+            return timedelta(seconds=int(text[:-1]) * self.UNITS[text[-1]])
+        self.fail(f"{value!r} is not a duration such as 30m, 2h or 1d", param, ctx)
+
+
+DURATION = Duration()
+
+
+def targeting_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    func = click.option(
+        "--only",
+        "only",
+        multiple=True,
+        type=click.Choice(sorted(KINDS)),
+        help="Limit the plan to these kinds of change (repeatable).",
+    )(func)
+    func = click.option(
+        "--exclude",
+        "exclude",
+        multiple=True,
+        metavar="GLOB",
+        help="Leave out uids matching GLOB (repeatable).",
+    )(func)
+    func = click.option(
+        "--target", "target", multiple=True, metavar="GLOB", help="Only uids matching GLOB (repeatable)."
+    )(func)
+    return func

@@ -1,0 +1,22 @@
+"""Files chatroster writes for the user: saved plans and exported manifests."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .errors import ChatrosterError
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` whole or not at all, readable by its owner only: plans and
+    exports hold personal data unmasked."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        descriptor = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        tmp.replace(path)
+    except OSError as exc:
+        raise ChatrosterError(f"cannot write {path}: {exc.strerror or exc}") from None
