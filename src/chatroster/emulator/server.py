@@ -10,7 +10,6 @@ SIGTERM.
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import signal
 import sys
 import time
@@ -24,6 +23,7 @@ import click
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from ..http.loopback import is_loopback
 from ..store import Store, StoreError
 from .app import build_app
 from .config import (
@@ -86,15 +86,6 @@ class EmulatorServer(uvicorn.Server):
             self.force_exit = True
         else:
             self.should_exit = True
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _shown(value: str, default: str, label: str) -> str:

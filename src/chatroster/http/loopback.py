@@ -13,15 +13,19 @@ import httpx
 from ..emulator.config import DEFAULT_PORT as EMULATOR_PORT
 
 
-def is_loopback_url(url: str) -> bool:
-    """Whether ``url`` points at this machine (127.0.0.0/8, ::1 or localhost)."""
-    host = httpx.URL(url).host
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is this machine (127.0.0.0/8, ::1 or localhost)."""
     if host == "localhost":
         return True
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def is_loopback_url(url: str) -> bool:
+    """Whether ``url`` points at this machine."""
+    return is_loopback(httpx.URL(url).host)
 
 
 def origin(url: str) -> str:
