@@ -1,15 +1,23 @@
 # Fixtures shared by the test modules. Keep this file thin: each fixture lives in the
 # module that owns it, and is re-exported here so that pytest finds it.
 
+import os
 from collections.abc import Generator
 
 import pytest
 from emulator_process import emulator, emulator_factory  # noqa: F401
-from vendor_specs import header, skip_is_a_failure
+from vendor_specs import header, required_but_missing, skip_is_a_failure
 
 
 def pytest_report_header() -> str:
     return header()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """In CI the vendor specs must be there (see vendor_specs.REQUIRE)."""
+    problem = required_but_missing(os.environ)
+    if problem:
+        raise pytest.UsageError(problem)
 
 
 @pytest.hookimpl(wrapper=True)

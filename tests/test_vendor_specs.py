@@ -10,7 +10,15 @@ import sys
 from pathlib import Path
 
 import pytest
-from vendor_specs import CONFORMANCE, SPECS, header, missing_specs, skip_is_a_failure
+from vendor_specs import (
+    CONFORMANCE,
+    REQUIRE,
+    SPECS,
+    header,
+    missing_specs,
+    required_but_missing,
+    skip_is_a_failure,
+)
 
 TESTS = Path(__file__).resolve().parent
 
@@ -56,7 +64,8 @@ def test_a_skip_blaming_a_file_of_an_existing_shared_folder_is_a_failure(tmp_pat
 
 def run_pytest(root: Path) -> subprocess.CompletedProcess[str]:
     # Without the installed plugins (hypothesis and the like): a second's start, not four.
-    env = {**os.environ, "PYTHONPATH": str(TESTS.parent / "src"), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    env = {key: value for key, value in os.environ.items() if key != REQUIRE}
+    env = {**env, "PYTHONPATH": str(TESTS.parent / "src"), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", "tests"],
         cwd=root,
@@ -95,3 +104,11 @@ def test_with_the_shared_folder_a_missing_spec_fails(scratch: Path) -> None:
     assert done.returncode == 1, done.stdout + done.stderr
     assert "skipped" not in done.stdout.splitlines()[-1]
     assert "should too" in done.stdout
+
+
+def test_in_ci_missing_specs_stop_the_run_before_any_test(tmp_path: Path) -> None:
+    assert required_but_missing({}, tmp_path / "absent") == ""
+    assert "not beside the repository" in required_but_missing({REQUIRE: "1"}, tmp_path / "absent")
+    (tmp_path / "nexconn").mkdir()
+    (tmp_path / "nexconn" / "openapi.yaml").write_text("openapi: 3.0.0\n")
+    assert "cometchat/chat-apis.json" in required_but_missing({REQUIRE: "1"}, tmp_path)

@@ -9,6 +9,7 @@ blames a file inside it is turned into a failure (`conftest.py` applies this rul
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -17,6 +18,21 @@ CONFORMANCE = ROOT.parent / "shared" / "conformance"
 
 SPECS = ("cometchat/chat-apis.json", "nexconn/openapi.yaml")
 """The files tests read, relative to `CONFORMANCE`."""
+
+
+REQUIRE = "CHATROSTER_REQUIRE_SPECS"
+"""Set (by `.ci/run`) where the specs must be there: their absence is then an error
+before any test runs, never a quietly weaker suite."""
+
+
+def required_but_missing(environ: Mapping[str, str], conformance: Path = CONFORMANCE) -> str:
+    """Why the run cannot go on without the specs, or "" when it can."""
+    if not environ.get(REQUIRE):
+        return ""
+    if not conformance.is_dir():
+        return f"{REQUIRE} is set but ../shared/conformance is not beside the repository"
+    missing = missing_specs(conformance)
+    return f"{REQUIRE} is set but specs are missing: {', '.join(missing)}" if missing else ""
 
 
 def missing_specs(conformance: Path = CONFORMANCE) -> list[str]:
