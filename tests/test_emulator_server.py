@@ -389,3 +389,61 @@ def test_a_client_that_disconnects_mid_request_is_counted_dropped_not_a_server_e
     text = json.dumps(emulator.stats())
     assert "dropped" in text and '"500"' not in text, text
     assert "Traceback" not in "".join(emulator.output)
+
+
+# ---------------------------------------------------------------------- latency
+
+
+def test_latency_is_announced_and_reported(emulator_factory: Start) -> None:
+    emulator = emulator_factory("--latency", "40")
+    assert "latency: 40 ms added to every answer" in emulator.text
+    assert httpx.get(emulator.base_url + "/_emulator/info").json()["latency_ms"] == 40
+
+
+def test_latency_holds_every_api_answer_and_never_the_emulators_own(tmp_path: Path) -> None:
+    import asyncio
+
+    from chatroster.emulator.app import LatencyMiddleware, build_app
+    from chatroster.emulator.config import EmulatorConfig
+
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    store = Store(tmp_path / "store.db")
+    app = LatencyMiddleware(build_app(store, EmulatorConfig()), 0.04, sleep=sleep)
+
+    async def requests() -> list[int]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://emulator") as client:
+            answers = [
+                await client.post("/v4/user/ban/list", json={}, headers=signed()),
+                await client.get("/v3/users", headers={"apikey": DEFAULT_API_KEY, "appId": DEFAULT_APP_ID}),
+                await client.post("/v4/no/such/endpoint", json={}, headers=signed()),
+                await client.get("/_emulator/stats"),
+            ]
+        return [answer.status_code for answer in answers]
+
+    try:
+        assert asyncio.run(requests()) == [200, 200, 404, 200]
+    finally:
+        store.close()
+    assert slept == [0.04, 0.04, 0.04]  # both vendors, unknown routes too; not /_emulator
+
+
+def test_no_latency_is_added_by_default(tmp_path: Path) -> None:
+    from chatroster.emulator.app import build_app
+    from chatroster.emulator.config import EmulatorConfig
+
+    store = Store(tmp_path / "store.db")
+    try:
+        app = build_app(store, EmulatorConfig())
+        layers = [
+            middleware.kwargs
+            for middleware in app.user_middleware
+            if middleware.cls.__name__ == "LatencyMiddleware"
+        ]
+        assert layers == [{"seconds": 0.0}]
+    finally:
+        store.close()

@@ -5,12 +5,14 @@ own paths (``/user/whitelist/add.json`` ...), CometChat under ``/v3/...`` (when 
 module is present), and the emulator's own ``/_emulator/stats``, ``/_emulator/reset``
 and ``/_emulator/info``. Around the routes, from the outside in:
 
-1. `StatsMiddleware` counts every answered API request by endpoint and status;
-2. `RateLimitMiddleware` refuses requests over the vendor's rate limit (off by default);
-3. `FaultMiddleware` makes a chosen fraction of requests fail (off by default).
+1. `LatencyMiddleware` holds every API request for ``--latency`` milliseconds, as a
+   network between client and vendor would (off by default);
+2. `StatsMiddleware` counts every answered API request by endpoint and status;
+3. `RateLimitMiddleware` refuses requests over the vendor's rate limit (off by default);
+4. `FaultMiddleware` makes a chosen fraction of requests fail (off by default).
 
 So a request refused by the rate limit never draws a fault, and ``/_emulator/*`` is
-never counted, limited or faulted.
+never delayed, counted, limited or faulted.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import asyncio
 import importlib
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -134,6 +136,24 @@ def _template(routes: Sequence[BaseRoute], scope: Scope) -> str | None:
             return None if inner is None else path + inner
         return path
     return None
+
+
+class LatencyMiddleware:
+    """Every API answer comes ``seconds`` later, as over a real network; requests wait
+    concurrently, so the delay costs a client round trips, not the server's capacity."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        seconds: float,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.app, self.seconds, self.sleep = app, seconds, sleep
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.seconds > 0 and scope["type"] == "http" and vendor_of(scope["path"]) is not None:
+            await self.sleep(self.seconds)
+        await self.app(scope, receive, send)
 
 
 class StatsMiddleware:
@@ -356,11 +376,13 @@ def build_app(store: Store, config: EmulatorConfig) -> Starlette:
         "fault_rate": config.fault_rate,
         "fault_seed": config.fault_seed,
         "fault_kinds": list(plan.kinds),
+        "latency_ms": config.latency_ms,
     }
     control = _control_routes(stats, plan, limits, info)
     app = Starlette(
         routes=[*api_routes, *control],
         middleware=[
+            Middleware(LatencyMiddleware, seconds=config.latency_ms / 1000),
             Middleware(StatsMiddleware, stats=stats, routes=api_routes),
             Middleware(RateLimitMiddleware, limits=limits, vendors=vendors, stats=stats),
             Middleware(FaultMiddleware, config=config, plan=plan, vendors=vendors, stats=stats),

@@ -32,6 +32,8 @@ class EmulatorConfig:
     fault_seed: int = 0
     fault_kinds: tuple[str, ...] = ("error", "throttle", "hang", "drop")
     hang_seconds: float = 30.0
+    latency_ms: float = 0.0
+    """Milliseconds every API answer is held back, as a network would (0: none)."""
     timestamp_tolerance_ms: int = 5 * 60 * 1000
     """How old a Nexconn Timestamp may be before the signature is refused as stale."""
 

@@ -116,6 +116,8 @@ def banner(config: EmulatorConfig, db: Path, vendors: list[str]) -> list[str]:
         f"cometchat {config.cometchat_rate} req/min" if config.cometchat_rate else "",
     ]
     lines.append("rate limits: " + (", ".join(x for x in limits if x) or "off"))
+    if config.latency_ms:
+        lines.append(f"latency: {config.latency_ms:g} ms added to every answer")
     if config.fault_rate:
         lines.append(
             f"faults: {config.fault_rate:g} of requests ({', '.join(config.fault_kinds)}),"
@@ -271,6 +273,15 @@ def _kinds(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str,
     show_default=True,
     help="How long a 'hang' fault waits before answering 503.",
 )
+@click.option(
+    "--latency",
+    "latency_ms",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    metavar="MS",
+    help="Milliseconds added to every API answer, as a real network adds (benchmarks, timeouts).",
+)
 @click.option("--verbose", is_flag=True, help="Log every request (uvicorn access log).")
 @click.option("--clock-offset", type=float, default=0.0, hidden=True)
 def emulator_command(
@@ -288,6 +299,7 @@ def emulator_command(
     fault_seed: int,
     fault_kinds: tuple[str, ...],
     hang_seconds: float,
+    latency_ms: float,
     verbose: bool,
     clock_offset: float,
 ) -> int:
@@ -310,6 +322,7 @@ def emulator_command(
         fault_seed=fault_seed,
         fault_kinds=fault_kinds,
         hang_seconds=hang_seconds,
+        latency_ms=latency_ms,
     )
     return serve(config, db, clock_offset=clock_offset, verbose=verbose)
 

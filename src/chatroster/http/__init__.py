@@ -10,6 +10,7 @@
     loopback.py     a refused loopback address: nothing is listening (the emulator)
     concurrency.py  `run_concurrently`, a bounded thread pool for apply, results in input
                     order; `finished_items` hears of each item it finishes
+    paging.py       `numbered_pages`: a list paged by number, several pages in flight
 
 `TransportError` (from `chatroster.errors`) is raised when a request still fails after
 every retry. Named ``http`` for what it does; it is ``chatroster.http`` to every import

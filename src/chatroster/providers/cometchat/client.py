@@ -21,6 +21,7 @@ import httpx
 
 from ...errors import AuthError, CometChatError, ProviderError
 from ...http import HttpClient, RateLimiter, request_target, run_concurrently
+from ...http.paging import Page, numbered_pages
 from ...model import ProviderConfig
 from ..base import Tally
 from .api import PER_PAGE, REGIONS, body_of, describe_error, error_envelope
@@ -184,12 +185,19 @@ class CometChatClient:
     # --------------------------------------------------------------------- pagination
 
     def pages(
-        self, path: str, params: Mapping[str, Any], tally: Tally | None = None
+        self,
+        path: str,
+        params: Mapping[str, Any],
+        tally: Tally | None = None,
+        *,
+        concurrency: int = 1,
     ) -> Iterator[dict[str, Any]]:
-        """Every row of a paged list, stopping at the last page or a short one;
-        ``tally`` counts the rows page by page, out of the total the vendor gives."""
-        page = 1
-        while True:
+        """Every row of a paged list, in order, stopping at the last page or a short one;
+        with ``concurrency`` above 1, the pages after the first (which gives their
+        count) are fetched that many at a time. ``tally`` counts the rows page by page,
+        out of the total the vendor gives."""
+
+        def fetch(page: int) -> Page[dict[str, Any]]:
             response = self.http.request(
                 "GET",
                 path,
@@ -201,20 +209,21 @@ class CometChatClient:
             body = body_of(response, f"GET {self.settings.base_url}{path}")
             rows = body.get("data") or []
             pagination = (body.get("meta") or {}).get("pagination") or {}
+            pages = _int_or_none(pagination.get("total_pages"))
             if tally is not None:
                 tally.total = _int_or_none(pagination.get("total"))
                 tally.add(len(rows))
-            yield from rows
-            if len(rows) < PER_PAGE or page >= int(pagination.get("total_pages", page)):
-                return
-            page += 1
+            last = len(rows) < PER_PAGE or (pages is not None and page >= pages)
+            return Page(rows, last, pages)
+
+        return numbered_pages(fetch, concurrency)
 
     # -------------------------------------------------------------------------- reads
 
     def users(self, *, active: bool, tally: Tally | None = None) -> Iterator[dict[str, Any]]:
         """The rows of the active (or the deactivated) users' listing, tags included."""
         params = {"withTags": "true"} if active else {"withTags": "true", "onlyDeactivated": "true"}
-        return self.pages("/users", params, tally)
+        return self.pages("/users", params, tally, concurrency=self.concurrency)
 
     def user(self, uid: str) -> Any:
         """One user object, marker and all (``GET /users/{uid}``)."""

@@ -17,6 +17,7 @@ import httpx
 from ...changes import Change
 from ...errors import ProviderError, Refusal
 from ...http import HttpClient, RateLimiter, run_concurrently
+from ...http.paging import Page, numbered_pages
 from ...model import Ban, ProviderConfig
 from ..base import Tally
 from . import api
@@ -178,19 +179,20 @@ class NexconnClient:
         body: Mapping[str, Any] | None = None,
         tally: Tally | None = None,
     ) -> Iterator[Any]:
-        """Every item of a ``page``/``pageSize`` list; a short page is the last one.
-        ``tally`` counts the items, page by page."""
-        page = 1
-        while True:
-            request = {**(body or {}), "page": page, "pageSize": endpoint.per_call}
-            found = self.call(endpoint, request)
+        """Every item of a ``page``/``pageSize`` list, in order; a short page is the
+        last one. Pages after the first are fetched several at a time, up to
+        `concurrency` (the list gives no count, so a long read may ask for a few empty
+        pages past its end). ``tally`` counts the items,
+        page by page."""
+
+        def fetch(page: int) -> Page[Any]:
+            found = self.call(endpoint, {**(body or {}), "page": page, "pageSize": endpoint.per_call})
             items = found.get(key) or []
             if tally is not None:
                 tally.add(len(items))
-            yield from items
-            if len(items) < endpoint.per_call:
-                return
-            page += 1
+            return Page(items, last=len(items) < endpoint.per_call)
+
+        return numbered_pages(fetch, self.concurrency)
 
     def cursor_pages(self, endpoint: Endpoint, key: str, body: Mapping[str, Any]) -> Iterator[Any]:
         """Every item of a cursor list (``pageToken``; the legacy API names it ``next``)."""
