@@ -34,7 +34,18 @@ endpoint (issue 200/s, tag batch set 10/s), with the manifest's `rate: 100`:
     `nexconn_apply_calls` lists. Its floor adds up, stage by stage, the slowest
     endpoint's calls / the vendor's limit for it (endpoints of one stage run together).
 
+Against the loop a team would write instead (`--vs-loop`, Nexconn): the vendor's SDK,
+user after user (bench/sdk_loop.py), side by side with chatroster on the same manifest
+(name, avatar, profile, tags, a blocklist on every tenth user), each on its own emulator
+at the vendor's rate limits with `--latency 40` (a real network's round trip). Rows:
+initial sync, no-change sync, and a sync after one user's name changed; each with
+calls, seconds, the floor (the busiest endpoint's calls / its limit: what running every
+endpoint at once would allow) and the loop's seconds over chatroster's. The loop visits
+every user on every sync, so it is timed over its first `--loop-sample` users and
+scaled to all (marked "~").
+
 Run:  PYTHONPATH=src python bench/providers.py [--sizes 1000,10000] [--vendors cometchat,nexconn]
+      PYTHONPATH=src python bench/providers.py --vs-loop [--sizes 1000,10000] [--loop-sample 200]
 """
 
 from __future__ import annotations
@@ -43,6 +54,7 @@ import argparse
 import math
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -286,6 +298,98 @@ def run_nexconn(n: int) -> list[tuple[str, dict[str, Any], int, float | None]]:
     ]
 
 
+# ------------------------------------------------------------ against the SDK loop
+
+LATENCY_MS = 40
+"""Added by the emulator to every answer: about a round trip to a vendor's region."""
+
+
+def loop_manifest(n: int, base_url: str) -> dict[str, Any]:
+    """What both sides sync: blocks point backwards, so that the loop, which goes user
+    by user, never blocks a user it has not registered yet."""
+    users: dict[str, Any] = {}
+    for i in range(n):
+        user: dict[str, Any] = {
+            "name": f"User {i}",
+            "avatar": f"https://example.com/a/{i}.png",
+            "tags": ["staff", f"team{i % 20}"],
+            "profile": {"email": f"user{i}@example.com", "level": i % 100},
+        }
+        if i % 10 == 0 and i > 0:
+            user["blocklist"] = [f"u{i - 1}"]
+        users[f"u{i}"] = user
+    manifest = {key: value for key, value in nexconn_manifest(0, base_url).items() if key != "bans"}
+    return {**manifest, "users": users, "policy": {"max_update": "100%"}}
+
+
+def floor_of(by_endpoint: dict[str, int]) -> float:
+    """The busiest endpoint's calls over its limit: the time if every endpoint ran at
+    once at the vendor's rate."""
+    paths = {label.split(" ", 1)[1]: calls for label, calls in by_endpoint.items()}
+    return max((calls / NEXCONN_LIMITS.get(path, NEXCONN_LIMIT) for path, calls in paths.items()), default=0)
+
+
+def timed_loop(emulator: EmulatorProcess, users: dict[str, Any], scale: float) -> dict[str, Any]:
+    from sdk_loop import SdkLoop
+
+    loop = SdkLoop(emulator.base_url, NEXCONN_KEY, NEXCONN_SECRET)
+    start = time.perf_counter()
+    loop.sync(users)
+    seconds = time.perf_counter() - start
+    stats = emulator.stats()
+    emulator.reset()
+    return {"seconds": seconds * scale, "calls": round(stats["total"] * scale)}
+
+
+def run_vs_loop(n: int, sample: int) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+    emulator_args = ("--nexconn-rate", str(NEXCONN_LIMIT), "--latency", str(LATENCY_MS))
+    sample = min(sample, n)
+    scale = n / sample
+    rows = []
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        running_emulator(Path(tmp) / "ours.db", *emulator_args) as ours,
+        running_emulator(Path(tmp) / "loop.db", *emulator_args) as theirs,
+    ):
+        path = Path(tmp) / "users.yaml"
+        manifest = loop_manifest(n, ours.base_url)
+        path.write_text(yaml.safe_dump(manifest, sort_keys=False))
+        sampled = dict(list(manifest["users"].items())[:sample])
+        ours.reset()
+        theirs.reset()
+        steps = [("initial sync", None), ("no-change sync", None), ("one user changed", "u0")]
+        for name, changed in steps:
+            if changed is not None:
+                manifest["users"][changed]["name"] += " (renamed)"
+                path.write_text(yaml.safe_dump(manifest, sort_keys=False))
+            result = measured(ours, nexconn_step("apply", str(path), "--yes"))
+            if result["code"] != 0:
+                raise SystemExit(f"chatroster apply failed ({name}): exit {result['code']}")
+            rows.append((name, result, timed_loop(theirs, sampled, scale)))
+    return rows
+
+
+def table_vs_loop(sizes: list[int], sample: int) -> None:
+    print(
+        f"Nexconn, chatroster against the SDK loop (limit {NEXCONN_LIMIT:g}/s per endpoint, "
+        f"latency {LATENCY_MS} ms; loop timed over {sample} users and scaled: ~)"
+    )
+    print(
+        f"{'users':>7}  {'step':<18} {'calls':>7} {'seconds':>8} {'floor s':>8} {'429s':>5} "
+        f"{'loop calls':>10} {'loop s':>9} {'ratio':>7}"
+    )
+    for n in sizes:
+        for name, ours, loop in run_vs_loop(n, sample):
+            mark = "~" if sample < n else " "
+            print(
+                f"{n:>7}  {name:<18} {ours['calls']:>7} {ours['seconds']:>8.2f} "
+                f"{floor_of(ours['by_endpoint']):>8.1f} {ours['throttled']:>5} "
+                f"{mark}{loop['calls']:>9} {mark}{loop['seconds']:>8.1f} "
+                f"{loop['seconds'] / ours['seconds']:>6.1f}x"
+            )
+            sys.stdout.flush()
+
+
 # ---------------------------------------------------------------------------- main
 
 
@@ -293,8 +397,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000,10000")
     parser.add_argument("--vendors", default="cometchat,nexconn")
+    parser.add_argument("--vs-loop", action="store_true", help="Nexconn against the SDK loop")
+    parser.add_argument("--loop-sample", type=int, default=200, help="users the loop is timed over")
     arguments = parser.parse_args()
     sizes = [int(size) for size in arguments.sizes.split(",")]
+    if arguments.vs_loop:
+        table_vs_loop(sizes, arguments.loop_sample)
+        return
     vendors = arguments.vendors.split(",")
     if "cometchat" in vendors:
         print(
