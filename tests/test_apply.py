@@ -111,16 +111,18 @@ def test_continue_on_error_goes_past_a_failed_change_and_reports_it(
             "carol": {"name": "Carol"},
         },
     )
-    stopped = chatroster("apply", str(manifest), "--yes", cwd=tmp_path, env=CREDENTIALS)
+    # The reactivation and bob's block are independent, so they start together on their
+    # own lanes; the failure stops the run from taking more work, not the block in flight.
+    stopped = chatroster("apply", str(manifest), "--yes", "-v", cwd=tmp_path, env=CREDENTIALS)
     assert stopped.returncode == 1
-    assert "reactivate_user:alice" in stopped.stderr and "add_block" not in stopped.stderr
+    assert "reactivate_user:alice" in stopped.stderr and "1 change(s) failed, 1 applied" in stopped.stderr
+    # -v: each batch with its action, size and outcome.
+    assert "reactivate_user: batch of 1: 0 done, 1 failed" in stopped.stderr
+    assert "add_block: batch of 1: 1 done" in stopped.stderr
     went_on = chatroster(
-        "apply", str(manifest), "--yes", "--continue-on-error", "-v", cwd=tmp_path, env=CREDENTIALS
+        "apply", str(manifest), "--yes", "--continue-on-error", cwd=tmp_path, env=CREDENTIALS
     )
     assert went_on.returncode == 1
-    assert "reactivate_user:alice" in went_on.stderr and "1 change(s) failed, 1 applied" in went_on.stderr
-    # -v: each batch with its action, size and outcome.
-    assert "reactivate_user: batch of 1: 0 done, 1 failed" in went_on.stderr
-    assert "add_block: batch of 1: 1 done" in went_on.stderr
+    assert "reactivate_user:alice" in went_on.stderr and "1 change(s) failed, 0 applied" in went_on.stderr
     left = chatroster("plan", str(manifest), "--format", "json", cwd=tmp_path, env=CREDENTIALS)
     assert '"reactivate_user"' in left.stdout and '"add_block"' not in left.stdout

@@ -1,4 +1,12 @@
-"""Apply: carry out a plan's changes in order through one dispatch table."""
+"""Apply: carry out a plan's changes through one dispatch table.
+
+A provider that can write on several endpoints at once (`Provider.concurrent_writes`)
+gets every action on its own lane: a lane takes the changes of its action whose
+prerequisites have settled (`chatroster.schedule`), a batch at a time, so that each
+endpoint works at its own rate limit while the others do. Any other provider (the local
+platform: one SQLite connection) gets the batches one after the other, in plan order.
+A change whose prerequisite failed is not attempted, and is reported with it.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +19,10 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from itertools import groupby
 
-from .changes import Action, Change
+from .changes import ORDER, Action, Change
 from .errors import ApplyError, AuthError, Interrupted, PartialFailure, ProviderError
 from .providers.base import Provider
+from .schedule import Gate, Segment, segments
 
 log = logging.getLogger("chatroster.apply")
 
@@ -103,8 +112,9 @@ def apply(
     from what is live.
     """
     result = ApplyResult(planned=Counter(change.action for change in changes))
+    run = _apply_lanes if provider.concurrent_writes else _apply_batches
     try:
-        _apply_batches(changes, provider, result, continue_on_error, progress, stop)
+        run(changes, provider, result, continue_on_error, progress, stop)
     except KeyboardInterrupt:
         raise result.interrupted(len(changes)) from None
     if result.failures:
@@ -139,6 +149,180 @@ def _apply_batches(
                 progress(result.done + len(result.failures), total)
             if failed and not continue_on_error:
                 raise ApplyError(result.failures, result.done)
+
+
+def _apply_lanes(
+    changes: Sequence[Change],
+    provider: Provider,
+    result: ApplyResult,
+    continue_on_error: bool,
+    progress: Progress | None,
+    stop: Stop | None,
+) -> None:
+    lanes = _Lanes(provider, result, len(changes), continue_on_error, progress)
+    # Imported here: the HTTP stack is start-up time the local platform need not pay.
+    from .http import finished_items
+
+    with finished_items(lanes.finished):
+        for segment in segments(changes):
+            lanes.run(segment, stop)
+
+
+class _Lanes:
+    """One lane per action, each taking its ready changes a batch at a time.
+
+    Everything below is guarded by ``cond``: lanes settle their batches under it, and
+    the calling thread starts lanes and waits on it. The calling thread never runs a
+    batch itself, so that a Ctrl-C (delivered to it) is handled at once.
+    """
+
+    def __init__(
+        self,
+        provider: Provider,
+        result: ApplyResult,
+        total: int,
+        continue_on_error: bool,
+        progress: Progress | None,
+    ) -> None:
+        self.provider, self.result, self.total = provider, result, total
+        self.continue_on_error, self.progress = continue_on_error, progress
+        self.cond = threading.Condition()
+        self.running: dict[Action, list[Change]] = {}
+        self.ready: dict[Action, list[Change]] = {}
+        self.halted = False
+        self.error: BaseException | None = None
+        self.settled = 0
+        self.early: set[str] = set()
+        """Changes of batches in flight that the provider already reported finished."""
+        self.in_flight: set[str] = set()
+        self.segment = Segment()
+        self.pending: Counter[Gate] = Counter()
+        self.failed_gates: dict[Gate, str] = {}
+        self.waiters: dict[Gate, list[Change]] = {}
+        self.blocked: dict[str, int] = {}
+
+    # -- the calling thread
+
+    def run(self, segment: Segment, stop: Stop | None) -> None:
+        with self.cond:
+            self._load(segment)
+            while True:
+                stopping = stop is not None and stop.requested
+                if self.error is None and not self.halted and not stopping:
+                    self._start_ready()
+                if not self.running:
+                    break
+                self.cond.wait(0.5)  # a timeout, so that a Ctrl-C is seen within it
+            if self.error is not None:
+                raise self.error
+            if self.halted:
+                raise ApplyError(self.result.failures, self.result.done)
+            if stop is not None and stop.requested and self._unsettled():
+                raise self.result.interrupted(self.total)
+
+    def _load(self, segment: Segment) -> None:
+        self.segment = segment
+        self.pending = Counter(gate for gates in segment.members.values() for gate in gates)
+        self.failed_gates, self.waiters, self.blocked = {}, {}, {}
+        for change in segment.changes:
+            closed = [gate for gate in segment.waits[change.key] if self.pending[gate] > 0]
+            if not closed:
+                self.ready.setdefault(change.action, []).append(change)
+                continue
+            self.blocked[change.key] = len(closed)
+            for gate in closed:
+                self.waiters.setdefault(gate, []).append(change)
+
+    def _unsettled(self) -> bool:
+        return any(self.ready.values()) or bool(self.blocked)
+
+    def _start_ready(self) -> None:
+        for action in ORDER:
+            queue = self.ready.get(action)
+            if not queue or action in self.running:
+                continue
+            batch = queue[: self.provider.batch_size]
+            del queue[: self.provider.batch_size]
+            self.running[action] = batch
+            self.result.in_flight += len(batch)
+            self.in_flight.update(change.key for change in batch)
+            threading.Thread(target=self._lane, args=(action, batch), daemon=True).start()
+
+    # -- the lanes
+
+    def _lane(self, action: Action, batch: list[Change]) -> None:
+        try:
+            failed = dict(_run(self.provider, action, batch))
+        except BaseException as exc:  # noqa: BLE001 - handed to the calling thread
+            with self.cond:
+                self.error = self.error or exc
+                self._leave(action, batch)
+            return
+        with self.cond:
+            self._leave(action, batch)
+            self.result.failures += sorted(failed.items())
+            self.result.applied[action] += len(batch) - len(failed)
+            _log_batch(action, len(batch), len(failed))
+            for change in batch:
+                self._settle(change, failed.get(change.key))
+            if failed and not self.continue_on_error:
+                self.halted = True
+            self._report()
+
+    def _leave(self, action: Action, batch: list[Change]) -> None:
+        del self.running[action]
+        self.result.in_flight -= len(batch)
+        keys = {change.key for change in batch}
+        self.in_flight -= keys
+        self.early -= keys
+        self.cond.notify_all()
+
+    def _settle(self, change: Change, failure: str | None) -> None:
+        """``change`` is done (``failure`` None) or failed: open the gates it closed,
+        and settle what waited on them; a waiter of a failed change fails unattempted."""
+        work = [(change, failure)]
+        while work:
+            settled, why = work.pop()
+            self.settled += 1
+            for gate in self.segment.members[settled.key]:
+                if why is not None:
+                    self.failed_gates.setdefault(gate, settled.key)
+                self.pending[gate] -= 1
+                if self.pending[gate]:
+                    continue
+                for waiter in self.waiters.pop(gate, []):
+                    self.blocked[waiter.key] -= 1
+                    if self.blocked[waiter.key]:
+                        continue
+                    del self.blocked[waiter.key]
+                    waits = self.segment.waits[waiter.key]
+                    causes = [self.failed_gates[gate] for gate in waits if gate in self.failed_gates]
+                    cause = causes[0] if causes else None
+                    if cause is None:
+                        self.ready.setdefault(waiter.action, []).append(waiter)
+                        continue
+                    reason = f"not attempted: {cause} failed"
+                    self.result.failures.append((waiter.key, reason))
+                    work.append((waiter, reason))
+
+    # -- progress
+
+    def finished(self, item: object) -> None:
+        """A provider finished one change of a batch in flight (from its worker)."""
+        if self.progress is None or not isinstance(item, Change):
+            return
+        with self.cond:
+            if item.key in self.in_flight:
+                self.early.add(item.key)
+                self._report()
+
+    def _report(self) -> None:
+        if self.progress is None:
+            return
+        done = self.settled + len(self.early)
+        if self.in_flight:  # never all before the last batch settles: it may have a step left
+            done = min(done, self.total - 1)
+        self.progress(done, self.total)
 
 
 def _within(

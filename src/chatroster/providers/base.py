@@ -105,6 +105,10 @@ class Provider(ABC):
     capabilities: Capabilities = Capabilities()
     batch_size: int = 500
     """How many changes the applier hands over at once (progress is reported per batch)."""
+    concurrent_writes: bool = False
+    """Whether write methods may run at once, each on its own thread (one per action):
+    a vendor's endpoints each have their own rate limit, so its provider says yes; the
+    local platform writes through one SQLite connection and says no."""
     read_progress: ReadProgress | None = None
     """Where `read` reports how far it is (set by the CLI; ``None``: nowhere)."""
 

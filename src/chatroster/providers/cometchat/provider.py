@@ -56,6 +56,7 @@ def open_cometchat(
 class CometChatProvider(Provider):
     type = "cometchat"
     capabilities = CAPABILITIES["cometchat"]
+    concurrent_writes = True
 
     def __init__(
         self,

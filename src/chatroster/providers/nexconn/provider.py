@@ -39,6 +39,7 @@ def open_nexconn(config: ProviderConfig, *, concurrency: int | None = None) -> N
 class NexconnProvider(Provider):
     type = "nexconn"
     capabilities = CAPABILITIES["nexconn"]
+    concurrent_writes = True
     batch_size = 1000
     """One tag call takes 1000 users, so the applier hands over that many at once."""
 
