@@ -48,6 +48,13 @@ DISPATCH: Mapping[Action, Write] = {
     Action.DELETE_USER: lambda provider, batch: provider.delete_users(batch),
 }
 
+NOT_ATTEMPTED = "not attempted: "
+"""How the reason of a change whose prerequisite failed begins."""
+
+Record = Callable[[Change, "str | None"], None]
+"""Called once for each change as its batch settles: with ``None`` when it was applied,
+else why not (`chatroster.record` writes these down)."""
+
 Progress = Callable[[int, int], None]
 """Called with (changes settled, changes in all) after each batch, and within a batch
 as a provider finishes the changes it writes one by one (from its worker threads)."""
@@ -101,6 +108,7 @@ def apply(
     continue_on_error: bool = False,
     progress: Progress | None = None,
     stop: Stop | None = None,
+    record: Record | None = None,
 ) -> ApplyResult:
     """Run ``changes`` (already in plan order) batch by batch.
 
@@ -114,7 +122,7 @@ def apply(
     result = ApplyResult(planned=Counter(change.action for change in changes))
     run = _apply_lanes if provider.concurrent_writes else _apply_batches
     try:
-        run(changes, provider, result, continue_on_error, progress, stop)
+        run(changes, provider, result, continue_on_error, progress, stop, record)
     except KeyboardInterrupt:
         raise result.interrupted(len(changes)) from None
     if result.failures:
@@ -129,6 +137,7 @@ def _apply_batches(
     continue_on_error: bool,
     progress: Progress | None,
     stop: Stop | None,
+    record: Record | None,
 ) -> None:
     total = len(changes)
     for action, group in groupby(changes, key=lambda change: change.action):
@@ -145,6 +154,10 @@ def _apply_batches(
             result.failures += failed
             result.applied[action] += len(batch) - len(failed)
             _log_batch(action, len(batch), len(failed))
+            if record is not None:
+                reasons = dict(failed)
+                for change in batch:
+                    record(change, reasons.get(change.key))
             if progress is not None:
                 progress(result.done + len(result.failures), total)
             if failed and not continue_on_error:
@@ -158,8 +171,9 @@ def _apply_lanes(
     continue_on_error: bool,
     progress: Progress | None,
     stop: Stop | None,
+    record: Record | None,
 ) -> None:
-    lanes = _Lanes(provider, result, len(changes), continue_on_error, progress)
+    lanes = _Lanes(provider, result, len(changes), continue_on_error, progress, record)
     # Imported here: the HTTP stack is start-up time the local platform need not pay.
     from .http import finished_items
 
@@ -183,9 +197,10 @@ class _Lanes:
         total: int,
         continue_on_error: bool,
         progress: Progress | None,
+        record: Record | None,
     ) -> None:
         self.provider, self.result, self.total = provider, result, total
-        self.continue_on_error, self.progress = continue_on_error, progress
+        self.continue_on_error, self.progress, self.record = continue_on_error, progress, record
         self.cond = threading.Condition()
         self.running: dict[Action, list[Change]] = {}
         self.ready: dict[Action, list[Change]] = {}
@@ -284,6 +299,8 @@ class _Lanes:
         while work:
             settled, why = work.pop()
             self.settled += 1
+            if self.record is not None:
+                self.record(settled, why)
             for gate in self.segment.members[settled.key]:
                 if why is not None:
                     self.failed_gates.setdefault(gate, settled.key)
@@ -301,7 +318,7 @@ class _Lanes:
                     if cause is None:
                         self.ready.setdefault(waiter.action, []).append(waiter)
                         continue
-                    reason = f"not attempted: {cause} failed"
+                    reason = f"{NOT_ATTEMPTED}{cause} failed"
                     self.result.failures.append((waiter.key, reason))
                     work.append((waiter, reason))
 

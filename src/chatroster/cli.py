@@ -19,15 +19,18 @@ import click
 from . import __version__
 from .apply import apply as apply_changes
 from .apply import interruptible
+from .changes import Change
 from .cli_options import DURATION, targeting_options
 from .errors import (
     EXIT_CHANGES,
     EXIT_ERROR,
     EXIT_INTERRUPTED,
     EXIT_OK,
+    ApplyError,
     ChatrosterError,
     Interrupted,
     PlanFileError,
+    UnsafePlanError,
 )
 from .files import write_private
 from .manifest import check, load
@@ -35,6 +38,7 @@ from .masking import Masker, mask_key
 from .model import Manifest
 from .plan import Plan
 from .providers import Provider, open_provider
+from .record import Recorder, RunOutcome
 from .render import plan_json, plan_markdown, plan_text
 from .render.progress import Console, ConsoleHandler, Meter
 from .runner import Options, Targeting, label, make_plan, read_live, unmatched_targets
@@ -239,6 +243,14 @@ def _save_plan(result: Plan, path: Path) -> None:
     show_default=True,
     help="Local platform: wait this long for another apply to finish (e.g. 5m).",
 )
+@click.option(
+    "--record",
+    "record_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Append a JSON line per change as it is made, and a summary, to this file "
+    "(masked like plan output; schemas/record.schema.json).",
+)
 @click.option("--show-personal", is_flag=True, help="Show personal data unmasked.")
 @targeting_options
 @verbose_option
@@ -252,6 +264,7 @@ def apply(
     concurrency: int | None,
     max_age: timedelta | None,
     lock_timeout: timedelta,
+    record_file: str | None,
     show_personal: bool,
     target: tuple[str, ...],
     exclude: tuple[str, ...],
@@ -271,16 +284,53 @@ def apply(
                 result = recheck(saved, manifest, provider, options, max_age=max_age)
             else:
                 result = make_plan(manifest, provider, options)
-        click.echo(_render(result, "text", _masker(manifest, provider, show_personal)))
-        check_safety(result, manifest.policy, label(manifest), force=force)
-        if result.empty:
-            return
-        _confirm(yes, len(result.changes))
-        with interruptible(_note) as stop, _applying(len(result.changes)) as progress:
-            outcome = apply_changes(
-                result.changes, provider, stop=stop, continue_on_error=continue_on_error, progress=progress
-            )
+        masker = _masker(manifest, provider, show_personal)
+        click.echo(_render(result, "text", masker))
+        recorder = None
+        if record_file is not None:
+            recorder = Recorder(Path(record_file), masker, provider=provider.type, owner=manifest.owner)
+        with _recorded(recorder, result.changes):
+            check_safety(result, manifest.policy, label(manifest), force=force)
+            if result.empty:
+                return
+            _confirm(yes, len(result.changes))
+            with interruptible(_note) as stop, _applying(len(result.changes)) as progress:
+                outcome = apply_changes(
+                    result.changes,
+                    provider,
+                    stop=stop,
+                    continue_on_error=continue_on_error,
+                    progress=progress,
+                    record=recorder.change if recorder is not None else None,
+                )
     click.echo(f"Applied {outcome.done} change(s).")
+
+
+@contextmanager
+def _recorded(recorder: Recorder | None, changes: Sequence[Change]) -> Iterator[None]:
+    """The apply record's summary line, however the run ends."""
+    if recorder is None:
+        yield
+        return
+    outcome: RunOutcome = "applied" if changes else "nothing_to_apply"
+    message = None
+    try:
+        yield
+    except BaseException as exc:
+        outcome = (
+            "interrupted"
+            if isinstance(exc, (Interrupted, KeyboardInterrupt, click.exceptions.Abort))
+            else "refused"
+            if isinstance(exc, UnsafePlanError)
+            else "failed"
+            if isinstance(exc, ApplyError)
+            else "error"
+        )
+        message = str(exc) or type(exc).__name__
+        raise
+    finally:
+        recorder.summary(changes, outcome, message)
+        recorder.close()
 
 
 def _confirm(yes: bool, count: int) -> None:
