@@ -244,10 +244,12 @@ def test_a_no_change_plan_costs_the_documented_number_of_calls(
     with open_provider(config) as provider:
         made = make_plan(manifest(config, *desired), provider, Options())
     assert made.empty
-    # ceil(A/1000) + ceil(D/1000) listings, one blocklist read per managed active blocker.
+    # ceil(A/1000) + ceil(D/1000) listings, one blocklist read per managed active blocker,
+    # and the roles in one call.
     assert calls(emulator) == {
         "GET /v3/users": math.ceil(active / 1000) + math.ceil(deactivated / 1000),
         "GET /v3/users/{uid}/blockedusers": 3,
+        "GET /v3/roles": 1,
     }
 
 
