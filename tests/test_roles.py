@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -20,6 +21,7 @@ from typing import Any
 import httpx
 import pytest
 from emulator_process import SRC, EmulatorProcess
+from test_store_migrations import recorded_version, version_1_store
 from vendor_specs import CONFORMANCE
 
 from chatroster.apply import apply
@@ -32,7 +34,7 @@ from chatroster.plan import Plan
 from chatroster.providers import Provider, open_provider
 from chatroster.runner import Options, make_plan, read_live
 from chatroster.saved import load_plan, plan_document, recheck
-from chatroster.store import Store
+from chatroster.store import SCHEMA_VERSION, Store
 
 OWNER = "team"
 API_KEY = "emulator-api-key"
@@ -429,6 +431,49 @@ def test_an_unknown_role_error_from_load_is_a_manifest_error(platform: Platform)
         make_plan(manifest, provider, Options())
     [problem] = refused.value.problems
     assert (problem.line, problem.path) == (5, "users.alice.role")
+
+
+# ------------------------------------------------------- stores from before role owners
+
+
+def older_store_with_roles(path: Path) -> Path:
+    """A store as an earlier chatroster left it, with roles its emulator made."""
+    version_1_store(path)
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("INSERT INTO roles VALUES ('default', 'Default Role', NULL, NULL, 1, 1)")
+    db.execute("INSERT INTO roles VALUES ('agent', 'Agent', 'Support', '{\"tier\":1}', 2, 2)")
+    db.close()
+    return path
+
+
+def test_a_store_from_before_role_owners_reads_its_roles_unowned_without_changing_it(
+    tmp_path: Path,
+) -> None:
+    path = older_store_with_roles(tmp_path / "local.db")
+    before = path.read_bytes()
+
+    store = Store(path, writable=False)
+    try:
+        roles = store.roles()
+    finally:
+        store.close()
+
+    assert roles == {"agent": Role("agent", description="Support", metadata={"tier": 1}, owner=None)}
+    assert path.read_bytes() == before
+
+
+def test_an_older_store_is_migrated_to_keep_role_owners_and_its_roles(tmp_path: Path) -> None:
+    path = older_store_with_roles(tmp_path / "local.db")
+
+    store = Store(path)
+    try:
+        store.put_role("agent", {"owner": OWNER})
+        roles = store.roles()
+    finally:
+        store.close()
+
+    assert recorded_version(path) == str(SCHEMA_VERSION)
+    assert roles == {"agent": Role("agent", description="Support", metadata={"tier": 1}, owner=OWNER)}
 
 
 # ----------------------------------------------------------- the example, as shipped
