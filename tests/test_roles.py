@@ -29,7 +29,7 @@ from chatroster.changes import ORDER, Action
 from chatroster.errors import ManifestError, PlanFileError
 from chatroster.export import dump_yaml, export_manifest
 from chatroster.manifest import load
-from chatroster.model import Manifest, Role, State
+from chatroster.model import Manifest, Mode, Role, State
 from chatroster.plan import Plan
 from chatroster.providers import Provider, open_provider
 from chatroster.runner import Options, make_plan, read_live
@@ -412,6 +412,50 @@ def test_only_roles_limits_the_plan_to_role_changes(platform: Platform) -> None:
 
     assert done.returncode == 0, done.stderr
     assert [c["action"] for c in json.loads(done.stdout)["changes"]] == ["create_role"]
+
+
+# ------------------------------------------------------------ the pure planner
+
+
+def pure_plan(desired: State, live: State, mode: Mode = "sync", takeover: bool = False) -> Plan:
+    from datetime import UTC, datetime
+
+    from chatroster.model import Policy
+    from chatroster.planner import Context
+    from chatroster.planner import plan as make
+    from chatroster.providers import CAPABILITIES
+
+    policy = Policy(mode=mode, prune="delete")
+    ctx = Context(OWNER, policy, CAPABILITIES["cometchat"], datetime(2026, 1, 1, tzinfo=UTC), takeover)
+    return make(desired, live, ctx)
+
+
+def test_seed_mode_creates_missing_roles_and_changes_or_deletes_none() -> None:
+    desired = State(roles={"agent": Role("agent", description="New"), "lead": Role("lead")})
+    live = State(
+        roles={"agent": Role("agent", description="Old", owner=OWNER), "spare": Role("spare", owner=OWNER)}
+    )
+
+    assert actions(pure_plan(desired, live, mode="seed")) == [("create_role", "lead")]
+
+
+def test_a_default_role_in_the_desired_state_is_never_planned() -> None:
+    desired = State(roles={"default": Role("default", description="Everyone")})
+
+    assert pure_plan(desired, State(roles={})).empty
+
+
+def test_allow_takeover_takes_another_owners_role() -> None:
+    desired = State(roles={"lead": Role("lead", description="Leads")})
+    live = State(roles={"lead": Role("lead", description="Leads", owner="other-team")})
+
+    [change] = pure_plan(desired, live, takeover=True).changes
+
+    assert (change.action, change.after, change.note) == (
+        Action.UPDATE_ROLE,
+        {"owner": OWNER},
+        "take over from 'other-team'",
+    )
 
 
 # ---------------------------------------------------------------- the order

@@ -310,6 +310,8 @@ def _roles(desired: State, live: State, ctx: Context, deleted: set[str]) -> tupl
     changes: list[Change] = []
     warnings: list[str] = []
     for name, want in sorted(desired.roles.items()):
+        if name == DEFAULT_ROLE:
+            continue  # built in: validation refuses to declare it; never touched anyway
         have = live.roles.get(name)
         if have is None:
             changes.append(_create_role(want, ctx.owner))
