@@ -264,6 +264,7 @@ def test_lists_use_the_largest_page_with_tags_and_blocks_by_me(
         provider.read(Scope(uids=frozenset({"alice"}), owner=OWNER, blocklists=frozenset({"alice"})))
     queries = sorted(str(request.url).split("/v3", 1)[1] for request in sent)
     assert queries == [
+        "/roles?perPage=100&page=1",  # every role in one page: an app has at most 25
         "/users/alice/blockedusers?direction=blockedByMe&perPage=1000&page=1",
         "/users?withTags=true&onlyDeactivated=true&perPage=1000&page=1",
         "/users?withTags=true&perPage=1000&page=1",

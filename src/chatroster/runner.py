@@ -107,7 +107,8 @@ def unmatched_targets(manifest: Manifest, live: State, targeting: Targeting) -> 
 
 
 def _uids(state: State) -> set[str]:
-    return set(state.users) | set(state.bans or ())
+    """What a --target glob may match: uids, and role ids (for role changes)."""
+    return set(state.users) | set(state.bans or ()) | set(state.roles or ())
 
 
 def scope_for(manifest: Manifest) -> Scope:
