@@ -405,6 +405,13 @@ def test_role_metadata_is_masked_by_policy_and_role_names_are_shown(platform: Pl
     assert "desk@example.com" not in done.stdout and "Ada" not in done.stdout
 
 
+def test_a_role_id_is_never_masked_even_when_it_looks_like_a_phone_number() -> None:
+    from chatroster.masking import Masker
+
+    assert Masker(key=b"k").field("role", "12345678901") == "12345678901"
+    assert Masker(key=b"k").field("name", "12345678901").startswith("masked:")
+
+
 def test_only_roles_limits_the_plan_to_role_changes(platform: Platform) -> None:
     path = platform.write(ALICE_AGENT + AGENT)
 
