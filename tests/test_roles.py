@@ -300,6 +300,17 @@ def test_declaring_the_default_role_is_a_validation_error(tmp_path: Path) -> Non
     assert "remove roles.default" in done.stderr
 
 
+def test_a_role_description_over_the_limit_is_located_and_says_what_to_do(tmp_path: Path) -> None:
+    path = tmp_path / "team.yaml"
+    path.write_text("version: 1\nroles:\n  agent:\n    description: " + "x" * 300 + "\n")
+
+    done = run_cli("validate", str(path), cwd=tmp_path)
+
+    assert done.returncode == 1
+    assert f"{path}:4:18: 300 characters, over the limit of 255" in done.stderr
+    assert "shorten it to at most 255" in done.stderr and "Traceback" not in done.stderr
+
+
 def test_roles_on_nexconn_are_a_capability_error_naming_the_alternative(tmp_path: Path) -> None:
     path = tmp_path / "team.yaml"
     path.write_text(
