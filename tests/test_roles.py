@@ -300,6 +300,22 @@ def test_declaring_the_default_role_is_a_validation_error(tmp_path: Path) -> Non
     assert "remove roles.default" in done.stderr
 
 
+def test_roles_are_merged_across_files_and_one_declared_twice_names_both_places(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text("version: 1\nroles:\n  agent: {}\n")
+    (tmp_path / "b.yaml").write_text("roles:\n  lead: {}\n")
+    assert set(load([tmp_path], env={}).desired.roles or {}) == {"agent", "lead"}
+
+    (tmp_path / "c.yaml").write_text("roles:\n  agent: {description: Again}\n")
+    with pytest.raises(ManifestError) as refused:
+        load([tmp_path], env={})
+
+    [problem] = refused.value.problems
+    assert problem.file.endswith("c.yaml") and problem.line == 2
+    assert (
+        "the role 'agent' is declared twice; first at" in problem.message and "a.yaml:3:3" in problem.message
+    )
+
+
 def test_a_role_description_over_the_limit_is_located_and_says_what_to_do(tmp_path: Path) -> None:
     path = tmp_path / "team.yaml"
     path.write_text("version: 1\nroles:\n  agent:\n    description: " + "x" * 300 + "\n")
