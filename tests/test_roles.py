@@ -26,7 +26,7 @@ from vendor_specs import CONFORMANCE
 
 from chatroster.apply import apply
 from chatroster.changes import ORDER, Action
-from chatroster.errors import ManifestError, PlanFileError
+from chatroster.errors import ApplyError, ManifestError, PlanFileError
 from chatroster.export import dump_yaml, export_manifest
 from chatroster.manifest import load
 from chatroster.model import Manifest, Mode, Role, State
@@ -145,6 +145,7 @@ def actions(plan: Plan) -> list[tuple[str, str]]:
 
 
 AGENT = "roles:\n  agent: {description: Support agent, metadata: {tier: 1}}\n"
+PRUNE = "policy: {prune: delete, max_delete: 10}\n"
 ALICE_AGENT = "users:\n  alice: {name: Alice, role: agent}\n"
 
 
@@ -171,6 +172,30 @@ def test_a_changed_description_or_metadata_updates_the_role(platform: Platform) 
     assert platform.roles()["agent"] == Role(
         "agent", description="Agents", metadata={"tier": 2, "desk": "eu"}, owner=OWNER
     )
+
+
+def test_role_changes_applied_twice_are_done_not_failed(platform: Platform) -> None:
+    """A rerun after a crash between a write and its answer repeats the same changes."""
+    platform.seed_role("spare", owner=OWNER)
+    manifest = platform.manifest(PRUNE + AGENT)
+    with platform.open(manifest, writable=True) as provider:
+        made = make_plan(manifest, provider, Options())
+        assert actions(made) == [("create_role", "agent"), ("delete_role", "spare")]
+        apply(made.changes, provider)
+        apply(made.changes, provider)  # raises ApplyError if any change failed
+
+    assert set(platform.roles()) == {"agent"}
+
+
+def test_creating_a_role_someone_else_made_meanwhile_fails_saying_to_plan_again(platform: Platform) -> None:
+    manifest = platform.manifest(AGENT)
+    with platform.open(manifest, writable=True) as provider:
+        made = make_plan(manifest, provider, Options())
+        platform.seed_role("agent", owner="other-team")
+        with pytest.raises(ApplyError) as failed:
+            apply(made.changes, provider)
+
+    assert "agent" in str(failed.value.render()) and "run plan again" in failed.value.render()
 
 
 def test_absent_role_fields_are_left_as_they_are(platform: Platform) -> None:
@@ -215,9 +240,6 @@ def test_an_unowned_declared_role_is_adopted_and_one_of_another_owner_is_left_al
 
 
 # ------------------------------------------------------------------------- prune
-
-
-PRUNE = "policy: {prune: delete, max_delete: 10}\n"
 
 
 def test_prune_deletes_owned_roles_only_and_after_the_users(platform: Platform) -> None:
