@@ -13,7 +13,7 @@ The manifest: every user with a name, role, tags and metadata; every 10th user b
 one other; every 20th is deactivated.
 
 Formulas (docs/providers.md):
-  CometChat no-change plan = ceil(A/1000) + ceil(D/1000) + B
+  CometChat no-change plan = 1 + ceil(A/1000) + ceil(D/1000) + B
     A active users, D deactivated users (each listing costs at least one call),
     B active users whose blocklist the manifest manages (one call each up to 1000 blocks).
   CometChat apply (all new) = N creates (core) + ceil(D/25) deactivations + B block calls
@@ -112,13 +112,14 @@ def counts(n: int) -> dict[str, int]:
 
 def plan_formula(n: int) -> int:
     c = counts(n)
-    return max(1, math.ceil(c["active"] / 1000)) + max(1, math.ceil(c["deactivated"] / 1000)) + c["blockers"]
+    listings = max(1, math.ceil(c["active"] / 1000)) + max(1, math.ceil(c["deactivated"] / 1000))
+    return 1 + listings + c["blockers"]  # 1: the roles
 
 
 def apply_formula(n: int) -> tuple[int, float]:
     """Calls of an apply on an empty app, and the least time the limits allow."""
     c = counts(n)
-    empty_read = 2  # two listings, each one empty page
+    empty_read = 3  # two listings, each one empty page, and the roles
     core = n
     standard = empty_read + math.ceil(c["deactivated"] / 25) + c["blockers"]
     floor = max(core / (VENDOR_LIMIT * SAFETY), standard / (VENDOR_LIMIT * SAFETY)) * 60

@@ -259,6 +259,8 @@ def test_apply_then_plan_gives_no_changes_and_apply_twice_equals_apply_once(
         provider = LocalProvider(db, clock=lambda: NOW.timestamp())
         try:
             seed(provider, live)
+            for role in ("agent", "admin"):  # the roles users may hold exist, unmanaged
+                provider.store.put_role(role, {})
             first = make_plan(manifest, provider, options)
             check_the_rules(first, desired, live, policy, allow_takeover)
             apply(first.changes, provider)  # as apply --force would, conflicts left out

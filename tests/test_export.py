@@ -204,6 +204,7 @@ def fill(local: LocalProvider) -> None:
     """An app someone built by hand: owned and unowned users, lists, bans."""
     store = local.store
     store.insert_users([ALICE, BOB, User("mallory", name="Mallory", owner="other-team")])
+    store.put_role("agent", {"description": "Support agent", "owner": OWNER})  # alice's role
     store.add_relations("blocks", [("alice", "mallory")])
     store.add_relations("whitelist", [("alice", "bob")])
     store.ban(["mallory", "bob"], datetime(2026, 12, 31, tzinfo=UTC))

@@ -1,6 +1,6 @@
 """What a new user meets first: the README's commands for the vendor examples, run as
 written against a real emulator process, and the messages when something is off (no
-emulator running, a role the app lacks, refused credentials).
+emulator running, a role nothing declares and the app lacks, refused credentials).
 
 The README's commands use the emulator's fixed default port; here the emulator listens
 on a free port instead (tests run side by side), and the examples' URL variables point
@@ -197,7 +197,7 @@ def test_without_an_emulator_a_plan_fails_at_once_saying_how_to_start_it(clone: 
     assert "Traceback" not in done.stderr and "retry" not in done.stderr
 
 
-def test_a_role_the_app_lacks_is_refused_with_the_vendors_details(
+def test_a_role_the_app_lacks_is_refused_at_plan_saying_where_it_is_written(
     tmp_path: Path, emulator: EmulatorProcess
 ) -> None:
     manifest = tmp_path / "team.yaml"
@@ -212,9 +212,10 @@ def test_a_role_the_app_lacks_is_refused_with_the_vendors_details(
     done = chatroster("apply", str(manifest), "--yes", cwd=tmp_path, env=env)
 
     assert done.returncode == 1
-    assert f"POST {emulator.base_url}/v3/users" in done.stderr
-    assert "ERR_BAD_REQUEST" in done.stderr
-    assert "role: The role agent does not exist." in done.stderr
+    assert f"{manifest}:4:" in done.stderr
+    assert "alice: the role 'agent' is not declared in roles" in done.stderr
+    assert "declare it under roles:" in done.stderr
+    assert "nothing was changed" in done.stderr
     assert DEFAULT_API_KEY not in done.stdout + done.stderr
 
 

@@ -159,6 +159,7 @@ class Workspace:
             "owner": "ci",
             **extra,
             "users": dict(users),
+            "roles": quickstart_roles(),  # the roles the users hold
         }
         self.manifest.write_text(yaml.safe_dump(document, sort_keys=False))
 
@@ -235,6 +236,16 @@ class Workspace:
 
     def summary(self) -> str:
         return (self.root / "summary.md").read_text()
+
+
+def quickstart_roles() -> dict[str, Any]:
+    """The quickstart's roles when the example exists; else the one `USERS` holds."""
+    quickstart = ROOT / "examples" / "quickstart.yaml"
+    if quickstart.exists():
+        roles = yaml.safe_load(quickstart.read_text()).get("roles")
+        if roles:
+            return dict(roles)
+    return {"agent": {"description": "Support agent"}}
 
 
 def quickstart_users() -> dict[str, Any]:

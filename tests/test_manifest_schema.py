@@ -54,6 +54,7 @@ def test_the_schema_describes_the_manifest_sections() -> None:
         "policy",
         "users",
         "bans",
+        "roles",
     }
     assert document["required"] == ["version"]
     user = document["$defs"]["user"]

@@ -244,10 +244,12 @@ def test_a_no_change_plan_costs_the_documented_number_of_calls(
     with open_provider(config) as provider:
         made = make_plan(manifest(config, *desired), provider, Options())
     assert made.empty
-    # ceil(A/1000) + ceil(D/1000) listings, one blocklist read per managed active blocker.
+    # ceil(A/1000) + ceil(D/1000) listings, one blocklist read per managed active blocker,
+    # and the roles in one call.
     assert calls(emulator) == {
         "GET /v3/users": math.ceil(active / 1000) + math.ceil(deactivated / 1000),
         "GET /v3/users/{uid}/blockedusers": 3,
+        "GET /v3/roles": 1,
     }
 
 
@@ -262,6 +264,7 @@ def test_lists_use_the_largest_page_with_tags_and_blocks_by_me(
         provider.read(Scope(uids=frozenset({"alice"}), owner=OWNER, blocklists=frozenset({"alice"})))
     queries = sorted(str(request.url).split("/v3", 1)[1] for request in sent)
     assert queries == [
+        "/roles?perPage=100&page=1",  # every role in one page: an app has at most 25
         "/users/alice/blockedusers?direction=blockedByMe&perPage=1000&page=1",
         "/users?withTags=true&onlyDeactivated=true&perPage=1000&page=1",
         "/users?withTags=true&perPage=1000&page=1",

@@ -32,6 +32,8 @@ Write = Callable[[Provider, Sequence[Change]], None]
 #: The one place a change becomes a provider call: typed, so that mypy checks every
 #: entry against `Provider`, and complete (a test checks that it covers every action).
 DISPATCH: Mapping[Action, Write] = {
+    Action.CREATE_ROLE: lambda provider, batch: provider.create_roles(batch),
+    Action.UPDATE_ROLE: lambda provider, batch: provider.update_roles(batch),
     Action.CREATE_USER: lambda provider, batch: provider.create_users(batch),
     Action.REACTIVATE_USER: lambda provider, batch: provider.reactivate_users(batch),
     Action.ADOPT_USER: lambda provider, batch: provider.adopt_users(batch),
@@ -46,6 +48,7 @@ DISPATCH: Mapping[Action, Write] = {
     Action.EXPIRE_TOKENS: lambda provider, batch: provider.expire_tokens(batch),
     Action.DEACTIVATE_USER: lambda provider, batch: provider.deactivate_users(batch),
     Action.DELETE_USER: lambda provider, batch: provider.delete_users(batch),
+    Action.DELETE_ROLE: lambda provider, batch: provider.delete_roles(batch),
 }
 
 NOT_ATTEMPTED = "not attempted: "

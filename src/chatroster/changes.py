@@ -14,6 +14,8 @@ from .model import freeze, thaw
 class Action(str, Enum):
     """What a change does. The same words appear in code, plan text and plan JSON."""
 
+    CREATE_ROLE = "create_role"
+    UPDATE_ROLE = "update_role"
     CREATE_USER = "create_user"
     REACTIVATE_USER = "reactivate_user"
     ADOPT_USER = "adopt_user"
@@ -28,6 +30,7 @@ class Action(str, Enum):
     EXPIRE_TOKENS = "expire_tokens"
     DEACTIVATE_USER = "deactivate_user"
     DELETE_USER = "delete_user"
+    DELETE_ROLE = "delete_role"
 
     def __str__(self) -> str:
         return self.value
@@ -42,7 +45,12 @@ class Action(str, Enum):
 # The order is spelled out rather than taken from the enum's declaration, so that an
 # action added to `Action` has to be placed here on purpose (a test checks that every
 # action appears exactly once).
+# Roles bracket the users: a user can only be given a role that exists, so roles are
+# created (and adopted or updated) before any user is created or updated; a role is
+# deleted last, once the users that held it were moved to another role or deleted.
 ORDER: tuple[Action, ...] = (
+    Action.CREATE_ROLE,
+    Action.UPDATE_ROLE,
     Action.CREATE_USER,
     Action.REACTIVATE_USER,
     Action.ADOPT_USER,
@@ -57,16 +65,22 @@ ORDER: tuple[Action, ...] = (
     Action.EXPIRE_TOKENS,
     Action.DEACTIVATE_USER,
     Action.DELETE_USER,
+    Action.DELETE_ROLE,
 )
 _RANK = {action: rank for rank, action in enumerate(ORDER)}
 
 #: Actions that take something away from a user; output makes them stand out.
-DESTRUCTIVE = frozenset({Action.DEACTIVATE_USER, Action.DELETE_USER, Action.UNBAN_USER})
+DESTRUCTIVE = frozenset({Action.DEACTIVATE_USER, Action.DELETE_USER, Action.UNBAN_USER, Action.DELETE_ROLE})
+
+#: Actions on a role rather than a user: their ``uid`` is the role's id.
+ROLE_ACTIONS = frozenset({Action.CREATE_ROLE, Action.UPDATE_ROLE, Action.DELETE_ROLE})
 
 
 @dataclass(frozen=True)
 class Change:
-    """One change to one user (and, for blocks and whitelist entries, one ``target``).
+    """One change to one user (and, for blocks and whitelist entries, one ``target``),
+    or to one role (`ROLE_ACTIONS`: ``uid`` is then the role's id, which follows the
+    same rules as a uid).
 
     ``before`` and ``after`` hold only what changes: for ``update_user`` the changed
     fields, for relations the presence of the relation.

@@ -6,10 +6,16 @@ can alert on without noise.
 - ``unowned``: declared, on the platform, but not owned by this manifest (adoption or
   another owner);
 - ``extra``: owned by this manifest's owner, on the platform, not in the manifest.
+
+Roles are sorted the same way (their ``uid`` is the role id, their description starts
+with "role"): a declared role the platform lacks is missing, one whose description or
+metadata moved is managed, one without an owner is unowned, and an owned role the
+manifest leaves out is extra.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,11 +64,28 @@ class DriftReport:
 
 
 def _kind(change: Change) -> str:
-    if change.action is Action.CREATE_USER:
+    if change.action in (Action.CREATE_USER, Action.CREATE_ROLE):
         return "missing"
     if change.action is Action.ADOPT_USER:
         return "unowned"
+    if change.action is Action.DELETE_ROLE:
+        return "extra"
+    if change.action is Action.UPDATE_ROLE and "owner" in change.after and len(change.after) == 1:
+        return "unowned"
     return "managed"
+
+
+def _extra_roles(
+    manifest: Manifest, live: State, plan: Plan, wanted: Callable[[str], bool]
+) -> list[Difference]:
+    """Owned roles the manifest does not declare and the plan does not delete."""
+    declared = manifest.desired.roles or {}
+    deleted = {c.uid for c in plan.changes if c.action is Action.DELETE_ROLE}
+    return [
+        Difference(name, "extra", "role owned but not in the manifest")
+        for name, role in sorted((live.roles or {}).items())
+        if role.owner == manifest.owner and name not in declared and name not in deleted and wanted(name)
+    ]
 
 
 def report(
@@ -71,6 +94,7 @@ def report(
     """Classify every change of ``plan`` (already targeted) and add the users it refused
     and the owned users the manifest leaves out, within ``targeting``."""
     wanted = targeting.wants_user if targeting else (lambda uid: True)
+    wanted_role = targeting.wants_role if targeting else (lambda name: True)
     found = []
     for change in plan.changes:
         line = describe(change, masker)
@@ -88,5 +112,6 @@ def report(
         ):
             state = "active" if user.active else "deactivated"
             found.append(Difference(uid, "extra", f"owned ({state}) but not in the manifest"))
+    found += _extra_roles(manifest, live, plan, wanted_role)
     ordered = tuple(sorted(found, key=lambda d: (KINDS.index(d.kind), d.uid, d.description)))
     return DriftReport(ordered, dict(plan.provider), manifest.owner)

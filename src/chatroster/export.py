@@ -20,14 +20,14 @@ from yaml.nodes import ScalarNode
 from yaml.resolver import Resolver
 
 from .bulk import paused_collection
-from .model import USER_FIELDS, Ban, ProviderConfig, State, User, thaw
+from .model import DEFAULT_ROLE, USER_FIELDS, Ban, ProviderConfig, Role, State, User, thaw
 from .planner import iso
 from .providers import CAPABILITIES
 
 SCHEMA_FILE = "schemas/manifest.schema.json"
 
 #: Top-level keys in the order PRODUCT.md shows them.
-TOP_KEYS = ("version", "provider", "owner", "policy", "users", "bans")
+TOP_KEYS = ("version", "provider", "owner", "policy", "users", "roles", "bans")
 #: A user's keys: the profile fields, then the state the manifest can also manage.
 USER_KEYS = (*USER_FIELDS, "active", "blocklist", "whitelist", "tokens_valid_after")
 
@@ -46,6 +46,12 @@ def export_manifest(live: State, *, provider: ProviderConfig, owner: str) -> dic
         "owner": owner,
         "users": {uid: _user(user) for uid, user in sorted(live.users.items()) if uid not in theirs},
     }
+    # Roles likewise, but for the built-in ``default``, which cannot be declared.
+    if live.roles is not None and _has_roles(provider.type):
+        roles = sorted(live.roles.items())
+        data["roles"] = {
+            name: _role(role) for name, role in roles if name != DEFAULT_ROLE and role.owner in (None, owner)
+        }
     # An empty ``bans: {}`` is written on purpose: the app was read to have none, and
     # the manifest says so. Platforms without bans get no section (it would not validate).
     if live.bans is not None and _has_bans(provider.type):
@@ -69,6 +75,20 @@ def _provider(config: ProviderConfig) -> dict[str, Any]:
 def _has_bans(provider_type: str) -> bool:
     capabilities = CAPABILITIES.get(provider_type)
     return capabilities is None or capabilities.bans
+
+
+def _has_roles(provider_type: str) -> bool:
+    capabilities = CAPABILITIES.get(provider_type)
+    return capabilities is None or capabilities.roles
+
+
+def _role(role: Role) -> dict[str, Any]:
+    entry: dict[str, Any] = {}
+    if role.description is not None:
+        entry["description"] = role.description
+    if role.metadata is not None:
+        entry["metadata"] = thaw(role.metadata)
+    return entry
 
 
 def _user(user: User) -> dict[str, Any]:
@@ -165,6 +185,8 @@ def _ordered(data: Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(result.get("users"), Mapping):
         users = result["users"]
         result["users"] = {uid: _in_order(users[uid], USER_KEYS) for uid in sorted(users)}
+    if isinstance(result.get("roles"), Mapping):
+        result["roles"] = {name: result["roles"][name] for name in sorted(result["roles"])}
     if isinstance(result.get("bans"), Mapping):
         result["bans"] = {uid: result["bans"][uid] for uid in sorted(result["bans"])}
     return result

@@ -14,8 +14,8 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from .changes import Action, Change
-from .model import USER_FIELDS, State, User, thaw, utc
+from .changes import ROLE_ACTIONS, Action, Change
+from .model import USER_FIELDS, Role, State, User, thaw, utc
 from .planner import BAN_TOLERANCE
 
 _USER_ACTIONS = frozenset(
@@ -38,7 +38,10 @@ def live_object(change: Change, live: State, owner: str) -> Any:
     Only the fields the change writes count, so that applying one change of a plan
     does not make the next change on the same user look stale; plus whether the user
     still belongs to ``owner`` (or to no one), since every user change rests on that.
+    A role change likewise depends on the role's fields it writes and its owner.
     """
+    if change.action in ROLE_ACTIONS:
+        return _role_object(change, (live.roles or {}).get(change.uid), owner)
     user = live.users.get(change.uid)
     if change.action in _USER_ACTIONS or change.action is Action.DELETE_USER:
         if user is None:
@@ -76,8 +79,10 @@ def fingerprints(changes: tuple[Change, ...], live: State, owner: str) -> dict[s
 
 def reached(change: Change, live: State) -> bool:
     """Whether the live state already is what ``change`` would make it."""
-    user = live.users.get(change.uid)
     action = change.action
+    if action in ROLE_ACTIONS:
+        return _role_reached(change, (live.roles or {}).get(change.uid))
+    user = live.users.get(change.uid)
     if action is Action.DELETE_USER:
         return user is None
     if action in (Action.BAN_USER, Action.UNBAN_USER):
@@ -94,6 +99,30 @@ def reached(change: Change, live: State) -> bool:
         )
     current = _user_data(user)
     return all(_same(current.get(name), value) for name, value in thaw(change.after).items())
+
+
+def _role_object(change: Change, role: Role | None, owner: str) -> Any:
+    if role is None:
+        return None
+    claimable = role.owner in (None, owner)
+    if change.action is not Action.UPDATE_ROLE:
+        return {"exists": True, "claimable": claimable}
+    data = _role_data(role)
+    fields = {name: data.get(name) for name in sorted(change.after) if name != "owner"}
+    return {**fields, "claimable": claimable}
+
+
+def _role_reached(change: Change, role: Role | None) -> bool:
+    if change.action is Action.DELETE_ROLE:
+        return role is None
+    if role is None:
+        return False
+    current = _role_data(role)
+    return all(_same(current.get(name), value) for name, value in thaw(change.after).items())
+
+
+def _role_data(role: Role) -> dict[str, Any]:
+    return {"description": role.description, "metadata": thaw(role.metadata), "owner": role.owner}
 
 
 def _user_data(user: User) -> dict[str, Any]:

@@ -80,8 +80,8 @@ class Masker:
 
     def field(self, name: str, value: Any) -> Any:
         """The printable form of user field ``name``'s value."""
-        if self.show or value is None:
-            return value
+        if self.show or value is None or name == "role":
+            return value  # a role id names a group of users, never a person
         if name == "profile":
             return self._all(value)
         if name == "metadata" and isinstance(value, Mapping):

@@ -9,7 +9,7 @@ difference: absent means unmanaged, empty means none.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from types import MappingProxyType
@@ -19,6 +19,10 @@ UID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 """The uid syntax every provider accepts: letters, digits, '_' and '-'."""
 
 DEFAULT_OWNER = "chatroster"
+
+DEFAULT_ROLE = "default"
+"""The built-in role every user holds unless given another; never created, changed or
+deleted by chatroster, and not declared in a manifest."""
 
 #: Profile keys with a meaning on every platform that hosts profiles. Extra
 #: vendor fields live under ``ext`` (Nexconn: ``ext_*`` keys, string values).
@@ -140,15 +144,35 @@ class Ban:
 
 
 @dataclass(frozen=True)
+class Role:
+    """A role users can hold, desired or live. ``None`` fields are unmanaged (desired)
+    or unset (live); ``metadata`` never holds the ownership marker."""
+
+    name: str
+    description: str | None = None
+    metadata: Mapping[str, Any] | None = None
+    owner: str | None = None
+    """Live only: the ownership marker kept on the platform (``None``: unowned)."""
+
+    def __post_init__(self) -> None:
+        if self.metadata is not None and type(self.metadata) is not MappingProxyType:
+            object.__setattr__(self, "metadata", freeze(self.metadata))
+
+
+@dataclass(frozen=True)
 class State:
-    """Users and bans of one app. The same type holds ``desired`` and ``live``.
+    """Users, bans and roles of one app. The same type holds ``desired`` and ``live``.
 
     ``bans`` is ``None`` on the desired side when the manifest has no ``bans`` section
-    (bans unmanaged); on the live side it holds every ban the provider read.
+    (bans unmanaged); on the live side it holds every ban the provider read. ``roles``
+    likewise: ``None`` desired means no ``roles`` section (roles unmanaged), ``None``
+    live means the platform has no roles to read. The built-in ``default`` role is in
+    neither.
     """
 
     users: Mapping[str, User] = field(default_factory=dict)
     bans: Mapping[str, Ban] | None = None
+    roles: Mapping[str, Role] | None = None
 
 
 @dataclass(frozen=True)
@@ -225,3 +249,8 @@ class Manifest:
     """The files it was read from, in order."""
     digest: str = ""
     """sha256 of the sources' bytes, so a saved plan can tell the manifest changed."""
+    locate: Callable[[tuple[str | int, ...]], tuple[str, int, int]] = field(
+        default=lambda path: ("", 0, 0), compare=False
+    )
+    """Where a path of the document (``("users", "alice", "role")``) was written, as
+    (file, line, column): for problems only the live state reveals (an unknown role)."""

@@ -5,7 +5,10 @@ Rules it encodes, each named in PRODUCT.md:
 - only what it owns is pruned, and only when the policy asks;
 - unowned users are adopted, users of another owner are refused unless taken over;
 - protected users are never deactivated, deleted or banned;
-- seed mode only creates what is missing.
+- seed mode only creates what is missing;
+- declared roles are created and updated before the users that hold them, owned roles
+  the manifest leaves out are deleted under prune once no user holds them, and the
+  built-in ``default`` role is never touched.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from operator import attrgetter
 from typing import Any
 
 from .changes import Action, Change, ordered
-from .model import USER_FIELDS, Ban, Policy, State, User, utc
+from .model import DEFAULT_ROLE, USER_FIELDS, Ban, Policy, Role, State, User, utc
 from .plan import Plan
 from .providers.base import Capabilities
 
@@ -70,7 +73,9 @@ def plan(desired: State, live: State, ctx: Context) -> Plan:
     deleted = {c.uid for c in changes if c.action is Action.DELETE_USER}
     changes += _bans(desired, live, ctx, created, deleted)
     changes, warnings = _drop_unknown_targets(changes, exists)
-    warnings += _unreadable_lists(desired, live) + frozen
+    role_changes, role_warnings = _roles(desired, live, ctx, deleted)
+    changes += role_changes
+    warnings += _unreadable_lists(desired, live) + frozen + role_warnings
     return Plan(
         changes=ordered(changes),
         warnings=tuple(warnings),
@@ -280,6 +285,98 @@ def _prune(desired: State, live: State, ctx: Context) -> Iterator[Change]:
                 after={"active": False},
                 note="pruned: not in the manifest",
             )
+
+
+# ------------------------------------------------------------------------- roles
+
+
+def unknown_roles(desired: State, live: State) -> list[tuple[str, str]]:
+    """(uid, role) for each declared user whose role is neither declared, nor the
+    built-in ``default``, nor on the platform: no apply could give it that role."""
+    if live.roles is None:
+        return []  # a platform without roles (its capability check refused the field)
+    known = {DEFAULT_ROLE, *(desired.roles or ()), *live.roles}
+    return sorted(
+        (uid, user.role)
+        for uid, user in desired.users.items()
+        if user.role is not None and user.role not in known
+    )
+
+
+def _roles(desired: State, live: State, ctx: Context, deleted: set[str]) -> tuple[list[Change], list[str]]:
+    """Role changes and why some were left out. No ``roles`` section: roles unmanaged."""
+    if desired.roles is None or live.roles is None or not ctx.capabilities.roles:
+        return [], []
+    changes: list[Change] = []
+    warnings: list[str] = []
+    for name, want in sorted(desired.roles.items()):
+        if name == DEFAULT_ROLE:
+            continue  # built in: validation refuses to declare it; never touched anyway
+        have = live.roles.get(name)
+        if have is None:
+            changes.append(_create_role(want, ctx.owner))
+        elif ctx.policy.mode == "sync":
+            if have.owner not in (None, ctx.owner) and not ctx.allow_takeover:
+                warnings.append(
+                    f"role {name} belongs to owner '{have.owner}' and is left as it is "
+                    "(re-run with --allow-takeover to take it over)"
+                )
+                continue
+            changes += _converge_role(want, have, ctx.owner)
+    if ctx.policy.mode == "sync" and ctx.policy.prune != "none":
+        held = _held_roles(desired, live, deleted)
+        for name, have in sorted(live.roles.items()):
+            if name in desired.roles or name == DEFAULT_ROLE or have.owner != ctx.owner:
+                continue
+            holders = held.get(name)
+            if holders:
+                shown = ", ".join(sorted(holders)[:5]) + (" ..." if len(holders) > 5 else "")
+                warnings.append(
+                    f"role {name} is not in the manifest but is not deleted: {len(holders)} "
+                    f"user(s) still hold it ({shown}); give them another role first"
+                )
+                continue
+            changes.append(Change(Action.DELETE_ROLE, name, before=_role_fields(have), note="pruned"))
+    return changes, warnings
+
+
+def _create_role(want: Role, owner: str) -> Change:
+    return Change(Action.CREATE_ROLE, want.name, after={**_role_fields(want), "owner": owner})
+
+
+def _converge_role(want: Role, have: Role, owner: str) -> Iterator[Change]:
+    before: dict[str, Any] = {}
+    after: dict[str, Any] = {}
+    for name, value in _role_fields(want).items():
+        live = getattr(have, name)
+        if value != live and not (_empty(value) and _empty(live)):
+            before[name], after[name] = live, value
+    note = None
+    if have.owner != owner:
+        before["owner"], after["owner"] = have.owner, owner
+        note = "adopt: no owner yet" if have.owner is None else f"take over from '{have.owner}'"
+    if after:
+        yield Change(Action.UPDATE_ROLE, want.name, before=before, after=after, note=note)
+
+
+def _role_fields(role: Role) -> dict[str, Any]:
+    """The role's set fields (``None``: unmanaged, left out)."""
+    fields = {"description": role.description, "metadata": role.metadata}
+    return {name: value for name, value in fields.items() if value is not None}
+
+
+def _held_roles(desired: State, live: State, deleted: set[str]) -> dict[str, set[str]]:
+    """Who holds each role once the plan is applied: the declared role of each declared
+    user, else the live one (users deleted by the plan hold none)."""
+    held: dict[str, set[str]] = {}
+    for uid in set(desired.users) | set(live.users):
+        if uid in deleted:
+            continue
+        want, have = desired.users.get(uid), live.users.get(uid)
+        role = want.role if want is not None and want.role is not None else (have.role if have else None)
+        if role is not None:
+            held.setdefault(role, set()).add(uid)
+    return held
 
 
 # -------------------------------------------------------------------------- bans

@@ -14,11 +14,11 @@ from pathlib import Path
 
 from .bulk import paused_collection
 from .changes import Action, Change
-from .errors import ChatrosterError
+from .errors import ChatrosterError, ManifestError, Problem
 from .fingerprint import fingerprints
 from .model import Manifest, State
 from .plan import Plan
-from .planner import Context, plan
+from .planner import Context, plan, unknown_roles
 from .providers import CAPABILITIES, Provider, Scope
 
 #: --only kinds and the actions each one covers.
@@ -35,6 +35,7 @@ KINDS: dict[str, frozenset[Action]] = {
         }
     ),
     "bans": frozenset({Action.BAN_USER, Action.UNBAN_USER}),
+    "roles": frozenset({Action.CREATE_ROLE, Action.UPDATE_ROLE, Action.DELETE_ROLE}),
     "blocklists": frozenset({Action.ADD_BLOCK, Action.REMOVE_BLOCK}),
     "whitelists": frozenset(
         {
@@ -48,7 +49,8 @@ KINDS: dict[str, frozenset[Action]] = {
 
 @dataclass(frozen=True)
 class Targeting:
-    """--target/--exclude globs on uids and --only kinds of change."""
+    """--target/--exclude globs on uids (on role ids for role changes) and --only
+    kinds of change."""
 
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
@@ -70,6 +72,10 @@ class Targeting:
     def wants_user(self, uid: str) -> bool:
         """A whole user (drift's unowned and extra users): a change of kind 'users'."""
         return self.wants_uid(uid) and (not self.only or "users" in self.only)
+
+    def wants_role(self, name: str) -> bool:
+        """A whole role (drift's extra roles): a change of kind 'roles'."""
+        return self.wants_uid(name) and (not self.only or "roles" in self.only)
 
     def unmatched(self, uids: Iterable[str]) -> tuple[str, ...]:
         """The --target globs that match none of ``uids`` (a typo targets nothing)."""
@@ -101,7 +107,8 @@ def unmatched_targets(manifest: Manifest, live: State, targeting: Targeting) -> 
 
 
 def _uids(state: State) -> set[str]:
-    return set(state.users) | set(state.bans or ())
+    """What a --target glob may match: uids, and role ids (for role changes)."""
+    return set(state.users) | set(state.bans or ()) | set(state.roles or ())
 
 
 def scope_for(manifest: Manifest) -> Scope:
@@ -153,6 +160,7 @@ def make_plan(manifest: Manifest, provider: Provider, options: Options, live: St
 
 
 def _plan(manifest: Manifest, provider: Provider, options: Options, live: State) -> Plan:
+    _refuse_unknown_roles(manifest, live)
     ctx = Context(
         owner=manifest.owner,
         policy=manifest.policy,
@@ -169,6 +177,32 @@ def _plan(manifest: Manifest, provider: Provider, options: Options, live: State)
         manifest_files=tuple(str(Path(source).resolve()) for source in manifest.sources),
         fingerprints=fingerprints(result.changes, live, manifest.owner),
     )
+
+
+def _refuse_unknown_roles(manifest: Manifest, live: State) -> None:
+    """A user given a role that nothing declares and the platform lacks: refused with
+    where it is written, before anything is planned (apply would fail on it)."""
+    unknown = unknown_roles(manifest.desired, live)
+    if not unknown:
+        return
+    declared = sorted(manifest.desired.roles or ())
+    hint = (
+        f"declare it under roles: (declared: {', '.join(declared)})"
+        if declared
+        else "declare it under roles:"
+    )
+    hint += ", or use the built-in role 'default' or a role that exists on the platform"
+    problems = [
+        Problem(
+            *manifest.locate(("users", uid, "role")),
+            f"users.{uid}.role",
+            f"{uid}: the role '{role}' is not declared in roles, is not 'default', and "
+            f"does not exist on the {label(manifest)} platform",
+            hint,
+        )
+        for uid, role in unknown
+    ]
+    raise ManifestError(problems)
 
 
 def _targeted(result: Plan, options: Options, unmatched: tuple[str, ...]) -> Plan:

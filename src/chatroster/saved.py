@@ -29,7 +29,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-from .changes import Action, Change
+from .changes import ROLE_ACTIONS, Action, Change
 from .errors import PlanFileError
 from .fingerprint import fingerprint, reached
 from .model import Manifest, State, thaw
@@ -194,7 +194,9 @@ def recheck(
     check_origin(saved, manifest, provider.identity(), options.now(), max_age)
     # Every user the file names is read, even one the manifest no longer would read (a
     # pruned user another owner took since): absent from the read, it would look deleted.
-    named = frozenset(c.uid for c in saved.changes) | frozenset(c.target for c in saved.changes if c.target)
+    # (Roles are always read whole, in one call.)
+    users = [c for c in saved.changes if c.action not in ROLE_ACTIONS]
+    named = frozenset(c.uid for c in users) | frozenset(c.target for c in users if c.target)
     live = read_live(manifest, provider, uids=named)
     fresh = make_plan(manifest, provider, options, live=live)
     kept, problems = _compare(saved, fresh, live)
@@ -234,7 +236,7 @@ def _compare(saved: Plan, fresh: Plan, live: State) -> tuple[list[Change], list[
 def _differs(change: Change, fresh: Change | None, plan: Plan) -> str | None:
     """Why ``change`` is not what the manifest asks for now (``None``: it is)."""
     if fresh is None:
-        if change.uid in plan.conflicts:
+        if change.uid in plan.conflicts and change.action not in ROLE_ACTIONS:
             owner = plan.conflict_owners.get(change.uid, "")
             return f"the user belongs to owner '{owner}'; re-run with --allow-takeover to take it over"
         return "the manifest does not ask for this change"

@@ -6,7 +6,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ..model import DEFAULT_OWNER, Ban, Limit, Manifest, Policy, ProviderConfig, State, User
+from ..model import DEFAULT_OWNER, Ban, Limit, Manifest, Policy, ProviderConfig, Role, State, User
 from .instant import FOREVER, parse_instant
 from .sources import Sources
 
@@ -16,12 +16,15 @@ LIMITS = ("max_deactivate", "max_delete", "max_unban", "max_update")
 def build(sources: Sources) -> Manifest:
     data = sources.data
     return Manifest(
-        desired=State(users=users(data.get("users", {})), bans=bans(data.get("bans"))),
+        desired=State(
+            users=users(data.get("users", {})), bans=bans(data.get("bans")), roles=roles(data.get("roles"))
+        ),
         provider=provider(data.get("provider", {}), sources),
         owner=data.get("owner", DEFAULT_OWNER),
         policy=policy(data.get("policy", {})),
         sources=sources.files,
         digest=sources.digest(),
+        locate=sources.position,
     )
 
 
@@ -63,6 +66,16 @@ def bans(entries: dict[str, dict[str, Any]] | None) -> dict[str, Ban] | None:
 
 def ban(uid: str, until: str) -> Ban:
     return Ban(uid, None if until == FOREVER else parse_instant(until))
+
+
+def roles(entries: dict[str, dict[str, Any]] | None) -> dict[str, Role] | None:
+    """No ``roles`` section: roles unmanaged. Absent keys stay ``None`` (unmanaged)."""
+    if entries is None:
+        return None
+    return {
+        name: Role(name, description=entry.get("description"), metadata=entry.get("metadata"))
+        for name, entry in entries.items()
+    }
 
 
 def policy(section: dict[str, Any]) -> Policy:

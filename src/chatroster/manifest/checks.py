@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from ..model import USER_FIELDS
+from ..model import DEFAULT_ROLE, USER_FIELDS
 from ..providers import CAPABILITIES, Capabilities
 from .finding import DocPath, Finding
 from .instant import FOREVER, parse_instant
@@ -38,6 +38,8 @@ class View:
     bans: dict[str, dict[str, Any]] | None
     banned: list[str]
     """Every banned uid that passed the schema."""
+    roles: dict[str, dict[str, Any]] | None
+    """Declared roles whose id passed the schema; ``None``: no roles section."""
     protected: list[str]
     prune: str
     provider: str | None
@@ -50,11 +52,13 @@ class View:
         policy = _mapping(data.get("policy"))
         protected = policy.get("protected", [])
         bans = data.get("bans")
+        roles = data.get("roles")
         return cls(
             users=_valid(data.get("users"), "users", broken),
             declared=_valid(data.get("users"), "users", bad_keys),
             bans=_valid(bans, "bans", broken) if bans is not None else None,
             banned=[uid for uid in _mapping(bans) if ("bans", uid) not in bad_keys],
+            roles=_valid(roles, "roles", bad_keys) if roles is not None else None,
             protected=protected if ("policy", "protected") not in broken else [],
             prune=policy.get("prune", "none") if ("policy", "prune") not in broken else "none",
             provider=_provider_type(data.get("provider")),
@@ -64,7 +68,7 @@ class View:
 def check(view: View, now: datetime | None = None) -> list[Finding]:
     """Every semantic problem; provider rules only once the provider's type is known."""
     now = now or datetime.now(UTC)
-    findings = [*_self_references(view), *_protected(view), *_instants(view, now)]
+    findings = [*_self_references(view), *_protected(view), *_instants(view, now), *_built_in_role(view)]
     if view.provider is not None:
         capabilities = CAPABILITIES[view.provider]
         findings += _uid_rules(view, view.provider, capabilities)
@@ -171,12 +175,26 @@ def _invalid_instant(path: DocPath, text: str) -> Iterator[Finding]:
         yield Finding(path, f"'{text}' is not a real date and time ({error})")
 
 
+def _built_in_role(view: View) -> Iterator[Finding]:
+    """``default`` exists on every platform and chatroster never changes or deletes it,
+    so declaring it could only promise what apply will not do."""
+    if view.roles is not None and DEFAULT_ROLE in view.roles:
+        yield Finding(
+            ("roles", DEFAULT_ROLE),
+            f"the built-in role '{DEFAULT_ROLE}' cannot be declared: it always exists and "
+            "chatroster never changes it",
+            f"remove roles.{DEFAULT_ROLE}; users can hold role: {DEFAULT_ROLE} without it",
+            "key",
+        )
+
+
 def _uid_rules(view: View, provider: str, capabilities: Capabilities) -> Iterator[Finding]:
     for path, uid, at in _uid_places(view):
         if not capabilities.uid_pattern.match(uid):
             lower = uid.lower()
             hint = f"use '{lower}'" if capabilities.uid_pattern.match(lower) else ""
-            message = f"'{uid}' is not a valid uid for {provider}: {capabilities.uid_rule}"
+            what = "role id" if path[0] == "roles" else "uid"
+            message = f"'{uid}' is not a valid {what} for {provider}: {capabilities.uid_rule}"
             yield Finding(path, message, hint, at)
 
 
@@ -192,6 +210,8 @@ def _uid_places(view: View) -> Iterator[tuple[DocPath, str, Any]]:
         yield ("bans", uid), uid, "key"
     for index, uid in enumerate(view.protected):
         yield ("policy", "protected", index), uid, "value"
+    for role in view.roles or ():  # role ids follow the platform's uid rules
+        yield ("roles", role), role, "key"
 
 
 def _unsupported(view: View, provider: str, capabilities: Capabilities) -> Iterator[Finding]:
@@ -209,6 +229,8 @@ def _unsupported(view: View, provider: str, capabilities: Capabilities) -> Itera
             yield lacking(("users", uid, "active"), "deactivation (active: false) is", "deactivate")
     if view.bans is not None and not capabilities.bans:
         yield lacking(("bans",), "'bans' (app-level bans) are", "bans")
+    if view.roles is not None and not capabilities.roles:
+        yield lacking(("roles",), "'roles' (declared roles) are", "roles")
     if view.prune == "delete" and not capabilities.delete:
         yield lacking(("policy", "prune"), "prune: delete (permanent delete) is", "delete")
     if view.prune == "deactivate" and not capabilities.deactivate:

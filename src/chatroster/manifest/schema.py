@@ -237,6 +237,16 @@ def _too_short(error: ValidationError, path: DocPath) -> list[Finding]:
     return [Finding(path, "must not be empty")]
 
 
+def _too_long(error: ValidationError, path: DocPath) -> list[Finding]:
+    limit = _expected(error)
+    instance = _instance(error)
+    return [
+        Finding(
+            path, f"{len(instance)} characters, over the limit of {limit}", f"shorten it to at most {limit}"
+        )
+    ]
+
+
 def _out_of_range(error: ValidationError, path: DocPath) -> list[Finding]:
     words = {
         "minimum": "at least",
@@ -271,6 +281,7 @@ _EXPLAINERS = {
     "pattern": _no_match,
     "uniqueItems": _repeated,
     "minLength": _too_short,
+    "maxLength": _too_long,
     "minimum": _out_of_range,
     "maximum": _out_of_range,
     "exclusiveMinimum": _out_of_range,

@@ -13,7 +13,7 @@ from ..errors import Problem
 from .finding import DocPath, Finding, shown
 from .yamlsource import Document, not_regular, read
 
-MERGED = ("users", "bans")
+MERGED = ("users", "bans", "roles")
 """Sections whose entries are merged across files; every other key is given once."""
 
 SUFFIXES = (".yaml", ".yml")
@@ -26,7 +26,7 @@ class Sources:
     documents: list[Document] = field(default_factory=list)
     data: dict[str, Any] = field(default_factory=dict)
     origins: dict[DocPath, Document] = field(default_factory=dict)
-    """Which document declared each top-level key, and each user and ban."""
+    """Which document declared each top-level key, and each user, ban and role."""
     problems: list[Problem] = field(default_factory=list)
 
     @property
@@ -46,6 +46,12 @@ class Sources:
         if document is None:
             document = self.documents[0]
         return document.problem(finding)
+
+    def position(self, path: DocPath) -> tuple[str, int, int]:
+        """(file, line, column) of ``path``'s value, or of its nearest parent."""
+        document = self.origins.get(path[:2]) or self.origins.get(path[:1]) or self.documents[0]
+        line, column = document.where(path, "value")
+        return document.file, line, column
 
     def declared_in(self, key: str) -> Document | None:
         return self.origins.get((key,))
@@ -85,7 +91,8 @@ class Sources:
             path = (key, name)
             if name in merged:
                 shown_name = shown(name)
-                what = f"the uid '{shown_name}'" if key == "users" else f"the ban of '{shown_name}'"
+                what = {"users": "the uid", "bans": "the ban of", "roles": "the role"}[key]
+                what = f"{what} '{shown_name}'"
                 self.problems.append(_twice(document, path, self.origins[path], what))
                 continue
             merged[name] = entry

@@ -21,6 +21,7 @@ NEXCONN = Capabilities(
     edit_inactive=False,
     max_ban=timedelta(days=30),
     list_users=False,
+    roles=False,
     uid_pattern=re.compile(r"^[A-Za-z0-9]{1,64}$"),
     max_length={
         "name": 64,
@@ -41,6 +42,8 @@ NEXCONN = Capabilities(
         "status_message": "keep it in profile.ext (an ext_* field)",
         "metadata": "use profile (hosted profile) and profile.ext fields",
         "delete": "use prune: deactivate (soft-delete); Nexconn has no permanent delete",
+        "roles": "Nexconn has no roles; remove the roles section and use profile.role "
+        "(an integer 0-100) or tags",
     },
 )
 

@@ -38,6 +38,8 @@ class Capabilities:
     blocklist: bool = True
     whitelist: bool = True
     expire_tokens: bool = True
+    roles: bool = True
+    """Whether roles can be declared, read (one call) and created, updated, deleted."""
     list_users: bool = True
     """Whether every user can be listed (pruning of users the manifest no longer names)."""
     uid_pattern: re.Pattern[str] = UID_PATTERN
@@ -185,6 +187,15 @@ class Provider(ABC):
 
     def expire_tokens(self, changes: Sequence[Change]) -> None:
         raise self._unsupported("expire_tokens")
+
+    def create_roles(self, changes: Sequence[Change]) -> None:
+        raise self._unsupported("create_role")
+
+    def update_roles(self, changes: Sequence[Change]) -> None:
+        raise self._unsupported("update_role")
+
+    def delete_roles(self, changes: Sequence[Change]) -> None:
+        raise self._unsupported("delete_role")
 
     def _unsupported(self, action: str) -> ProviderError:
         return ProviderError(f"[{self.type}] {action} is not supported by this platform")

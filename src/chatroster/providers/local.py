@@ -27,7 +27,7 @@ from ..errors import ProviderError
 from ..masking import process_mask_key
 from ..model import USER_FIELDS, ProviderConfig, State, User, utc
 from ..store import ApplyLock, Clock, NotAStoreError, Store, StoreError, failure
-from . import CAPABILITIES
+from . import CAPABILITIES, local_roles
 from .base import Provider, Scope
 from .batches import raise_if, reason
 
@@ -157,8 +157,8 @@ class LocalProvider(Provider):
             # planner "unknown", and reading every user's lists would cost time for nothing.
             self._fill_relations(users, "blocks", "blocklist", scope.blocklists)
             self._fill_relations(users, "whitelist", "whitelist", scope.whitelists)
-        # Bans are one small indexed query, so they are always read.
-        return State(users=users, bans=self.store.bans())
+        # Bans and roles are one small query each, so they are always read.
+        return State(users=users, bans=self.store.bans(), roles=self.store.roles())
 
     def _get_users(self, uids: frozenset[str]) -> dict[str, User]:
         """The users of ``uids`` that exist, read in about ten chunks for progress: no
@@ -245,6 +245,15 @@ class LocalProvider(Provider):
 
     def expire_tokens(self, changes: Sequence[Change]) -> None:
         self._each(changes, self._expire_tokens)
+
+    def create_roles(self, changes: Sequence[Change]) -> None:
+        self._each(changes, lambda change: local_roles.create(self.store, change))
+
+    def update_roles(self, changes: Sequence[Change]) -> None:
+        self._each(changes, lambda change: local_roles.update(self.store, change))
+
+    def delete_roles(self, changes: Sequence[Change]) -> None:
+        self._each(changes, lambda change: local_roles.delete(self.store, change))
 
     def _each(
         self,

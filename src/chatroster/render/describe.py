@@ -27,6 +27,9 @@ SYMBOLS = {
     Action.REMOVE_WHITELIST: "-",
     Action.SET_WHITELIST_MODE: "~",
     Action.EXPIRE_TOKENS: "~",
+    Action.CREATE_ROLE: "+",
+    Action.UPDATE_ROLE: "~",
+    Action.DELETE_ROLE: "-",
 }
 
 
@@ -63,7 +66,7 @@ def describe(change: Change, masker: Masker) -> Line:
 
 
 def _details(change: Change, masker: Masker) -> list[str]:
-    if change.action is Action.CREATE_USER:
+    if change.action in (Action.CREATE_USER, Action.CREATE_ROLE):
         return [f"{name}: {show(value)}" for name, value in masker.fields(change.after).items()]
     if change.action in (
         Action.ADD_BLOCK,

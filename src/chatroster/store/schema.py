@@ -71,7 +71,13 @@ _VERSION_2: Step = (
     "CREATE TABLE IF NOT EXISTS role_settings (role TEXT PRIMARY KEY, settings TEXT NOT NULL)",
 )
 
-MIGRATIONS: tuple[Step, ...] = (_VERSION_1, _VERSION_2)
+_ROLE_OWNERS: Step = (
+    # The local platform's ownership marker of a role, as ``users.owner`` is a user's
+    # (CometChat keeps it in the role's metadata instead; the emulator leaves it NULL).
+    "ALTER TABLE roles ADD COLUMN owner TEXT",
+)
+
+MIGRATIONS: tuple[Step, ...] = (_VERSION_1, _VERSION_2, _ROLE_OWNERS)
 
 #: The version a new store gets, and the newest this chatroster can open.
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -9,6 +9,7 @@ own on the same file: the emulator's vendor-specific reads and its roles
 
 from __future__ import annotations
 
+import json
 import secrets
 import sqlite3
 import threading
@@ -19,18 +20,19 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ..model import Ban, User
+from ..model import DEFAULT_ROLE, Ban, Role, User
 from .opening import FileStat, file_stat, open_store
 from .rows import (
     INSERT_USER,
     USER_COLUMNS,
     column_updates,
+    dump_json,
     from_epoch,
     to_epoch,
     user_from_row,
     user_to_row,
 )
-from .schema import MASK_KEY
+from .schema import MASK_KEY, columns
 
 Clock = Callable[[], float]
 
@@ -248,6 +250,51 @@ class Store:
         _check_relation_table(table)
         with self.transaction() as db:
             db.executemany(f"DELETE FROM {table} WHERE uid = ? AND target = ?", list(pairs))
+
+    # ---------------------------------------------------------------------- roles
+
+    def roles(self) -> dict[str, Role]:
+        """Every role but the built-in ``default`` (which the emulator keeps here for
+        CometChat), with its owner; a store from before role owners reads as unowned."""
+        with self._lock:
+            owned = "owner" in columns(self._db, "roles")
+        owner = "owner" if owned else "NULL AS owner"
+        rows = self.query(
+            f"SELECT role, description, metadata, {owner} FROM roles WHERE role != ? ORDER BY role",
+            (DEFAULT_ROLE,),
+        )
+        return {
+            row["role"]: Role(
+                row["role"],
+                description=row["description"],
+                metadata=None if row["metadata"] is None else json.loads(row["metadata"]),
+                owner=row["owner"],
+            )
+            for row in rows
+        }
+
+    def put_role(self, role: str, fields: Mapping[str, Any]) -> None:
+        """Create ``role`` or change the given fields of it: ``description``,
+        ``metadata`` (``None`` clears either) and ``owner``."""
+        now = self.now()
+        values = {
+            "description": fields.get("description"),
+            "metadata": dump_json(fields.get("metadata")),
+            "owner": fields.get("owner"),
+        }
+        given = [name for name in values if name in fields]
+        updates = "".join(f", {name} = excluded.{name}" for name in given)
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO roles (role, name, description, metadata, owner, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)"
+                f" ON CONFLICT(role) DO UPDATE SET updated_at = excluded.updated_at{updates}",
+                (role, role, values["description"], values["metadata"], values["owner"], now, now),
+            )
+
+    def delete_role(self, role: str) -> bool:
+        with self.transaction() as db:
+            return bool(db.execute("DELETE FROM roles WHERE role = ?", (role,)).rowcount == 1)
 
     # --------------------------------------------------------------------- tokens
 

@@ -7,6 +7,7 @@ A thin translator, in the same four modules as every vendor:
     client.py    settings, HTTP with the REST API key, the call wrapper, paging, and
                  one method per read endpoint
     batches.py   running a batch of changes as calls, and settling failures per change
+    roles.py     the app's roles: read in one call, created, updated and deleted
     provider.py  `CometChatProvider`: what to read for a `Scope`, and which calls carry
                  out each action
 

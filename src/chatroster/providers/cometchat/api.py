@@ -8,7 +8,8 @@ The ownership marker lives in the user's metadata under ``@chatroster``:
 ``{"owner": "<owner>", "tokens_valid_after": <unix seconds>}``. It is stripped from
 `User.metadata` on read and merged back into every metadata write, so the manifest's
 metadata never sees it; the tokens watermark is kept there because CometChat cannot say
-when a user's tokens were last flushed.
+when a user's tokens were last flushed. A role carries the same marker in its own
+metadata (``{"owner": "<owner>"}``), stripped from `Role.metadata` likewise.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import httpx
 
 from ...errors import ProviderError
 from ...http import request_target
-from ...model import User, thaw, utc
+from ...model import Role, User, thaw, utc
 
 MARKER_KEY = "@chatroster"
 PER_PAGE = 1000
@@ -93,6 +94,43 @@ def _user_to_api(
         body["metadata"] = {**thaw(metadata), MARKER_KEY: dict(marker)}
     if unset:
         body["unset"] = unset
+    return body
+
+
+# ------------------------------------------------------------------------- roles
+
+ROLES_PER_PAGE = 100
+"""One page holds every role: an app has at most 25."""
+
+
+def _role_from_api(data: Mapping[str, Any]) -> Role:
+    """A vendor role object as a neutral `Role`; the marker becomes its owner."""
+    metadata = dict(data.get("metadata") or {})
+    marker = marker_from_api(metadata.pop(MARKER_KEY, None))
+    return Role(
+        str(data["role"]),
+        description=data.get("description") or None,
+        metadata=metadata or None,
+        owner=marker.get("owner"),
+    )
+
+
+def _role_to_api(
+    fields: Mapping[str, Any], marker: Mapping[str, Any], metadata: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """A role change's fields as a vendor body (create or update); ``metadata`` is what
+    the role's metadata becomes when ``fields`` leaves it alone but the marker changes
+    (adopt), ``None`` leaves it out. An emptied description is unset."""
+    body: dict[str, Any] = {}
+    if "description" in fields:
+        if fields["description"]:
+            body["description"] = fields["description"]
+        else:
+            body["unset"] = ["description"]
+    if "metadata" in fields:
+        metadata = fields["metadata"] or {}
+    if metadata is not None:
+        body["metadata"] = {**thaw(metadata), MARKER_KEY: dict(marker)}  # the marker rides along
     return body
 
 

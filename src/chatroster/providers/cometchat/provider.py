@@ -6,7 +6,8 @@ that user is deactivated (``deactivatedAt`` is an SDK field, unverified on REST)
 this way they cost at most one call more than a single listing.
 
 Writing: create/update/adopt/delete/flush one call per user, run concurrently;
-deactivate and reactivate 25 uids a call; block and unblock one call per blocker.
+deactivate and reactivate 25 uids a call; block and unblock one call per blocker. Roles
+are read in one call and written one call per role (`roles.py`).
 
 The ownership marker (`api.MARKER_KEY`) rides in each user's metadata; the provider
 keeps the raw metadata it has seen, so that writing the marker keeps the rest of it.
@@ -38,6 +39,7 @@ from .api import (
 )
 from .batches import Batches, Outcome, block_problem, problem
 from .client import DEFAULT_CONCURRENCY, DEFAULT_HTTP, CometChatClient, HttpOptions, Settings
+from .roles import Roles
 
 
 def open_cometchat(
@@ -69,6 +71,7 @@ class CometChatProvider(Provider):
         self.concurrency = max(1, concurrency)
         self.client = CometChatClient(settings, concurrency=self.concurrency, http=http)
         self.batches = Batches(self.concurrency)
+        self.roles = Roles(self.client)
         # Raw metadata (marker included) of the users seen, for the read-modify-write of
         # the marker; filled by `read`, fetched for a user not seen.
         self._metadata: dict[str, dict[str, Any]] = {}
@@ -104,7 +107,7 @@ class CometChatProvider(Provider):
         for uid, blocked in blocklists.items():
             users[uid] = users[uid].evolve(blocklist=blocked)
         # CometChat has no app-level bans: always none.
-        return State(users=users, bans={})
+        return State(users=users, bans={}, roles=self.roles.read())
 
     @staticmethod
     def _in_scope(user: User, scope: Scope) -> bool:
@@ -188,6 +191,15 @@ class CometChatProvider(Provider):
 
     def expire_tokens(self, changes: Sequence[Change]) -> None:
         raise_if(self.batches.each(changes, self._expire))
+
+    def create_roles(self, changes: Sequence[Change]) -> None:
+        raise_if(self.batches.each(changes, self.roles.create))
+
+    def update_roles(self, changes: Sequence[Change]) -> None:
+        raise_if(self.batches.each(changes, self.roles.update))
+
+    def delete_roles(self, changes: Sequence[Change]) -> None:
+        raise_if(self.batches.each(changes, self.roles.delete))
 
     # One function per action; each returns why its change failed, or None.
 
