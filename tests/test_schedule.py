@@ -214,3 +214,22 @@ def test_a_stop_request_lets_the_batches_in_flight_finish_and_reports_the_rest()
         apply(plan, platform, stop=stop)
     assert raised.value.done == 2 and raised.value.total == 5
     assert sorted(platform.users) == ["u0", "u1"]
+
+
+def test_role_changes_keep_the_plan_order_against_the_users_that_hold_them() -> None:
+    # Roles are not classified in schedule.py: a role exists before any user is created
+    # with it, and is deleted only once every user change has settled.
+    plan = ordered(
+        [
+            Change(Action.CREATE_ROLE, "agent", after={"name": "agent"}),
+            create("a"),
+            block("a", "b"),
+            Change(Action.DELETE_ROLE, "old", before={"name": "old"}),
+        ]
+    )
+    parts = segments(plan)
+    assert [[change.action for change in part.changes] for part in parts] == [
+        [Action.CREATE_ROLE],
+        [Action.CREATE_USER, Action.ADD_BLOCK],
+        [Action.DELETE_ROLE],
+    ]
