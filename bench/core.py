@@ -43,6 +43,7 @@ def manifest(n: int) -> dict:
         "owner": "bench",
         "policy": {"max_update": "100%"},
         "users": users,
+        "roles": {"agent": {"description": "Support agent"}, "admin": {"description": "Administrator"}},
         "bans": bans,
     }
 

@@ -17,7 +17,7 @@ from jsonschema import Draft202012Validator
 
 from chatroster.apply import apply
 from chatroster.changes import Action
-from chatroster.export import _ordered, dump_yaml, export_manifest
+from chatroster.export import TOP_KEYS, USER_KEYS, _in_order, dump_yaml, export_manifest
 from chatroster.model import Ban, ProviderConfig, State, User
 from chatroster.providers.base import Scope
 from chatroster.providers.local import LocalProvider
@@ -163,13 +163,22 @@ JSON_VALUES = st.recursive(
 )
 
 
+def ordered_whole(data: dict[str, Any]) -> dict[str, Any]:
+    """The document as one dump would take it: known keys in order, users by uid."""
+    whole = _in_order(data, TOP_KEYS)
+    users = whole.get("users")
+    if isinstance(users, dict):
+        whole["users"] = {uid: _in_order(users[uid], USER_KEYS) for uid in sorted(users)}
+    return whole
+
+
 @settings(max_examples=200, deadline=None)
 @given(users=st.dictionaries(st.text(max_size=6), st.dictionaries(st.text(max_size=8), JSON_VALUES)))
 def test_the_yaml_is_the_text_pyyaml_safe_dumper_writes(users: dict[str, Any]) -> None:
     # dump_yaml makes the scalar nodes itself, for speed; the text must not change.
     data = {"version": 1, "owner": OWNER, "users": users}
     expected = yaml.dump(
-        _ordered(data),
+        ordered_whole(data),
         Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper),
         sort_keys=False,
         default_flow_style=False,
@@ -236,3 +245,31 @@ def test_export_then_plan_against_the_same_store_only_adopts_unowned_users(
     assert [(change.action, change.uid) for change in first.changes] == [(Action.ADOPT_USER, "bob")]
     apply(first.changes, local)
     assert make_plan(manifest, local, Options(now=lambda: NOW)).empty
+
+
+def test_a_large_export_is_written_in_chunks_that_read_as_one_document() -> None:
+    from chatroster.export import CHUNK, _dump
+
+    users = {
+        f"u{i:05d}": {
+            "name": f"User {i}" if i % 7 else "two\nlines: and a colon",
+            "tags": ["staff", "2026-01-01"],  # reads as a date unless quoted
+            "metadata": {"note": "ünïcode", "n": i},
+            "active": i % 3 != 0,
+        }
+        for i in range(2 * CHUNK + 345)
+    }
+    data = {
+        "version": 1,
+        "provider": {"type": "local"},
+        "owner": "team",
+        "users": users,
+        "bans": {f"u{i:05d}": {"until": "forever"} for i in range(0, 2 * CHUNK + 345, 100)},
+    }
+    text = dump_yaml(data)
+    whole = ordered_whole(data)
+    whole["bans"] = dict(sorted(data["bans"].items()))
+    header, body = text.split("\n", 1)
+    assert header.startswith("# chatroster manifest")
+    assert body == _dump(whole)  # the same text as one dump of the whole document
+    assert yaml.safe_load(text) == data

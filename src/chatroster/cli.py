@@ -370,7 +370,7 @@ def _applying(total: int) -> Iterator[Callable[[int, int], None]]:
 @verbose_option
 def export(paths: tuple[str, ...], out: str | None, uids_file: Any) -> None:
     """Write the live state of the manifest's provider as a manifest."""
-    from .export import dump_yaml, export_manifest, relocated
+    from .export import export_manifest, relocated, write_yaml
 
     manifest = _load(paths)
     uids = frozenset(
@@ -380,12 +380,12 @@ def export(paths: tuple[str, ...], out: str | None, uids_file: Any) -> None:
         live = read_live(manifest, provider, everything=True, uids=uids)
     config = relocated(manifest.provider, Path(out).parent if out else Path.cwd())
     exported = export_manifest(live, provider=config, owner=manifest.owner)
-    text = dump_yaml(exported)
+    del live  # the plain data is all that is written; 100k users are worth freeing
     if out:
-        write_private(Path(out), text)
+        write_private(Path(out), lambda stream: write_yaml(exported, stream))
         _note(f"Wrote {len(exported.get('users', {}))} users to {out}.")
     else:
-        click.echo(text, nl=False)
+        write_yaml(exported, sys.stdout)
 
 
 @cli.command()

@@ -8,12 +8,13 @@ back to an equal `User` or `Ban`.
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Mapping
 from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import yaml
 from yaml.nodes import ScalarNode
@@ -162,34 +163,56 @@ def _plain_tag(value: str) -> str:
     return _TEXT_TAG
 
 
+CHUNK = 1000
+"""Users (roles, bans) rendered at a time: PyYAML builds a node per value of what it
+dumps, so a whole 100k-user document at once took over a gigabyte."""
+
+_LARGE = ("users", "roles", "bans")
+
+
 @paused_collection()  # a node per value, millions for 100k users: see `chatroster.bulk`
-def dump_yaml(data: Mapping[str, Any]) -> str:
-    """Readable YAML for a manifest: known keys in order, users sorted by uid.
+def write_yaml(data: Mapping[str, Any], stream: TextIO) -> None:
+    """Readable YAML for a manifest, written to ``stream`` piece by piece: known keys in
+    order, users sorted by uid. The text is the same as one dump of the whole document:
+    each top-level key is its own block, and a large section is dumped `CHUNK` entries
+    at a time under its key, the key's line written once.
 
     Times are strings in ``data``; PyYAML quotes any string that would read back as a
     timestamp, so they reload as the same strings.
     """
-    body = yaml.dump(
-        _ordered(data),
+    stream.write(f"# chatroster manifest, format 1; schema: {SCHEMA_FILE}\n")
+    for key, value in _in_order(data, TOP_KEYS).items():
+        if key not in _LARGE or not isinstance(value, Mapping) or not value:
+            stream.write(_dump({key: value}))
+            continue
+        names = sorted(value)
+        for start in range(0, len(names), CHUNK):
+            part = {name: _entry(key, value[name]) for name in names[start : start + CHUNK]}
+            text = _dump({key: part})
+            stream.write(text if start == 0 else text.split("\n", 1)[1])
+
+
+def dump_yaml(data: Mapping[str, Any]) -> str:
+    """`write_yaml` into a string."""
+    buffer = io.StringIO()
+    write_yaml(data, buffer)
+    return buffer.getvalue()
+
+
+def _dump(data: Mapping[str, Any]) -> str:
+    text: str = yaml.dump(
+        data,
         Dumper=_Dumper,
         sort_keys=False,
         default_flow_style=False,
         allow_unicode=True,
         width=1000,  # no folded lines: a long URL stays on one line
     )
-    return f"# chatroster manifest, format 1; schema: {SCHEMA_FILE}\n{body}"
+    return text
 
 
-def _ordered(data: Mapping[str, Any]) -> dict[str, Any]:
-    result = _in_order(data, TOP_KEYS)
-    if isinstance(result.get("users"), Mapping):
-        users = result["users"]
-        result["users"] = {uid: _in_order(users[uid], USER_KEYS) for uid in sorted(users)}
-    if isinstance(result.get("roles"), Mapping):
-        result["roles"] = {name: result["roles"][name] for name in sorted(result["roles"])}
-    if isinstance(result.get("bans"), Mapping):
-        result["bans"] = {uid: result["bans"][uid] for uid in sorted(result["bans"])}
-    return result
+def _entry(section: str, value: Any) -> Any:
+    return _in_order(value, USER_KEYS) if section == "users" and isinstance(value, Mapping) else value
 
 
 def _in_order(mapping: Mapping[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
