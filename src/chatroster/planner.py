@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from operator import attrgetter
 from typing import Any
 
+from . import friendship
 from .changes import Action, Change, ordered
 from .model import USER_FIELDS, Ban, Policy, State, User, utc
 from .plan import Plan
@@ -69,7 +70,7 @@ def plan(desired: State, live: State, ctx: Context) -> Plan:
         changes += _prune(desired, live, ctx)
     deleted = {c.uid for c in changes if c.action is Action.DELETE_USER}
     changes += _bans(desired, live, ctx, created, deleted)
-    changes, warnings = _drop_unknown_targets(changes, exists)
+    changes, warnings = _drop_unknown_targets(friendship.mutual(changes), exists)
     warnings += _unreadable_lists(desired, live) + frozen
     return Plan(
         changes=ordered(changes),
@@ -88,7 +89,7 @@ def _drop_unknown_targets(changes: list[Change], exists: set[str]) -> tuple[list
     kept, warnings = [], []
     for change in changes:
         missing = None
-        if change.action in (Action.BAN_USER, Action.ADD_BLOCK, Action.ADD_WHITELIST):
+        if change.action in (Action.BAN_USER, Action.ADD_BLOCK, Action.ADD_WHITELIST, Action.ADD_FRIEND):
             missing = change.target if change.target else change.uid
         if missing is not None and missing not in exists:
             what = "ban" if change.action is Action.BAN_USER else change.action.value
@@ -152,9 +153,11 @@ def _create(want: User, ctx: Context) -> Iterator[Change]:
         after["tokens_valid_after"] = iso(want.tokens_valid_after)
     yield Change(Action.CREATE_USER, want.uid, after=after)  # Change freezes a copy
     yield from _relations(want, _NEW_USER, ctx.capabilities)
+    if ctx.capabilities.friends:
+        yield from friendship.permission(want, None)
 
 
-_NEW_USER = User("", blocklist=frozenset(), whitelist=frozenset())
+_NEW_USER = User("", blocklist=frozenset(), whitelist=frozenset(), friends={})
 """The live side of a user about to be created: no relations yet (shared: 100k creates
 need no 100k copies of it)."""
 
@@ -191,6 +194,8 @@ def _converge(want: User, have: User, ctx: Context) -> Iterator[Change]:
             after={"whitelist_mode": want.whitelist_mode},
         )
     yield from _relations(want, have, ctx.capabilities)
+    if ctx.capabilities.friends:
+        yield from friendship.permission(want, have)
     yield from _tokens(want, have, ctx.capabilities)
 
 
@@ -237,6 +242,8 @@ def _relations(want: User, have: User, caps: Capabilities) -> Iterator[Change]:
             Action.REMOVE_WHITELIST,
             "whitelisted",
         )
+    if caps.friends:
+        yield from friendship.diff(want, have)
 
 
 def _set_diff(

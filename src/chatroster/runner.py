@@ -43,6 +43,14 @@ KINDS: dict[str, frozenset[Action]] = {
             Action.SET_WHITELIST_MODE,
         }
     ),
+    "friends": frozenset(
+        {
+            Action.ADD_FRIEND,
+            Action.REMOVE_FRIEND,
+            Action.UPDATE_FRIEND,
+            Action.SET_FRIEND_PERMISSION,
+        }
+    ),
 }
 
 
@@ -112,11 +120,14 @@ def scope_for(manifest: Manifest) -> Scope:
     for user in users:
         extra |= user.blocklist or frozenset()
         extra |= user.whitelist or frozenset()
+        extra |= frozenset(user.friends or ())
     return Scope(
         uids=frozenset(desired.users),
         owner=manifest.owner,
         blocklists=frozenset(u.uid for u in users if u.blocklist is not None),
         whitelists=frozenset(u.uid for u in users if u.whitelist is not None or u.whitelist_mode is not None),
+        friends=frozenset(u.uid for u in users if u.friends is not None),
+        friend_permissions=frozenset(u.uid for u in users if u.friend_permission is not None),
         owned=manifest.policy.prune != "none" or desired.bans is not None,
         bans=desired.bans is not None,
         extra_uids=frozenset(extra - set(desired.users)),
