@@ -176,6 +176,7 @@ PRODUCT_CAPABILITIES: dict[str, dict[str, Any]] = {
         "blocklist": True,
         "whitelist": True,
         "expire_tokens": True,
+        "friends": True,
     },
     "nexconn": {
         "user_fields": {"name", "avatar", "tags", "profile"},
@@ -185,6 +186,7 @@ PRODUCT_CAPABILITIES: dict[str, dict[str, Any]] = {
         "blocklist": True,
         "whitelist": True,
         "expire_tokens": True,
+        "friends": True,
     },
     "cometchat": {
         "user_fields": {"name", "avatar", "link", "role", "status_message", "metadata", "tags"},
@@ -194,6 +196,7 @@ PRODUCT_CAPABILITIES: dict[str, dict[str, Any]] = {
         "blocklist": True,
         "whitelist": False,
         "expire_tokens": True,
+        "friends": False,
     },
 }
 

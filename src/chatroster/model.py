@@ -103,7 +103,7 @@ class User:
     whitelist_mode: bool | None = None
     tokens_valid_after: datetime | None = None
     friends: Mapping[str, Mapping[str, Any]] | None = None
-    """Exactly this user's friends, each with what this user keeps about the friend.
+    """Exactly this user's friends (a list of uids is taken too: friends only), each with what this user keeps about the friend.
     Desired: ``{}`` manages only the friendship, ``alias``/``ext`` when given manage
     those too (``""``/``{}``: none). Live: every entry has ``alias`` (``""``: none) and
     ``ext`` (``{}``: none). Friendship is mutual: see `chatroster.friendship`."""
@@ -130,7 +130,8 @@ class User:
         if self.tokens_valid_after is not None:
             set_field(self, "tokens_valid_after", utc(self.tokens_valid_after))
         if self.friends is not None and type(self.friends) is not MappingProxyType:
-            set_field(self, "friends", freeze(self.friends))
+            friends = self.friends if isinstance(self.friends, Mapping) else dict.fromkeys(self.friends, {})
+            set_field(self, "friends", freeze({uid: entry or {} for uid, entry in friends.items()}))
 
     def fields(self) -> dict[str, Any]:
         """The user's profile fields (``USER_FIELDS``) as a plain mapping, ``None`` included."""
