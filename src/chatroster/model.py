@@ -103,10 +103,11 @@ class User:
     whitelist_mode: bool | None = None
     tokens_valid_after: datetime | None = None
     friends: Mapping[str, Mapping[str, Any]] | None = None
-    """Exactly this user's friends, each with what this user keeps about the friend (a
-    list of uids is taken too: friends only). Desired: ``{}`` manages only the
-    friendship, ``alias``/``ext`` when given manage those too (``""``/``{}``: none). Live: every entry has ``alias`` (``""``: none) and
-    ``ext`` (``{}``: none). Friendship is mutual: see `chatroster.friendship`."""
+    """Exactly this user's friends, each with what this user keeps about the friend
+    (a list of uids is taken too: friends only). Desired: ``{}`` manages only the
+    friendship; ``alias`` and ``ext``, when given, manage those too (``""`` and
+    ``{}``: none). Live: every entry has ``alias`` (``""``: none) and ``ext`` (``{}``:
+    none). Friendship is mutual: see `chatroster.friendship`."""
     friend_permission: str | None = None
     """One of `FRIEND_PERMISSIONS`."""
     owner: str | None = None
