@@ -102,8 +102,9 @@ def _drop_unknown_targets(changes: list[Change], exists: set[str]) -> tuple[list
     return kept, warnings
 
 
-_LISTS = ("blocklist", "whitelist", "whitelist_mode")
+_LISTS = ("blocklist", "whitelist", "whitelist_mode", "friends")
 _LISTS_OF = attrgetter(*_LISTS)
+_UNMANAGED = (None,) * len(_LISTS)
 
 
 def _unreadable_lists(desired: State, live: State) -> list[str]:
@@ -111,7 +112,7 @@ def _unreadable_lists(desired: State, live: State) -> list[str]:
     for uid, want in desired.users.items():
         have = live.users.get(uid)
         wanted = _LISTS_OF(want)
-        if have is None or wanted == (None, None, None):
+        if have is None or wanted == _UNMANAGED:
             continue  # a new user, or one whose lists the manifest leaves alone
         for name, mine, theirs in zip(_LISTS, wanted, _LISTS_OF(have), strict=True):
             if mine is not None and theirs is None:
