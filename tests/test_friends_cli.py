@@ -251,3 +251,25 @@ def test_only_friends_narrows_a_plan_to_friend_changes(app: Path) -> None:
         "remove_friend",
         "set_friend_permission",
     ]
+
+
+def test_a_friendship_is_either_users_for_target_and_exclude(app: Path) -> None:
+    # carol and alice declare each other: one add (alice's, first by uid) and carol's alias.
+    rewrite(
+        app,
+        lambda d: (
+            d["users"]["alice"].update(friends={"bob": {"alias": "Bobby Secret"}, "carol": {}}),
+            d["users"]["carol"].update(friends={"alice": {"alias": "Al"}}),
+        ),
+    )
+
+    excluded = chatroster("plan", str(app), "--exclude", "alice", "--format", "json", cwd=app.parent)
+    assert json.loads(excluded.stdout)["changes"] == []
+
+    applied = chatroster("apply", str(app), "--target", "carol", "--yes", cwd=app.parent)
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert "add_friend alice → carol" in applied.stdout and "update_friend carol → alice" in applied.stdout
+    again = chatroster("plan", str(app), "--detailed-exitcode", cwd=app.parent)
+    assert again.returncode == 0, again.stdout + again.stderr
+    with store(app) as db:
+        assert stored.friends(db, ["carol"]) == {"carol": {"alice": {"alias": "Al", "ext": {}}}}
