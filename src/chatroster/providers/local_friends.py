@@ -7,7 +7,7 @@ its one way of writing a batch (`LocalProvider._each`).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..changes import Change
 from ..model import User, freeze
@@ -20,14 +20,15 @@ Outcome = str | None
 class LocalFriends:
     store: Store
 
-    def _each(
-        self,
-        changes: Sequence[Change],
-        write: Callable[[Change], Outcome],
-        first: Callable[[], None] | None = None,
-        then: Callable[[], None] | None = None,
-    ) -> None:
-        raise NotImplementedError  # LocalProvider's
+    if TYPE_CHECKING:  # given by `LocalProvider`; no stub at run time, which could shadow it
+
+        def _each(
+            self,
+            changes: Sequence[Change],
+            write: Callable[[Change], Outcome],
+            first: Callable[[], None] | None = None,
+            then: Callable[[], None] | None = None,
+        ) -> None: ...
 
     # ------------------------------------------------------------------------ read
 

@@ -12,12 +12,13 @@ Friendship is mutual (see `chatroster.friendship`), so one add or remove serves 
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Collection, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from ...changes import Change
 from ...http import run_concurrently
-from ..base import Tally
+from ...model import User
+from ..base import Scope, Tally
 from ..batches import Failures
 from . import api
 from .batches import Batches
@@ -87,14 +88,21 @@ def permissions(client: NexconnClient, uids: list[str]) -> dict[str, str]:
 
 
 def read(
-    client: NexconnClient, listed: Collection[str], permitted: Collection[str], tally: Tally
+    client: NexconnClient,
+    listed: Collection[str],
+    permitted: Collection[str],
+    new_tally: Callable[[int], Tally],
 ) -> tuple[dict[str, Friends], dict[str, str]]:
     """The friends of the ``listed`` users and the permission of the ``permitted`` ones,
-    concurrently; any failure fails the read (no plan on half data)."""
+    concurrently, counted on the tally ``new_tally`` makes for the number of calls (none
+    when there is nothing to read); any failure fails the read (no plan on half data)."""
     friends: dict[str, Friends] = {}
     found: dict[str, str] = {}
     jobs: list[tuple[str, Any]] = [("list", uid) for uid in sorted(listed)]
     jobs += [("permission", part) for part in api.chunked(sorted(permitted), PERMISSION_GET.per_call)]
+    if not jobs:
+        return friends, found
+    tally = new_tally(len(jobs))
 
     def run(job: tuple[str, Any]) -> None:
         kind, what = job
@@ -114,10 +122,26 @@ def read(
 
 
 class NexconnFriends:
-    """The friend actions of `NexconnProvider` (a mixin: it gives the client and batches)."""
+    """The friend reads and actions of `NexconnProvider` (a mixin: it gives the client,
+    the batches and its tallies)."""
 
     client: NexconnClient
     batches: Batches
+
+    if TYPE_CHECKING:  # given by `Provider`; no stub at run time, which would shadow it
+
+        def tally(self, what: str, total: int | None = None) -> Tally: ...
+
+    def _read_friends(self, users: dict[str, User], readable: set[str], scope: Scope) -> None:
+        """Friends and permissions of the ``readable`` (active) users the scope asks for;
+        the others keep ``None`` (unmanaged, or unreadable)."""
+        listing = {uid for uid in readable if scope.everything or uid in scope.friends}
+        asking = {uid for uid in readable if scope.everything or uid in scope.friend_permissions}
+        found, permitted = read(
+            self.client, listing, asking, lambda calls: self.tally("calls for friends", calls)
+        )
+        for uid in listing | asking:
+            users[uid] = users[uid].evolve(friends=found.get(uid), friend_permission=permitted.get(uid))
 
     def add_friends(self, changes: Sequence[Change]) -> None:
         self.batches.pipeline(

@@ -98,13 +98,7 @@ class NexconnProvider(friends.NexconnFriends, Provider):
             uid: _user(uid, push.get(uid), profiles.get(uid, HostedProfile()), uid in detailed, details)
             for uid in found
         }
-        listing = {uid for uid in readable if scope.everything or uid in scope.friends}
-        asking = {uid for uid in readable if scope.everything or uid in scope.friend_permissions}
-        found_friends, permissions = friends.read(self.client, listing, asking, self.tally("friend lists"))
-        for uid in listing | asking:
-            users[uid] = users[uid].evolve(
-                friends=found_friends.get(uid), friend_permission=permissions.get(uid)
-            )
+        self._read_friends(users, readable, scope)
         if scope.owned:
             for uid, hosted in listed.items():
                 if uid not in users and hosted.owner == scope.owner:
