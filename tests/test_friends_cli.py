@@ -273,3 +273,58 @@ def test_a_friendship_is_either_users_for_target_and_exclude(app: Path) -> None:
     assert again.returncode == 0, again.stdout + again.stderr
     with store(app) as db:
         assert stored.friends(db, ["carol"]) == {"carol": {"alice": {"alias": "Al", "ext": {}}}}
+
+
+def test_a_plan_with_friend_changes_is_valid_against_the_plan_schema(app: Path) -> None:
+    from jsonschema import Draft202012Validator
+
+    rewrite(
+        app,
+        lambda d: (
+            d["users"]["alice"].update(friends={"bob": {"alias": "Rob"}, "carol": {}}),
+            d["users"]["bob"].update(friends=["alice"], friend_permission="approval"),
+            d["users"]["carol"].update(friends=["alice"]),
+        ),
+    )
+    with store(app) as db:
+        stored.add(db, "bob", "carol")
+    saved = app.parent / "plan.json"
+    done = chatroster("plan", str(app), "--format", "json", "--out", str(saved), cwd=app.parent)
+    assert done.returncode == 0, done.stderr
+
+    schema = json.loads((ROOT / "schemas" / "plan.schema.json").read_text())
+    for document in (json.loads(done.stdout), json.loads(saved.read_text())):
+        Draft202012Validator(schema).validate(document)
+        assert {c["action"] for c in document["changes"]} == {
+            "add_friend",
+            "update_friend",
+            "remove_friend",
+            "set_friend_permission",
+        }
+
+
+def test_a_store_from_before_friends_plans_them_read_only_and_apply_migrates_it(tmp_path: Path) -> None:
+    from test_store_migrations import version_1_store
+
+    version_1_store(tmp_path / "app.db")  # alice (owned by ops) and bob, no friends tables
+    manifest = write(
+        tmp_path / "users.yaml",
+        {
+            "version": 1,
+            "provider": {"type": "local", "path": "app.db"},
+            "owner": "ops",
+            "users": {"alice": {"name": "Alice", "friends": ["bob"], "friend_permission": "nobody"}},
+        },
+    )
+    before = (tmp_path / "app.db").read_bytes()
+
+    planned = chatroster("plan", str(manifest), "--format", "json", cwd=tmp_path)
+    assert planned.returncode == 0, planned.stderr
+    assert [c["action"] for c in json.loads(planned.stdout)["changes"]] == [
+        "add_friend",
+        "set_friend_permission",
+    ]
+    assert (tmp_path / "app.db").read_bytes() == before, "plan never migrates or writes"
+
+    assert chatroster("apply", str(manifest), "--yes", cwd=tmp_path).returncode == 0
+    assert chatroster("plan", str(manifest), "--detailed-exitcode", cwd=tmp_path).returncode == 0
