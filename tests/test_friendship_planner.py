@@ -1,4 +1,5 @@
-"""The planner's rules for friends, one requirement per test (pure: no I/O).
+"""The planner's rules for friends, one requirement per test (pure: no I/O), and the
+convergence property on a real SQLite store.
 
 Friendship is mutual, so live states here always hold both sides of a friendship, as
 every platform reads them.
@@ -6,13 +7,22 @@ every platform reads them.
 
 from __future__ import annotations
 
+import tempfile
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from chatroster.apply import apply
 from chatroster.changes import ORDER, Action
-from chatroster.model import Policy, State, User, thaw
+from chatroster.model import Manifest, Policy, ProviderConfig, State, User, thaw
 from chatroster.planner import Context, plan
 from chatroster.providers import CAPABILITIES
+from chatroster.providers.local import LocalProvider
+from chatroster.runner import Options, make_plan
+from chatroster.store import friends as stored
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 OWNER = "team"
@@ -107,3 +117,67 @@ def test_friend_removals_come_before_additions_and_both_before_deactivation() ->
     assert rank[Action.CREATE_USER] < rank[Action.REMOVE_FRIEND] < rank[Action.ADD_FRIEND]
     assert rank[Action.ADD_FRIEND] < rank[Action.UPDATE_FRIEND] < rank[Action.DEACTIVATE_USER]
     assert rank[Action.SET_FRIEND_PERMISSION] < rank[Action.DEACTIVATE_USER]
+
+
+# ------------------------------------------------------------ convergence (property)
+
+UIDS = ("a", "b", "c", "d", "e")
+PAIRS = [(x, y) for i, x in enumerate(UIDS) for y in UIDS[i + 1 :]]
+
+
+@st.composite
+def friend_graphs(
+    draw: st.DrawFn,
+) -> tuple[set[tuple[str, str]], set[tuple[str, str]], set[str], dict[str, Any]]:
+    """A live friendship graph, a wanted one, the users whose friends the manifest
+    manages (their wanted friends always agree, as validate requires) and aliases."""
+    live = set(draw(st.lists(st.sampled_from(PAIRS), unique=True)))
+    wanted = set(draw(st.lists(st.sampled_from(PAIRS), unique=True)))
+    managed = set(draw(st.lists(st.sampled_from(UIDS), unique=True)))
+    aliases = draw(
+        st.dictionaries(
+            st.sampled_from([(x, y) for x in UIDS for y in UIDS if x != y]), st.sampled_from(["", "A", "B"])
+        )
+    )
+    return live, wanted, managed, aliases
+
+
+def neighbours(graph: set[tuple[str, str]], uid: str) -> set[str]:
+    return {y for x, y in graph if x == uid} | {x for x, y in graph if y == uid}
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(graphs=friend_graphs())
+def test_apply_then_plan_gives_no_friend_changes_on_a_real_store(
+    graphs: tuple[set[tuple[str, str]], set[tuple[str, str]], set[str], dict[Any, str]],
+) -> None:
+    live, wanted, managed, aliases = graphs
+    users = {}
+    for uid in UIDS:
+        friends = None
+        if uid in managed:
+            friends = {
+                other: {"alias": aliases[(uid, other)]} if (uid, other) in aliases else {}
+                for other in neighbours(wanted, uid)
+            }
+        users[uid] = User(uid, name=uid, friends=friends)
+    with tempfile.TemporaryDirectory() as tmp:
+        config = ProviderConfig("local", {"path": str(Path(tmp) / "local.db")})
+        manifest = Manifest(desired=State(users=users), provider=config, owner=OWNER)
+        provider = LocalProvider(Path(tmp) / "local.db", clock=lambda: NOW.timestamp())
+        try:
+            provider.store.insert_users([User(uid, name=uid, owner=OWNER) for uid in UIDS])
+            for x, y in live:
+                stored.add(provider.store, x, y)
+            apply(make_plan(manifest, provider, Options(now=lambda: NOW)).changes, provider)
+            again = make_plan(manifest, provider, Options(now=lambda: NOW))
+            assert again.empty, [c.key for c in again.changes]
+            found = stored.friends(provider.store)
+        finally:
+            provider.close()
+    for x, y in PAIRS:
+        expected = (x, y) in (wanted if x in managed or y in managed else live)
+        assert (y in found.get(x, {})) == expected == (x in found.get(y, {})), (x, y)
+    for (uid, other), alias in aliases.items():
+        if uid in managed and (min(uid, other), max(uid, other)) in wanted:
+            assert found[uid][other]["alias"] == alias
