@@ -33,6 +33,7 @@ from ncsdk import (
     ApiClient,
     ApiException,
     Configuration,
+    FriendshipApi,
     UserBlocklistApi,
     UserManagementApi,
     UserProfileHostingApi,
@@ -159,6 +160,7 @@ class Sdk:
     users: UserManagementApi
     blocklist: UserBlocklistApi
     profiles: UserProfileHostingApi
+    friends: FriendshipApi
 
 
 def make_sdk(base_url: str, conformance: Conformance | None, secret: str = SECRET) -> Sdk:
@@ -166,7 +168,12 @@ def make_sdk(base_url: str, conformance: Conformance | None, secret: str = SECRE
     config.set_primary_backup_domains(base_url, base_url)
     config.set_auto_failover_enabled(False)
     client = CheckedApiClient(config, conformance)
-    return Sdk(UserManagementApi(client), UserBlocklistApi(client), UserProfileHostingApi(client))
+    return Sdk(
+        UserManagementApi(client),
+        UserBlocklistApi(client),
+        UserProfileHostingApi(client),
+        FriendshipApi(client),
+    )
 
 
 def signed(
@@ -802,6 +809,157 @@ def test_an_unknown_route_is_the_vendors_404(
     assert response.json() == {"code": 404, "errorMessage": f"Not Found: {method} {path}"}
 
 
+# --------------------------------------------------------------------- friends
+
+
+def friend_ids(sdk: Sdk, uid: str) -> list[str]:
+    listed = sdk.friends.list_friends(m.FriendListRequest(userId=uid, pageSize=100))
+    return [item.user_id for item in listed.result.friends or []]
+
+
+def test_adding_a_friend_directly_makes_both_users_friends(sdk: Sdk) -> None:
+    alice, bob, carol = register(sdk, new_uid(), new_uid(), new_uid())
+
+    sdk.friends.add_friend(m.FriendAddRequest(userId=alice, targetId=bob, action=2))
+
+    assert friend_ids(sdk, alice) == [bob] and friend_ids(sdk, bob) == [alice]
+    found = sdk.friends.get_friend_relationships(
+        m.FriendRelationshipGetRequest(userId=alice, targetIds=[bob, carol])
+    )
+    assert [(f.user_id, f.result) for f in found.result.friendships] == [(bob, 4), (carol, 1)]
+
+
+def test_a_friend_request_obeys_the_targets_permission(sdk: Sdk, http: Http) -> None:
+    alice, bob, carol, dave = register(sdk, new_uid(), new_uid(), new_uid(), new_uid())
+    sdk.friends.set_friend_permission(m.FriendPermissionSetRequest(userIds=[bob], permissionType=2))
+    sdk.friends.set_friend_permission(m.FriendPermissionSetRequest(userIds=[carol], permissionType=3))
+
+    sdk.friends.add_friend(m.FriendAddRequest(userId=alice, targetId=bob))  # a request for bob
+    refusal = http.post("/v4/friend/add", {"userId": alice, "targetId": carol, "action": 1})
+    sdk.friends.add_friend(m.FriendAddRequest(userId=alice, targetId=dave))  # dave: anyone
+
+    assert friend_ids(sdk, alice) == [dave]
+    assert refusal.status_code == 400 and refusal.json()["code"] == 1002
+    found = sdk.friends.get_friend_permission(m.FriendPermissionGetRequest(userIds=[bob, carol, dave]))
+    assert [(p.user_id, p.permission_type) for p in found.result.permissions] == [
+        (bob, 2),
+        (carol, 3),
+        (dave, 1),
+    ]
+
+
+def test_each_side_keeps_its_own_alias_and_ext_and_omitting_the_alias_clears_it(sdk: Sdk) -> None:
+    alice, bob = register(sdk, new_uid(), new_uid())
+    sdk.friends.add_friend(m.FriendAddRequest(userId=alice, targetId=bob, action=2))
+
+    sdk.friends.set_friend_profile(
+        m.FriendProfileSetRequest(
+            userId=alice, targetId=bob, alias="Bobby", friendExtProfile={"ext_team": "core"}
+        )
+    )
+    [seen] = sdk.friends.list_friends(m.FriendListRequest(userId=alice)).result.friends
+    [other_side] = sdk.friends.list_friends(m.FriendListRequest(userId=bob)).result.friends
+    assert (seen.alias, seen.friend_ext_profile, seen.name) == ("Bobby", {"ext_team": "core"}, f"Name {bob}")
+    assert (other_side.alias, other_side.friend_ext_profile) == ("", {})
+
+    sdk.friends.set_friend_profile(m.FriendProfileSetRequest(userId=alice, targetId=bob))
+    [seen] = sdk.friends.list_friends(m.FriendListRequest(userId=alice)).result.friends
+    assert (seen.alias, seen.friend_ext_profile) == ("", {})
+
+
+def test_friend_list_pages_with_a_page_token_and_a_total(sdk: Sdk) -> None:
+    alice, *others = register(sdk, *[new_uid() for _ in range(6)])
+    for other in others:
+        sdk.friends.add_friend(m.FriendAddRequest(userId=alice, targetId=other, action=2))
+
+    seen, token, totals = [], None, set()
+    while True:
+        page = sdk.friends.list_friends(m.FriendListRequest(userId=alice, pageSize=2, pageToken=token)).result
+        seen += [item.user_id for item in page.friends]
+        totals.add(page.total_count)
+        token = page.page_token
+        if not token:
+            break
+    # Oldest first to the second (the store's clock); within a second, by uid.
+    assert sorted(seen) == sorted(others) and len(seen) == 5 and totals == {5}
+
+
+def test_removing_friends_ends_them_for_both_and_remove_all_clears_every_one(sdk: Sdk) -> None:
+    alice, bob, carol = register(sdk, new_uid(), new_uid(), new_uid())
+    for other in (bob, carol):
+        sdk.friends.add_friend(m.FriendAddRequest(userId=alice, targetId=other, action=2))
+
+    sdk.friends.remove_friends(m.FriendDeleteRequest(userId=bob, targetIds=[alice]))
+    assert friend_ids(sdk, alice) == [carol] and friend_ids(sdk, bob) == []
+
+    sdk.friends.remove_all_friends(m.FriendCleanRequest(userId=alice))
+    assert friend_ids(sdk, alice) == [] and friend_ids(sdk, carol) == []
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "words"),
+    [
+        ("/v4/friend/remove", {"targetIds": [f"x{n}" for n in range(101)]}, "at most 100 items"),
+        ("/v4/friend/profile/set", {"alias": "x" * 65}, "at most 64 characters"),
+        (
+            "/v4/friend/profile/set",
+            {"friendExtProfile": {f"ext_k{n}": "v" for n in range(11)}},
+            "at most 10 items",
+        ),
+        ("/v4/friend/profile/set", {"friendExtProfile": {"team": "v"}}, "'team' is not ext_"),
+        ("/v4/friend/add", {"extra": "x" * 129}, "at most 128 characters"),
+        ("/v4/friend/add", {"action": 3}, "at most 2"),
+        ("/v4/friend/relationship/get", {"targetIds": [f"x{n}" for n in range(21)]}, "at most 20 items"),
+        ("/v4/friend/list", {"pageSize": 101}, "at most 100"),
+    ],
+)
+def test_friend_calls_over_the_vendors_limits_are_1002(
+    http: Http, sdk: Sdk, path: str, body: dict[str, Any], words: str
+) -> None:
+    alice, bob = register(sdk, new_uid(), new_uid())
+    sdk.friends.add_friend(m.FriendAddRequest(userId=alice, targetId=bob, action=2))
+    request = {"userId": alice, "targetId": bob, **body}
+    if path in ("/v4/friend/remove", "/v4/friend/relationship/get", "/v4/friend/list"):
+        request.pop("targetId")
+
+    response = http.post(path, request)
+
+    assert response.status_code == 400, response.text
+    assert response.json()["code"] == 1002 and words in response.json()["errorMessage"]
+    assert friend_ids(sdk, alice) == [bob]
+
+
+def test_a_user_with_3000_friends_can_add_no_more(
+    http: Http, sdk: Sdk, shared_emulator: EmulatorProcess
+) -> None:
+    alice, bob = register(sdk, new_uid(), new_uid())
+    db = Store(shared_emulator.db_path)
+    try:
+        with db.transaction() as sql:
+            sql.executemany(
+                "INSERT INTO friends (uid, target, created_at) VALUES (?, ?, 0)",
+                [(alice, f"{alice}x{n}") for n in range(3000)],
+            )
+    finally:
+        db.close()
+
+    response = http.post("/v4/friend/add", {"userId": alice, "targetId": bob, "action": 2})
+
+    assert response.status_code == 400 and "3000 friends already" in response.json()["errorMessage"]
+    assert friend_ids(sdk, bob) == []
+
+
+def test_friends_of_an_unknown_user_are_the_vendors_not_found(http: Http, sdk: Sdk) -> None:
+    [alice] = register(sdk)
+    for path, body in [
+        ("/v4/friend/add", {"userId": alice, "targetId": new_uid(), "action": 2}),
+        ("/v4/friend/list", {"userId": new_uid()}),
+        ("/v4/friend/permission/get", {"userIds": [alice, new_uid()]}),
+    ]:
+        response = http.post(path, body)
+        assert response.status_code == 404 and response.json()["code"] == 24366, path
+
+
 # ------------------------------------------------------- the emulator and the spec
 
 
@@ -827,6 +985,14 @@ def test_the_emulator_serves_exactly_the_user_endpoints_of_the_issue(spec: Confo
         "/v4/user/profile/batch/get",
         "/v4/user/profile/list",
         "/v4/user/profile/delete",
+        "/v4/friend/add",
+        "/v4/friend/remove",
+        "/v4/friend/remove-all",
+        "/v4/friend/profile/set",
+        "/v4/friend/list",
+        "/v4/friend/relationship/get",
+        "/v4/friend/permission/set",
+        "/v4/friend/permission/get",
     }
     assert set(nexconn.ENDPOINTS) == wanted
     assert wanted <= set(spec.spec["paths"])
@@ -882,6 +1048,15 @@ def test_every_endpoint_answers_as_the_spec_says(emulator: EmulatorProcess, spec
     profiles.batch_get_user_profiles(m.UserIdsMax20Request(userIds=[uid]))
     profiles.list_user_profiles(m.UserProfileListRequest())
     profiles.delete_user_profiles(m.UserIdsMax20Request(userIds=[uid]))
+    friends = sdk.friends
+    friends.add_friend(m.FriendAddRequest(userId=uid, targetId=other, action=2))
+    friends.set_friend_profile(m.FriendProfileSetRequest(userId=uid, targetId=other, alias="Tour"))
+    friends.list_friends(m.FriendListRequest(userId=uid))
+    friends.get_friend_relationships(m.FriendRelationshipGetRequest(userId=uid, targetIds=[other]))
+    friends.set_friend_permission(m.FriendPermissionSetRequest(userIds=[uid], permissionType=2))
+    friends.get_friend_permission(m.FriendPermissionGetRequest(userIds=[uid]))
+    friends.remove_friends(m.FriendDeleteRequest(userId=uid, targetIds=[other]))
+    friends.remove_all_friends(m.FriendCleanRequest(userId=uid))
     users.soft_delete_users(m.UserIdsMax100Request(userIds=[other]))
     users.list_soft_deleted_users(m.UserSoftDeletedListRequest())
     refused(lambda: users.restore_users(m.UserIdsMax100Request(userIds=[other])))  # < 1 hour

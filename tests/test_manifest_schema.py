@@ -71,6 +71,8 @@ def test_the_schema_describes_the_manifest_sections() -> None:
         "blocklist",
         "whitelist",
         "tokens_valid_after",
+        "friends",
+        "friend_permission",
     }
     assert user["required"] == ["name"]
 

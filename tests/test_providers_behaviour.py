@@ -177,6 +177,7 @@ PRODUCT_CAPABILITIES: dict[str, dict[str, Any]] = {
         "whitelist": True,
         "expire_tokens": True,
         "roles": True,
+        "friends": True,
     },
     "nexconn": {
         "user_fields": {"name", "avatar", "tags", "profile"},
@@ -187,6 +188,7 @@ PRODUCT_CAPABILITIES: dict[str, dict[str, Any]] = {
         "whitelist": True,
         "expire_tokens": True,
         "roles": False,
+        "friends": True,
     },
     "cometchat": {
         "user_fields": {"name", "avatar", "link", "role", "status_message", "metadata", "tags"},
@@ -197,6 +199,7 @@ PRODUCT_CAPABILITIES: dict[str, dict[str, Any]] = {
         "whitelist": False,
         "expire_tokens": True,
         "roles": True,
+        "friends": False,
     },
 }
 

@@ -146,6 +146,8 @@ def test_a_new_store_is_created_at_the_current_version_with_every_table(tmp_path
         "tokens",
         "roles",
         "role_settings",
+        "friends",
+        "friend_permissions",
     }
 
 

@@ -27,6 +27,10 @@ class Action(str, Enum):
     SET_WHITELIST_MODE = "set_whitelist_mode"
     REMOVE_WHITELIST = "remove_whitelist"
     ADD_WHITELIST = "add_whitelist"
+    REMOVE_FRIEND = "remove_friend"
+    ADD_FRIEND = "add_friend"
+    UPDATE_FRIEND = "update_friend"
+    SET_FRIEND_PERMISSION = "set_friend_permission"
     EXPIRE_TOKENS = "expire_tokens"
     DEACTIVATE_USER = "deactivate_user"
     DELETE_USER = "delete_user"
@@ -39,7 +43,10 @@ class Action(str, Enum):
 # Why this order: users must exist (created, reactivated, adopted) before any relation
 # names them; reactivation comes before adoption and updates because some platforms
 # refuse to change a deactivated user; removals of blocks and whitelist entries go
-# before additions so that a per-user cap is never hit half-way; relations are settled
+# before additions so that a per-user cap is never hit half-way (friends too: 3000 per
+# user on Nexconn); a friend's alias and ext are updated after the additions, because
+# the other side of a friendship made in the same plan only exists once it is added;
+# the friend permission comes with the friends, before deactivation; relations are settled
 # before users are deactivated, because several platforms drop a deactivated user's
 # relations or refuse to change them; deactivation comes before permanent deletion.
 # The order is spelled out rather than taken from the enum's declaration, so that an
@@ -62,6 +69,10 @@ ORDER: tuple[Action, ...] = (
     Action.SET_WHITELIST_MODE,
     Action.REMOVE_WHITELIST,
     Action.ADD_WHITELIST,
+    Action.REMOVE_FRIEND,
+    Action.ADD_FRIEND,
+    Action.UPDATE_FRIEND,
+    Action.SET_FRIEND_PERMISSION,
     Action.EXPIRE_TOKENS,
     Action.DEACTIVATE_USER,
     Action.DELETE_USER,
@@ -78,9 +89,9 @@ ROLE_ACTIONS = frozenset({Action.CREATE_ROLE, Action.UPDATE_ROLE, Action.DELETE_
 
 @dataclass(frozen=True)
 class Change:
-    """One change to one user (and, for blocks and whitelist entries, one ``target``),
-    or to one role (`ROLE_ACTIONS`: ``uid`` is then the role's id, which follows the
-    same rules as a uid).
+    """One change to one user (and, for blocks, whitelist entries and friends, one
+    ``target``), or to one role (`ROLE_ACTIONS`: ``uid`` is then the role's id, which
+    follows the same rules as a uid).
 
     ``before`` and ``after`` hold only what changes: for ``update_user`` the changed
     fields, for relations the presence of the relation.

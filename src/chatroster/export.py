@@ -30,7 +30,15 @@ SCHEMA_FILE = "schemas/manifest.schema.json"
 #: Top-level keys in the order PRODUCT.md shows them.
 TOP_KEYS = ("version", "provider", "owner", "policy", "users", "roles", "bans")
 #: A user's keys: the profile fields, then the state the manifest can also manage.
-USER_KEYS = (*USER_FIELDS, "active", "blocklist", "whitelist", "tokens_valid_after")
+USER_KEYS = (
+    *USER_FIELDS,
+    "active",
+    "blocklist",
+    "whitelist",
+    "tokens_valid_after",
+    "friends",
+    "friend_permission",
+)
 
 
 @paused_collection()  # a mapping per user, 100k and more: see `chatroster.bulk`
@@ -104,7 +112,23 @@ def _user(user: User) -> dict[str, Any]:
         entry["whitelist"] = sorted(user.whitelist) if user.whitelist_mode else False
     if user.tokens_valid_after is not None:
         entry["tokens_valid_after"] = iso(user.tokens_valid_after)
+    if user.friends is not None:
+        entry["friends"] = _friends(user.friends)
+    if user.friend_permission not in (None, "anyone"):  # "anyone": never set, or the default
+        entry["friend_permission"] = user.friend_permission
     return entry
+
+
+def _friends(friends: Mapping[str, Mapping[str, Any]]) -> list[str] | dict[str, Any]:
+    """A list of uids while no friend has an alias or ext; else the mapping form, with
+    only the values that are set (``{}``: just the friendship)."""
+    described = {
+        uid: {key: thaw(value) for key, value in entry.items() if key in ("alias", "ext") and _is_set(value)}
+        for uid, entry in sorted(friends.items())
+    }
+    if not any(described.values()):
+        return sorted(friends)
+    return described
 
 
 def _is_set(value: Any) -> bool:

@@ -28,8 +28,10 @@ _USER_ACTIONS = frozenset(
         Action.DELETE_USER,
         Action.SET_WHITELIST_MODE,
         Action.EXPIRE_TOKENS,
+        Action.SET_FRIEND_PERMISSION,
     }
 )
+_FRIEND_ACTIONS = frozenset({Action.ADD_FRIEND, Action.REMOVE_FRIEND})
 
 
 def live_object(change: Change, live: State, owner: str) -> Any:
@@ -55,8 +57,18 @@ def live_object(change: Change, live: State, owner: str) -> Any:
     if change.action in (Action.BAN_USER, Action.UNBAN_USER):
         ban = (live.bans or {}).get(change.uid)
         return None if ban is None else {"until": _iso(ban.until)}
+    if change.action is Action.UPDATE_FRIEND:
+        return _friend_profile(change, user)
     relation = _relation(change, user)
     return None if relation is None else change.target in relation
+
+
+def _friend_profile(change: Change, user: User | None) -> Any:
+    """What ``change.uid`` keeps about friend ``change.target``; None: not friends (or
+    not read)."""
+    if user is None or user.friends is None or change.target not in user.friends:
+        return None
+    return thaw(user.friends[str(change.target)])
 
 
 def fingerprint(change: Change, live: State, owner: str) -> str:
@@ -92,6 +104,11 @@ def reached(change: Change, live: State) -> bool:
     if action in (Action.ADD_BLOCK, Action.REMOVE_BLOCK, Action.ADD_WHITELIST, Action.REMOVE_WHITELIST):
         relation = _relation(change, user) or frozenset()
         return bool((change.target in relation) == action.value.startswith("add"))
+    if action in _FRIEND_ACTIONS:
+        return bool((change.target in (user.friends or {})) == (action is Action.ADD_FRIEND))
+    if action is Action.UPDATE_FRIEND:
+        current = _friend_profile(change, user)
+        return current is not None and all(_same(current.get(k), v) for k, v in thaw(change.after).items())
     if action is Action.EXPIRE_TOKENS:
         wanted = _parse(change.after.get("tokens_valid_after"))
         return (
@@ -132,6 +149,7 @@ def _user_data(user: User) -> dict[str, Any]:
         owner=user.owner,
         whitelist_mode=user.whitelist_mode,
         tokens_valid_after=_iso(user.tokens_valid_after),
+        friend_permission=user.friend_permission,
     )
     return {name: value for name, value in data.items() if name in USER_FIELDS or value is not None}
 
@@ -141,6 +159,8 @@ def _relation(change: Change, user: User | None) -> frozenset[str] | None:
         return None
     if change.action in (Action.ADD_BLOCK, Action.REMOVE_BLOCK):
         return user.blocklist
+    if change.action in _FRIEND_ACTIONS:
+        return None if user.friends is None else frozenset(user.friends)
     return user.whitelist
 
 

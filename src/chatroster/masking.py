@@ -22,6 +22,9 @@ PHONE = re.compile(r"^\+?[\d][\d ().-]{6,}\d$")
 #: that dates (8 digits) and times are left readable.
 PHONE_IN_TEXT = re.compile(r"(?<![\w+])(?:\+\d[\d ().-]{5,}\d|\d[\d ().-]{7,}\d)(?!\w)")
 MASK_KEY_VARIABLE = "CHATROSTER_MASK_KEY"
+#: Fields whose every text value is personal data: the hosted profile, and what a
+#: user keeps about a friend (its alias and ext fields).
+PERSONAL_FIELDS = frozenset({"profile", "alias", "ext"})
 
 
 def fingerprint(value: Any, key: bytes = b"") -> str:
@@ -82,8 +85,8 @@ class Masker:
         """The printable form of user field ``name``'s value."""
         if self.show or value is None or name == "role":
             return value  # a role id names a group of users, never a person
-        if name == "profile":
-            return self._all(value)
+        if name in PERSONAL_FIELDS:
+            return value if value == "" else self._all(value)  # "no alias" is shown as such
         if name == "metadata" and isinstance(value, Mapping):
             return self._metadata(value)
         return self.value(value)

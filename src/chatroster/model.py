@@ -40,6 +40,10 @@ USER_FIELDS = (
     "profile",
 )
 
+#: A user's friend permission: who may add it as a friend by request (``anyone``,
+#: ``approval`` by the user, ``nobody``). chatroster itself adds friends directly.
+FRIEND_PERMISSIONS = ("anyone", "approval", "nobody")
+
 PruneMode = Literal["none", "deactivate", "delete"]
 Mode = Literal["sync", "seed"]
 
@@ -102,6 +106,14 @@ class User:
     """Whitelist entries; only meaningful while ``whitelist_mode`` is on."""
     whitelist_mode: bool | None = None
     tokens_valid_after: datetime | None = None
+    friends: Mapping[str, Mapping[str, Any]] | None = None
+    """Exactly this user's friends, each with what this user keeps about the friend
+    (a list of uids is taken too: friends only). Desired: ``{}`` manages only the
+    friendship; ``alias`` and ``ext``, when given, manage those too (``""`` and
+    ``{}``: none). Live: every entry has ``alias`` (``""``: none) and ``ext`` (``{}``:
+    none). Friendship is mutual: see `chatroster.friendship`."""
+    friend_permission: str | None = None
+    """One of `FRIEND_PERMISSIONS`."""
     owner: str | None = None
     """Live only: the ownership marker kept on the platform (``None``: unowned)."""
 
@@ -122,6 +134,9 @@ class User:
             set_field(self, "whitelist", frozenset(self.whitelist))
         if self.tokens_valid_after is not None:
             set_field(self, "tokens_valid_after", utc(self.tokens_valid_after))
+        if self.friends is not None and type(self.friends) is not MappingProxyType:
+            friends = self.friends if isinstance(self.friends, Mapping) else dict.fromkeys(self.friends, {})
+            set_field(self, "friends", freeze({uid: entry or {} for uid, entry in friends.items()}))
 
     def fields(self) -> dict[str, Any]:
         """The user's profile fields (``USER_FIELDS``) as a plain mapping, ``None`` included."""

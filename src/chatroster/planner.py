@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from operator import attrgetter
 from typing import Any
 
+from . import friendship
 from .changes import Action, Change, ordered
 from .model import DEFAULT_ROLE, USER_FIELDS, Ban, Policy, Role, State, User, utc
 from .plan import Plan
@@ -72,7 +73,7 @@ def plan(desired: State, live: State, ctx: Context) -> Plan:
         changes += _prune(desired, live, ctx)
     deleted = {c.uid for c in changes if c.action is Action.DELETE_USER}
     changes += _bans(desired, live, ctx, created, deleted)
-    changes, warnings = _drop_unknown_targets(changes, exists)
+    changes, warnings = _drop_unknown_targets(friendship.mutual(changes), exists)
     role_changes, role_warnings = _roles(desired, live, ctx, deleted)
     changes += role_changes
     warnings += _unreadable_lists(desired, live) + frozen + role_warnings
@@ -93,7 +94,7 @@ def _drop_unknown_targets(changes: list[Change], exists: set[str]) -> tuple[list
     kept, warnings = [], []
     for change in changes:
         missing = None
-        if change.action in (Action.BAN_USER, Action.ADD_BLOCK, Action.ADD_WHITELIST):
+        if change.action in (Action.BAN_USER, Action.ADD_BLOCK, Action.ADD_WHITELIST, Action.ADD_FRIEND):
             missing = change.target if change.target else change.uid
         if missing is not None and missing not in exists:
             what = "ban" if change.action is Action.BAN_USER else change.action.value
@@ -106,8 +107,9 @@ def _drop_unknown_targets(changes: list[Change], exists: set[str]) -> tuple[list
     return kept, warnings
 
 
-_LISTS = ("blocklist", "whitelist", "whitelist_mode")
+_LISTS = ("blocklist", "whitelist", "whitelist_mode", "friends")
 _LISTS_OF = attrgetter(*_LISTS)
+_UNMANAGED = (None,) * len(_LISTS)
 
 
 def _unreadable_lists(desired: State, live: State) -> list[str]:
@@ -115,7 +117,7 @@ def _unreadable_lists(desired: State, live: State) -> list[str]:
     for uid, want in desired.users.items():
         have = live.users.get(uid)
         wanted = _LISTS_OF(want)
-        if have is None or wanted == (None, None, None):
+        if have is None or wanted == _UNMANAGED:
             continue  # a new user, or one whose lists the manifest leaves alone
         for name, mine, theirs in zip(_LISTS, wanted, _LISTS_OF(have), strict=True):
             if mine is not None and theirs is None:
@@ -157,9 +159,11 @@ def _create(want: User, ctx: Context) -> Iterator[Change]:
         after["tokens_valid_after"] = iso(want.tokens_valid_after)
     yield Change(Action.CREATE_USER, want.uid, after=after)  # Change freezes a copy
     yield from _relations(want, _NEW_USER, ctx.capabilities)
+    if ctx.capabilities.friends:
+        yield from friendship.permission(want, None)
 
 
-_NEW_USER = User("", blocklist=frozenset(), whitelist=frozenset())
+_NEW_USER = User("", blocklist=frozenset(), whitelist=frozenset(), friends={})
 """The live side of a user about to be created: no relations yet (shared: 100k creates
 need no 100k copies of it)."""
 
@@ -196,6 +200,8 @@ def _converge(want: User, have: User, ctx: Context) -> Iterator[Change]:
             after={"whitelist_mode": want.whitelist_mode},
         )
     yield from _relations(want, have, ctx.capabilities)
+    if ctx.capabilities.friends:
+        yield from friendship.permission(want, have)
     yield from _tokens(want, have, ctx.capabilities)
 
 
@@ -242,6 +248,8 @@ def _relations(want: User, have: User, caps: Capabilities) -> Iterator[Change]:
             Action.REMOVE_WHITELIST,
             "whitelisted",
         )
+    if caps.friends:
+        yield from friendship.diff(want, have)
 
 
 def _set_diff(

@@ -44,6 +44,14 @@ KINDS: dict[str, frozenset[Action]] = {
             Action.SET_WHITELIST_MODE,
         }
     ),
+    "friends": frozenset(
+        {
+            Action.ADD_FRIEND,
+            Action.REMOVE_FRIEND,
+            Action.UPDATE_FRIEND,
+            Action.SET_FRIEND_PERMISSION,
+        }
+    ),
 }
 
 
@@ -60,14 +68,24 @@ class Targeting:
         return bool(self.include or self.exclude or self.only)
 
     def wants(self, change: Change) -> bool:
-        if not self.wants_uid(change.uid):
+        if change.action in KINDS["friends"] and change.target:
+            # A friendship is mutual and planned once for both users, so it is either
+            # user's: kept when either is targeted, unless either is excluded.
+            ends = (change.uid, change.target)
+            if not any(map(self._included, ends)) or any(map(self._excluded, ends)):
+                return False
+        elif not self.wants_uid(change.uid):
             return False
         return not self.only or any(change.action in KINDS[kind] for kind in self.only)
 
     def wants_uid(self, uid: str) -> bool:
-        if self.include and not any(fnmatch.fnmatchcase(uid, g) for g in self.include):
-            return False
-        return not any(fnmatch.fnmatchcase(uid, g) for g in self.exclude)
+        return self._included(uid) and not self._excluded(uid)
+
+    def _included(self, uid: str) -> bool:
+        return not self.include or any(fnmatch.fnmatchcase(uid, g) for g in self.include)
+
+    def _excluded(self, uid: str) -> bool:
+        return any(fnmatch.fnmatchcase(uid, g) for g in self.exclude)
 
     def wants_user(self, uid: str) -> bool:
         """A whole user (drift's unowned and extra users): a change of kind 'users'."""
@@ -119,11 +137,14 @@ def scope_for(manifest: Manifest) -> Scope:
     for user in users:
         extra |= user.blocklist or frozenset()
         extra |= user.whitelist or frozenset()
+        extra |= frozenset(user.friends or ())
     return Scope(
         uids=frozenset(desired.users),
         owner=manifest.owner,
         blocklists=frozenset(u.uid for u in users if u.blocklist is not None),
         whitelists=frozenset(u.uid for u in users if u.whitelist is not None or u.whitelist_mode is not None),
+        friends=frozenset(u.uid for u in users if u.friends is not None),
+        friend_permissions=frozenset(u.uid for u in users if u.friend_permission is not None),
         owned=manifest.policy.prune != "none" or desired.bans is not None,
         bans=desired.bans is not None,
         extra_uids=frozenset(extra - set(desired.users)),

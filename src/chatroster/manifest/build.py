@@ -55,7 +55,19 @@ def user(uid: str, entry: dict[str, Any]) -> User:
         whitelist=frozenset(whitelist) if isinstance(whitelist, list) else None,
         whitelist_mode=isinstance(whitelist, list) if whitelist is not None else None,
         tokens_valid_after=parse_instant(tokens_valid_after) if tokens_valid_after else None,
+        friends=friends(get("friends")),
+        friend_permission=get("friend_permission"),
     )
+
+
+def friends(entries: list[str] | dict[str, Any] | None) -> dict[str, dict[str, Any]] | None:
+    """``[bob]`` or ``{bob: {alias: B}}`` as uid -> what is declared about the friend
+    (``{}``: only the friendship); ``None`` when the key is absent (unmanaged)."""
+    if entries is None:
+        return None
+    if isinstance(entries, list):
+        return {uid: {} for uid in entries}
+    return {uid: dict(entry or {}) for uid, entry in entries.items()}
 
 
 def bans(entries: dict[str, dict[str, Any]] | None) -> dict[str, Ban] | None:

@@ -13,6 +13,7 @@ from typing import Any
 
 from ..model import DEFAULT_ROLE, USER_FIELDS
 from ..providers import CAPABILITIES, Capabilities
+from . import friends
 from .finding import DocPath, Finding
 from .instant import FOREVER, parse_instant
 
@@ -23,6 +24,8 @@ FEATURES = {
     "blocklist": "blocklist",
     "whitelist": "whitelist",
     "tokens_valid_after": "expire_tokens",
+    "friends": "friends",
+    "friend_permission": "friends",
 }
 """User keys that need a capability beyond ``user_fields``: key → `Capabilities` flag."""
 
@@ -68,7 +71,13 @@ class View:
 def check(view: View, now: datetime | None = None) -> list[Finding]:
     """Every semantic problem; provider rules only once the provider's type is known."""
     now = now or datetime.now(UTC)
-    findings = [*_self_references(view), *_protected(view), *_instants(view, now), *_built_in_role(view)]
+    findings = [
+        *_self_references(view),
+        *friends.check(view.users),
+        *_protected(view),
+        *_instants(view, now),
+        *_built_in_role(view),
+    ]
     if view.provider is not None:
         capabilities = CAPABILITIES[view.provider]
         findings += _uid_rules(view, view.provider, capabilities)
@@ -83,6 +92,8 @@ def _over_limits(view: View, provider: str, capabilities: Capabilities) -> Itera
     if not capabilities.max_length and not capabilities.max_items:
         return
     for uid, user in view.declared.items():
+        if capabilities.friends and "friends" in user:
+            yield from friends.over_limits(uid, user, provider, capabilities)
         for path, value in _texts(user, capabilities.max_length):
             limit = capabilities.max_length[path[1]]
             if isinstance(value, str) and len(value) > limit:
@@ -206,6 +217,8 @@ def _uid_places(view: View) -> Iterator[tuple[DocPath, str, Any]]:
             entries = user.get(key)
             for index, target in enumerate(entries if isinstance(entries, list) else ()):
                 yield ("users", uid, key, index), target, "value"
+        for path, target in friends.targets(user):
+            yield ("users", uid, *path), target, "value" if isinstance(path[-1], int) else "key"
     for uid in view.banned:
         yield ("bans", uid), uid, "key"
     for index, uid in enumerate(view.protected):

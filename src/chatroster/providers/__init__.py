@@ -32,9 +32,11 @@ NEXCONN = Capabilities(
         "profile.location": 32,
         "profile.unique_id": 32,
         "profile.ext.*": 256,
+        "friends.*.alias": 64,
+        "friends.*.ext.*": 256,
     },
     # 20 ext fields a user, two of which hold chatroster's ownership marker.
-    max_items={"tags": 20, "profile.ext": 18},
+    max_items={"tags": 20, "profile.ext": 18, "friends": 3000, "friends.*.ext": 10},
     uid_rule="letters and digits only, at most 64 characters",
     alternatives={
         "link": "keep it in profile.ext (an ext_* field)",
@@ -51,6 +53,7 @@ COMETCHAT = Capabilities(
     user_fields=frozenset({"name", "avatar", "link", "role", "status_message", "metadata", "tags"}),
     bans=False,
     whitelist=False,
+    friends=False,
     edit_inactive=False,
     uid_pattern=re.compile(r"^[a-z0-9_-]{1,100}$"),
     max_length={"name": 100, "avatar": 3000, "link": 3000, "tags[]": 100},
@@ -61,6 +64,10 @@ COMETCHAT = Capabilities(
         "bans": "use active: false to deactivate the user",
         "whitelist": "CometChat has no user whitelist; use a role with "
         "sendMessagesTo: friendsOnly and the friends API",
+        "friends": "chatroster manages friends on local and Nexconn only; on CometChat leave "
+        "friends out of the manifest (users add friends in the app), or use blocklist",
+        "friend_permission": "chatroster manages the friend permission on local and Nexconn "
+        "only; on CometChat leave it out of the manifest",
     },
 )
 

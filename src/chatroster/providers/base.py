@@ -37,6 +37,8 @@ class Capabilities:
     """Longest ban one call can set (Nexconn: 30 days); longer bans are renewed."""
     blocklist: bool = True
     whitelist: bool = True
+    friends: bool = True
+    """Friends (with alias and ext) and the friend permission."""
     expire_tokens: bool = True
     roles: bool = True
     """Whether roles can be declared, read (one call) and created, updated, deleted."""
@@ -64,6 +66,10 @@ class Scope:
     """Users whose blocklist the manifest manages."""
     whitelists: frozenset[str] = frozenset()
     """Users whose whitelist (mode or entries) the manifest manages."""
+    friends: frozenset[str] = frozenset()
+    """Users whose friends the manifest manages."""
+    friend_permissions: frozenset[str] = frozenset()
+    """Users whose friend permission the manifest manages."""
     owned: bool = False
     """Also read users owned by ``owner`` that the manifest does not declare (pruning)."""
     bans: bool = False
@@ -71,7 +77,7 @@ class Scope:
     extra_uids: frozenset[str] = frozenset()
     """Other uids whose existence matters (ban and block targets not declared as users)."""
     everything: bool = False
-    """Read every user the platform can list, with blocklists and whitelists (export)."""
+    """Read every user the platform can list, with blocklists, whitelists and friends (export)."""
 
 
 ReadProgress = Callable[[str, int, int | None], None]
@@ -196,6 +202,18 @@ class Provider(ABC):
 
     def delete_roles(self, changes: Sequence[Change]) -> None:
         raise self._unsupported("delete_role")
+
+    def add_friends(self, changes: Sequence[Change]) -> None:
+        raise self._unsupported("add_friend")
+
+    def remove_friends(self, changes: Sequence[Change]) -> None:
+        raise self._unsupported("remove_friend")
+
+    def update_friends(self, changes: Sequence[Change]) -> None:
+        raise self._unsupported("update_friend")
+
+    def set_friend_permissions(self, changes: Sequence[Change]) -> None:
+        raise self._unsupported("set_friend_permission")
 
     def _unsupported(self, action: str) -> ProviderError:
         return ProviderError(f"[{self.type}] {action} is not supported by this platform")

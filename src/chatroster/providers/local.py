@@ -30,6 +30,7 @@ from ..store import ApplyLock, Clock, NotAStoreError, Store, StoreError, failure
 from . import CAPABILITIES, local_roles
 from .base import Provider, Scope
 from .batches import raise_if, reason
+from .local_friends import LocalFriends
 
 DEFAULT_PATH = ".chatroster/local.db"
 
@@ -52,7 +53,7 @@ _NOT_A_STORE_HINT = (
 )
 
 
-class LocalProvider(Provider):
+class LocalProvider(LocalFriends, Provider):
     type = "local"
     capabilities = CAPABILITIES["local"]
 
@@ -151,12 +152,14 @@ class LocalProvider(Provider):
             self.tally("users", len(users)).add(len(users))
             self._fill_relations(users, "blocks", "blocklist", None)
             self._fill_relations(users, "whitelist", "whitelist", None)
+            self._fill_friends(users, None, None)
         else:
             users = self._get_users(self._uids(scope))
             # Relations are read only where the manifest manages them: ``None`` tells the
             # planner "unknown", and reading every user's lists would cost time for nothing.
             self._fill_relations(users, "blocks", "blocklist", scope.blocklists)
             self._fill_relations(users, "whitelist", "whitelist", scope.whitelists)
+            self._fill_friends(users, scope.friends, scope.friend_permissions)
         # Bans and roles are one small query each, so they are always read.
         return State(users=users, bans=self.store.bans(), roles=self.store.roles())
 

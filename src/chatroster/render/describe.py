@@ -26,6 +26,10 @@ SYMBOLS = {
     Action.ADD_WHITELIST: "+",
     Action.REMOVE_WHITELIST: "-",
     Action.SET_WHITELIST_MODE: "~",
+    Action.ADD_FRIEND: "+",
+    Action.REMOVE_FRIEND: "-",
+    Action.UPDATE_FRIEND: "~",
+    Action.SET_FRIEND_PERMISSION: "~",
     Action.EXPIRE_TOKENS: "~",
     Action.CREATE_ROLE: "+",
     Action.UPDATE_ROLE: "~",
@@ -73,6 +77,7 @@ def _details(change: Change, masker: Masker) -> list[str]:
         Action.REMOVE_BLOCK,
         Action.ADD_WHITELIST,
         Action.REMOVE_WHITELIST,
+        Action.REMOVE_FRIEND,
     ):
         return []
     lines: list[str] = []

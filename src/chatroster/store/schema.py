@@ -7,7 +7,8 @@ it exist. An older chatroster refuses a file of a newer version (see `opening`).
 
 The ``users``, ``bans``, ``blocks`` and ``whitelist`` tables are the local platform's;
 ``tokens``, ``roles`` and ``role_settings`` are there for the vendors' APIs that
-`chatroster emulator` serves from the same file.
+`chatroster emulator` serves from the same file. ``friends`` and ``friend_permissions``
+serve both.
 """
 
 from __future__ import annotations
@@ -77,7 +78,21 @@ _ROLE_OWNERS: Step = (
     "ALTER TABLE roles ADD COLUMN owner TEXT",
 )
 
-MIGRATIONS: tuple[Step, ...] = (_VERSION_1, _VERSION_2, _ROLE_OWNERS)
+_FRIENDS: Step = (
+    # One row per side of a friendship (friendship is mutual; both rows are written and
+    # removed together); each side keeps its own alias and ext about the other.
+    """CREATE TABLE friends (
+    uid TEXT NOT NULL, target TEXT NOT NULL,
+    alias TEXT NOT NULL DEFAULT '',
+    ext TEXT NOT NULL DEFAULT '{}',   -- JSON object of ext_* fields
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (uid, target)
+) WITHOUT ROWID""",
+    # 1 anyone, 2 approval, 3 nobody (Nexconn's numbers); no row: never set.
+    "CREATE TABLE friend_permissions (uid TEXT PRIMARY KEY, permission INTEGER NOT NULL)",
+)
+
+MIGRATIONS: tuple[Step, ...] = (_VERSION_1, _VERSION_2, _ROLE_OWNERS, _FRIENDS)
 
 #: The version a new store gets, and the newest this chatroster can open.
 SCHEMA_VERSION = len(MIGRATIONS)

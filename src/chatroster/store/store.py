@@ -193,8 +193,9 @@ class Store:
             for uid in uids:
                 if db.execute("DELETE FROM users WHERE uid = ?", (uid,)).rowcount:
                     done.append(uid)
-                for table in _RELATIONS:
+                for table in (*_RELATIONS, "friends"):
                     db.execute(f"DELETE FROM {table} WHERE uid = ? OR target = ?", (uid, uid))
+                db.execute("DELETE FROM friend_permissions WHERE uid = ?", (uid,))
                 db.execute("DELETE FROM bans WHERE uid = ?", (uid,))
                 db.execute("DELETE FROM tokens WHERE uid = ?", (uid,))
         return done

@@ -9,7 +9,7 @@ holds the meaning: soft-delete is deactivation, blocklists are the ``blocks``
 relation, tags and the hosted profile are user fields.
 
 One module per endpoint group: `users`, `tokens`, `bans`, `blocks`, `tags`,
-`profiles`, and `whitelist` (legacy). Shared by them: `errors` (the vendor's error
+`profiles`, `friends`, and `whitelist` (legacy). Shared by them: `errors` (the vendor's error
 body and codes), `http` (reading and checking requests, the success envelopes, paging)
 and `routes` (which handler serves each path). The CometChat package has the same
 layout.
@@ -37,7 +37,7 @@ Where the reference (``reference/nexconn-api.md``) and the vendor's OpenAPI file
 from __future__ import annotations
 
 # Imported for their effect: each group registers its v4 endpoints in `ENDPOINTS`.
-from . import bans, blocks, profiles, tags, tokens, users  # noqa: F401
+from . import bans, blocks, friends, profiles, tags, tokens, users  # noqa: F401
 from .errors import (
     BAD_PARAMETER,
     BAD_SIGNATURE,

@@ -85,6 +85,13 @@ WHITE_MODE_GET = Endpoint("/user/whitesetting/query.json", legacy=True)
 WHITELIST_ADD = Endpoint("/user/whitelist/add.json", per_call=20, legacy=True)
 WHITELIST_REMOVE = Endpoint("/user/whitelist/remove.json", per_call=20, legacy=True)
 WHITELIST_GET = Endpoint("/user/whitelist/query.json", per_call=1000, legacy=True)
+FRIEND_ADD = Endpoint("/v4/friend/add")
+# Each target counts toward the limit, as on soft-delete: 100 targets a second.
+FRIEND_REMOVE = Endpoint("/v4/friend/remove", per_call=100, rate_factor=0.01)
+FRIEND_PROFILE_SET = Endpoint("/v4/friend/profile/set")
+FRIEND_LIST = Endpoint("/v4/friend/list", per_call=100)
+FRIEND_PERMISSION_SET = Endpoint("/v4/friend/permission/set", per_call=100)
+FRIEND_PERMISSION_GET = Endpoint("/v4/friend/permission/get", per_call=100)
 
 ENDPOINTS: tuple[Endpoint, ...] = (
     ISSUE,
@@ -111,6 +118,12 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     WHITELIST_ADD,
     WHITELIST_REMOVE,
     WHITELIST_GET,
+    FRIEND_ADD,
+    FRIEND_REMOVE,
+    FRIEND_PROFILE_SET,
+    FRIEND_LIST,
+    FRIEND_PERMISSION_SET,
+    FRIEND_PERMISSION_GET,
 )
 
 # ------------------------------------------------------------------------ signing

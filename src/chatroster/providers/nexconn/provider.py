@@ -22,7 +22,7 @@ from ...model import ProviderConfig, State, User
 from .. import CAPABILITIES
 from ..base import Provider, Scope
 from ..batches import Failures
-from . import api
+from . import api, friends
 from .api import Endpoint, HostedProfile, Push
 from .batches import Batches, failure
 from .client import Details, NexconnClient, Settings
@@ -36,7 +36,7 @@ def open_nexconn(config: ProviderConfig, *, concurrency: int | None = None) -> N
     return NexconnProvider(Settings.from_config(config, concurrency))
 
 
-class NexconnProvider(Provider):
+class NexconnProvider(friends.NexconnFriends, Provider):
     type = "nexconn"
     capabilities = CAPABILITIES["nexconn"]
     concurrent_writes = True
@@ -99,6 +99,7 @@ class NexconnProvider(Provider):
             uid: _user(uid, push.get(uid), profiles.get(uid, HostedProfile()), uid in detailed, details)
             for uid in found
         }
+        self._read_friends(users, readable, scope)
         if scope.owned:
             for uid, hosted in listed.items():
                 if uid not in users and hosted.owner == scope.owner:
