@@ -19,6 +19,7 @@ NEXCONN = Capabilities(
     user_fields=frozenset({"name", "avatar", "tags", "profile"}),
     delete=False,
     edit_inactive=False,
+    restore_keeps_data=False,
     max_ban=timedelta(days=30),
     list_users=False,
     uid_pattern=re.compile(r"^[A-Za-z0-9]{1,64}$"),

@@ -31,6 +31,9 @@ class Capabilities:
     deactivate: bool = True
     edit_inactive: bool = True
     """Whether a deactivated user can be changed (fields, owner, relations, tokens)."""
+    restore_keeps_data: bool = True
+    """Whether a reactivated user gets its data back. Nexconn's restore brings back the
+    uid alone, so a reactivation there writes every declared field again."""
     delete: bool = True
     bans: bool = True
     max_ban: timedelta | None = None
