@@ -155,8 +155,19 @@ def error_message(body: Mapping[str, Any]) -> str:
     ``message`` (older and legacy answers), with the profile key a refusal names."""
     message = str(body.get("errorMessage") or body.get("msg") or body.get("message") or "")
     if "profileKey" in body:
-        message += f" (profile key {body['profileKey']!r})"
+        key = str(body["profileKey"])
+        message += f" (profile key {key!r})"
+        if key.startswith("ext_"):
+            message += f"; {UNDECLARED_HINT.format(key=key)}"
     return message
+
+
+UNDECLARED_HINT = (
+    "Nexconn refuses ext keys not declared in its console: declare {key} under Chat > "
+    "User profile hosting > Extended fields (at most 20 keys, chatroster's "
+    "ext_chatrosterOwner and ext_chatrosterTokens included), then run apply again"
+)
+"""What to do when the vendor refuses a ``userExtProfile`` key (it names the key)."""
 
 
 def describe_error(response: httpx.Response) -> str:
