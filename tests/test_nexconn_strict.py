@@ -16,6 +16,9 @@ from typing import Any
 import yaml
 from emulator_process import EmulatorProcess
 
+from chatroster.model import User
+from chatroster.store import Store
+
 
 def chatroster(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
@@ -82,3 +85,60 @@ def test_only_the_vendors_not_found_answer_makes_a_user_absent(
     planned = chatroster("plan", str(path), "--format", "json", cwd=tmp_path)
     assert planned.returncode == 0, planned.stderr
     assert [c["action"] for c in json.loads(planned.stdout)["changes"]] == ["create_user"]
+
+
+# ------------------------------------------------------- development apps: 100 users
+
+
+def seed_registered(emulator: EmulatorProcess, count: int) -> None:
+    """Users registered outside chatroster (test users made by hand in the app)."""
+    store = Store(emulator.db_path)
+    store.insert_users([User(f"tester{i}", name=f"Tester {i}", profile={"level": 1}) for i in range(count)])
+    store.close()
+
+
+def issued(emulator: EmulatorProcess) -> int:
+    by_endpoint = emulator.stats()["by_endpoint"]
+    return sum(by_endpoint.get("POST /v4/auth/access-token/issue", {}).values())
+
+
+def test_a_development_app_refuses_a_plan_over_100_registered_users_before_any_call(
+    tmp_path: Path, emulator_factory: Callable[..., EmulatorProcess]
+) -> None:
+    emulator = emulator_factory("--nexconn-max-users", "100")
+    seed_registered(emulator, 97)
+    users = {f"new{i}": {"name": f"New {i}"} for i in range(5)}
+    path = manifest(tmp_path, emulator, users, environment="development")
+    planned = chatroster("plan", str(path), cwd=tmp_path)
+    assert planned.returncode == 3, planned.stderr
+    message = planned.stderr
+    assert "97 registered users" in message and "registers 5 more" in message
+    assert "limit of 100" in message and "provider.environment" in message
+    applied = chatroster("apply", str(path), "--yes", "--force", cwd=tmp_path)
+    assert applied.returncode == 3 and "limit of 100" in applied.stderr
+    assert issued(emulator) == 0  # refused before any registration
+    # Three fit: 100 registered is the limit, not over it.
+    path = manifest(tmp_path, emulator, dict(list(users.items())[:3]), environment="development")
+    fits = chatroster("apply", str(path), "--yes", cwd=tmp_path)
+    assert fits.returncode == 0, fits.stderr
+    assert chatroster("plan", str(path), "--detailed-exitcode", cwd=tmp_path).returncode == 0
+
+
+def test_a_production_app_has_no_such_limit(
+    tmp_path: Path, emulator_factory: Callable[..., EmulatorProcess]
+) -> None:
+    emulator = emulator_factory()
+    seed_registered(emulator, 99)
+    users = {f"new{i}": {"name": f"New {i}"} for i in range(2)}
+    path = manifest(tmp_path, emulator, users)  # production, the default
+    assert chatroster("apply", str(path), "--yes", cwd=tmp_path).returncode == 0
+
+
+def test_an_unknown_environment_is_a_located_validation_error(
+    tmp_path: Path, emulator: EmulatorProcess
+) -> None:
+    path = manifest(tmp_path, emulator, {"alice": {"name": "Alice"}}, environment="staging")
+    result = chatroster("validate", str(path), cwd=tmp_path)
+    assert result.returncode == 1
+    assert "team.yaml:" in result.stderr and "environment" in result.stderr
+    assert "development" in result.stderr and "production" in result.stderr

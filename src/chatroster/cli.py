@@ -193,10 +193,11 @@ def plan(
         with _reading(provider):
             result = make_plan(manifest, provider, options)
         masker = _masker(manifest, provider, show_personal)
+        capacity = provider.capacity()
     click.echo(_render(result, fmt, masker))
     if out:
         _save_plan(result, Path(out))
-    check_safety(result, manifest.policy, label(manifest), force=force)
+    check_safety(result, manifest.policy, label(manifest), force=force, capacity=capacity)
     if detailed_exitcode and not result.empty:
         sys.exit(EXIT_CHANGES)
 
@@ -272,7 +273,7 @@ def apply(
             else:
                 result = make_plan(manifest, provider, options)
         click.echo(_render(result, "text", _masker(manifest, provider, show_personal)))
-        check_safety(result, manifest.policy, label(manifest), force=force)
+        check_safety(result, manifest.policy, label(manifest), force=force, capacity=provider.capacity())
         if result.empty:
             return
         _confirm(yes, len(result.changes))

@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from ..errors import PartialFailure
 from ..model import ProviderConfig
-from .base import Capabilities, Provider, ReadProgress, Scope
+from .base import Capabilities, Capacity, Provider, ReadProgress, Scope
 
 LOCAL = Capabilities()
 
@@ -71,6 +71,7 @@ CAPABILITIES: dict[str, Capabilities] = {
 __all__ = [
     "CAPABILITIES",
     "Capabilities",
+    "Capacity",
     "PartialFailure",
     "Provider",
     "ReadProgress",

@@ -75,6 +75,17 @@ class Scope:
     """Read every user the platform can list, with blocklists and whitelists (export)."""
 
 
+@dataclass(frozen=True)
+class Capacity:
+    """How many users the app may register, and how many it holds (as last read)."""
+
+    registered: int
+    """Registered users the provider can see (a vendor may hold more it cannot list)."""
+    limit: int
+    environment: str
+    """Which kind of app has the limit, for messages (``development``)."""
+
+
 ReadProgress = Callable[[str, int, int | None], None]
 """How a read reports as it goes: (what is read, how many so far, how many in all or
 ``None`` when the platform does not say). Called from any thread."""
@@ -127,6 +138,11 @@ class Provider(ABC):
     def tally(self, what: str, total: int | None = None) -> Tally:
         """A new step of a read, counted on `read_progress`."""
         return Tally(self.read_progress, what, total)
+
+    def capacity(self) -> Capacity | None:
+        """The app's limit on registered users, with the count the last `read` saw;
+        ``None``: no limit (the usual case)."""
+        return None
 
     def mask_key(self) -> bytes | None:
         """A key of the platform's own for masks, where it has no credentials to derive

@@ -30,6 +30,9 @@ DEFAULT_CONCURRENCY = 8
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_RETRIES = 6
 DEFAULT_BACKOFF = 0.25
+ENVIRONMENTS = ("production", "development")
+DEVELOPMENT_USER_LIMIT = 100
+"""'The development environment has a maximum limit of 100 registered users.'"""
 
 V = TypeVar("V")
 
@@ -47,6 +50,8 @@ class Settings:
     timeout: float = DEFAULT_TIMEOUT
     retries: int = DEFAULT_RETRIES
     backoff: float = DEFAULT_BACKOFF
+    environment: str = "production"
+    """``development``: the app registers at most `DEVELOPMENT_USER_LIMIT` users."""
 
     @classmethod
     def from_config(cls, config: ProviderConfig, concurrency: int | None = None) -> Settings:
@@ -59,6 +64,7 @@ class Settings:
             app_secret=_secret(given, "app_secret", "NEXCONN_APP_SECRET"),
             rate=_rate(given.get("rate", DEFAULT_RATE)),
             concurrency=concurrency or DEFAULT_CONCURRENCY,
+            environment=_environment(given.get("environment", "production")),
         )
 
 
@@ -94,6 +100,15 @@ def _rate(value: Any) -> float:
             f"[nexconn] provider.rate must be a positive number of requests per second, not {value!r}"
         )
     return float(value)
+
+
+def _environment(value: Any) -> str:
+    if value not in ENVIRONMENTS:
+        raise ProviderError(
+            f"[nexconn] provider.environment {value!r} is not known; set it to production "
+            "or development (the app's environment in the Nexconn console)"
+        )
+    return str(value)
 
 
 def _limiter(rate: float, endpoint: Endpoint) -> RateLimiter:

@@ -20,12 +20,12 @@ from ...errors import Refusal
 from ...http import run_concurrently
 from ...model import ProviderConfig, State, User
 from .. import CAPABILITIES
-from ..base import Provider, Scope
+from ..base import Capacity, Provider, Scope
 from ..batches import Failures
 from . import api
 from .api import Endpoint, HostedProfile, Push
 from .batches import Batches, failure
-from .client import Details, NexconnClient, Settings
+from .client import DEVELOPMENT_USER_LIMIT, Details, NexconnClient, Settings
 
 #: Two ban expiries this close are the same ban (the vendor counts in minutes).
 BAN_TOLERANCE = timedelta(minutes=2)
@@ -55,6 +55,8 @@ class NexconnProvider(Provider):
         self._clock = clock
         self._seen: dict[str, Push] = {}
         """Push data of the active users the last `read` found (adoption copies it)."""
+        self._registered = 0
+        """Registered users the last `read` saw (counted in a development app only)."""
 
     def identity(self) -> dict[str, Any]:
         return {
@@ -70,10 +72,18 @@ class NexconnProvider(Provider):
     def close(self) -> None:
         self.client.close()
 
+    def capacity(self) -> Capacity | None:
+        if self.settings.environment != "development":
+            return None
+        return Capacity(self._registered, DEVELOPMENT_USER_LIMIT, "development")
+
     # ========================================================================= read
 
     def read(self, scope: Scope) -> State:
-        lists = scope.owned or scope.everything
+        # A development app counts its registered users: hosted profiles are the one
+        # list of them the vendor gives (see `capacity`).
+        counting = self.settings.environment == "development"
+        lists = scope.owned or scope.everything or counting
         read_bans = scope.bans or scope.everything
         entries = self.tally("list entries (deactivated users, bans, profiles)")
         deleted, bans, listed = self.client.lists(with_bans=read_bans, with_profiles=lists, tally=entries)
@@ -83,6 +93,7 @@ class NexconnProvider(Provider):
         push = self.client.pushes(asked, self.tally("users", len(asked)))
         found = set(push) | (wanted & deleted)
         self._seen = push
+        self._registered = len(deleted | set(listed) | set(push))
         detailed = sorted(found if scope.everything else found & scope.uids)
         # Relations of a soft-deleted user cannot be read (the vendor drops them).
         readable = set(push) & set(detailed)
