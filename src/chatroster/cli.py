@@ -377,6 +377,32 @@ def drift(
         sys.exit(EXIT_CHANGES)
 
 
+@cli.command()
+@click.argument("path", type=click.Path())
+@click.argument("uids", nargs=-1, required=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--show-personal", is_flag=True, help="Show personal data unmasked.")
+@verbose_option
+def show(path: str, uids: tuple[str, ...], fmt: str, show_personal: bool) -> None:
+    """Print users as the platform holds them (writes nothing); exit 1 if a uid is unknown."""
+    from .show import read_users, report_json, report_text
+
+    manifest = _load([path])
+    with _open(manifest) as provider:
+        with _reading(provider):
+            found = read_users(manifest, provider, uids)
+        masker = _masker(manifest, provider, show_personal)
+    shown = report_json(found, masker) if fmt == "json" else None
+    click.echo(
+        report_text(found, masker) if shown is None else json.dumps(shown, indent=2, ensure_ascii=False)
+    )
+    if found.unknown:
+        raise ChatrosterError(
+            f"[{label(manifest)}] not on the platform: {', '.join(found.unknown)}; check the "
+            "uid (the others are shown above)"
+        )
+
+
 @cli.command(
     context_settings={"ignore_unknown_options": True, "help_option_names": []}, add_help_option=False
 )

@@ -15,7 +15,7 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from ..changes import Change
@@ -86,6 +86,15 @@ class Capacity:
     """Which kind of app has the limit, for messages (``development``)."""
 
 
+@dataclass(frozen=True)
+class Presence:
+    """Whether a user is connected now, as far as the platform says (`chatroster show`)."""
+
+    online: bool | None = None
+    """``None``: the platform does not say (the local platform has no connections)."""
+    last_active_at: datetime | None = None
+
+
 ReadProgress = Callable[[str, int, int | None], None]
 """How a read reports as it goes: (what is read, how many so far, how many in all or
 ``None`` when the platform does not say). Called from any thread."""
@@ -143,6 +152,17 @@ class Provider(ABC):
         """The app's limit on registered users, with the count the last `read` saw;
         ``None``: no limit (the usual case)."""
         return None
+
+    def presence(self, uids: Sequence[str]) -> dict[str, Presence]:
+        """Online status of existing users (`chatroster show`); users left out, or all
+        of them, are unknown."""
+        return {}
+
+    def list_sizes(self, uids: Sequence[str]) -> dict[str, dict[str, int | None]]:
+        """Sizes of the users' lists beyond blocklist and whitelist, by uid and list name
+        (``{"alice": {"friends": 3}}``), for `chatroster show`: where a provider that
+        manages more lists (friends) reports them. ``None``: cannot be read."""
+        return {}
 
     def mask_key(self) -> bytes | None:
         """A key of the platform's own for masks, where it has no credentials to derive

@@ -63,6 +63,7 @@ class Endpoint:
 ISSUE = Endpoint("/v4/auth/access-token/issue", rate_factor=2.0)  # 200/s
 EXPIRE = Endpoint("/v4/auth/access-token/expire", per_call=20)
 USER_GET = Endpoint("/v4/user/get")
+CONNECTION_STATUS = Endpoint("/v4/user/connection-status/get")
 USER_UPDATE = Endpoint("/v4/user/update")
 BAN = Endpoint("/v4/user/ban", per_call=20)
 UNBAN = Endpoint("/v4/user/unban", per_call=20)
@@ -90,6 +91,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ISSUE,
     EXPIRE,
     USER_GET,
+    CONNECTION_STATUS,
     USER_UPDATE,
     BAN,
     UNBAN,

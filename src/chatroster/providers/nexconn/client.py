@@ -229,6 +229,16 @@ class NexconnClient:
                 return None
             raise
 
+    def online(self, uid: str) -> bool | None:
+        """Whether the user is connected (``status`` "1"); ``None`` if not found."""
+        try:
+            found = self.call(api.CONNECTION_STATUS, {"userId": uid})
+        except Refusal as exc:
+            if user_not_found(exc):
+                return None
+            raise
+        return str(found.get("status")) == "1"
+
     def soft_deleted(self, tally: Tally | None = None) -> set[str]:
         return set(self.pages(api.SOFT_DELETED_LIST, "userIds", tally=tally))
 

@@ -20,7 +20,7 @@ from ...errors import Refusal
 from ...http import run_concurrently
 from ...model import ProviderConfig, State, User
 from .. import CAPABILITIES
-from ..base import Capacity, Provider, Scope
+from ..base import Capacity, Presence, Provider, Scope
 from ..batches import Failures
 from . import api
 from .api import Endpoint, HostedProfile, Push
@@ -71,6 +71,15 @@ class NexconnProvider(Provider):
 
     def close(self) -> None:
         self.client.close()
+
+    def presence(self, uids: Sequence[str]) -> dict[str, Presence]:
+        """``connection-status/get``, one user a call (the vendor has no batch)."""
+        found: dict[str, Presence] = {}
+        for uid, outcome in run_concurrently(self.client.online, uids, self.settings.concurrency):
+            if isinstance(outcome, BaseException):
+                raise outcome
+            found[uid] = Presence(online=outcome)
+        return found
 
     def capacity(self) -> Capacity | None:
         if self.settings.environment != "development":
