@@ -6,6 +6,7 @@ schema problem is not reported twice, and they report every problem found.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -76,9 +77,19 @@ def check(view: View, now: datetime | None = None) -> list[Finding]:
 def _over_limits(view: View, provider: str, capabilities: Capabilities) -> Iterator[Finding]:
     """Values longer, or lists longer, than the platform takes: refused at apply time
     otherwise, after the user may already have been half made."""
-    if not capabilities.max_length and not capabilities.max_items:
+    if not capabilities.max_length and not capabilities.max_items and not capabilities.max_bytes:
         return
     for uid, user in view.declared.items():
+        for name, limit in capabilities.max_bytes.items():
+            value = _at(user, name.split("."))
+            size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+            if value is not None and size > limit:
+                yield Finding(
+                    ("users", uid, *name.split(".")),
+                    f"{size} bytes as JSON, over the {provider} limit of {limit} "
+                    "(5 KB, less room for chatroster's ownership marker)",
+                    f"keep it to at most {limit} bytes, or keep the rest in your own system",
+                )
         for path, value in _texts(user, capabilities.max_length):
             limit = capabilities.max_length[path[1]]
             if isinstance(value, str) and len(value) > limit:

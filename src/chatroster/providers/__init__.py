@@ -53,6 +53,9 @@ COMETCHAT = Capabilities(
     uid_pattern=re.compile(r"^[a-z0-9_-]{1,100}$"),
     max_length={"name": 100, "avatar": 3000, "link": 3000, "tags[]": 100},
     max_items={"tags": 25},
+    # 5 KB (the reference's larger figure), less room for chatroster's marker
+    # (``@chatroster``: owner and token watermark) kept in the same metadata.
+    max_bytes={"metadata": 5 * 1024 - 256},
     uid_rule="lower-case letters, digits, '_' and '-', at most 100 characters",
     alternatives={
         "profile": "use metadata (for example metadata: {'@private': {email: ...}})",

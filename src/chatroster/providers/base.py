@@ -48,6 +48,8 @@ class Capabilities:
     max_length: Mapping[str, int] = field(default_factory=dict)
     """Longest text the platform takes, by field path (``profile.email``; ``tags[]`` for
     each tag, ``profile.ext.*`` for each ext value); checked by validate."""
+    max_bytes: Mapping[str, int] = field(default_factory=dict)
+    """Most bytes a field takes as compact JSON (CometChat ``metadata``)."""
     max_items: Mapping[str, int] = field(default_factory=dict)
     """Most entries the platform takes in a list or mapping field (``tags``)."""
     alternatives: Mapping[str, str] = field(default_factory=dict)
