@@ -192,11 +192,16 @@ def test_cometchat_shows_the_user_with_its_status(tmp_path: Path, emulator: Emul
         "metadata": {"team": "core", "@private": {"email": "alice@example.com"}},
         "role": "default",
     }
-    path = write(tmp_path / "team.yaml", provider, {"alice": alice, "bob": BOB})
+    carol = {"name": "Carol", "blocklist": ["bob"], "active": False}
+    path = write(tmp_path / "team.yaml", provider, {"alice": alice, "bob": BOB, "carol": carol})
     applied = chatroster("apply", str(path), "--yes", cwd=tmp_path)
     assert applied.returncode == 0, applied.stderr
-    status, shown = show_json(path, "alice", "bob")
+    status, shown = show_json(path, "alice", "bob", "carol")
     assert status == 0 and shown["unknown"] == []
+    # The vendor hides a deactivated user's status and blocks: unknown, not "none".
+    carol_shown = by_uid(shown)["carol"]
+    assert carol_shown["active"] is False and carol_shown["online"] is None
+    assert carol_shown["lists"] == {"blocklist": None}
     alice_shown = by_uid(shown)["alice"]
     assert alice_shown["owner"] == "ops" and alice_shown["online"] is False
     assert alice_shown["metadata"]["@private"]["email"].startswith("masked:")
