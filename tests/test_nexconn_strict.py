@@ -142,3 +142,17 @@ def test_an_unknown_environment_is_a_located_validation_error(
     assert result.returncode == 1
     assert "team.yaml:" in result.stderr and "environment" in result.stderr
     assert "development" in result.stderr and "production" in result.stderr
+
+
+def test_more_declared_users_than_a_development_app_holds_is_a_validation_error(
+    tmp_path: Path, emulator: EmulatorProcess
+) -> None:
+    users = {f"user{i}": {"name": f"User {i}"} for i in range(101)}
+    path = manifest(tmp_path, emulator, users, environment="development")
+    result = chatroster("validate", str(path), cwd=tmp_path)
+    assert result.returncode == 1
+    assert "team.yaml:" in result.stderr and "(provider.environment)" in result.stderr
+    assert "101 users declared, over the development environment's limit of 100" in result.stderr
+    assert emulator.stats()["total"] == 0  # offline: nothing was asked
+    path = manifest(tmp_path, emulator, dict(list(users.items())[:100]), environment="development")
+    assert chatroster("validate", str(path), cwd=tmp_path).returncode == 0

@@ -43,6 +43,8 @@ class View:
     prune: str
     provider: str | None
     """The provider's type, or ``None`` when the schema refused it."""
+    environment: str = "production"
+    """The app's environment (Nexconn: a development app registers at most 100 users)."""
 
     @classmethod
     def of(cls, data: dict[str, Any], schema_findings: list[Finding]) -> View:
@@ -59,6 +61,7 @@ class View:
             protected=protected if ("policy", "protected") not in broken else [],
             prune=policy.get("prune", "none") if ("policy", "prune") not in broken else "none",
             provider=_provider_type(data.get("provider")),
+            environment=str(_mapping(data.get("provider")).get("environment", "production")),
         )
 
 
@@ -71,7 +74,21 @@ def check(view: View, now: datetime | None = None) -> list[Finding]:
         findings += _uid_rules(view, view.provider, capabilities)
         findings += _unsupported(view, view.provider, capabilities)
         findings += _over_limits(view, view.provider, capabilities)
+        findings += _over_user_limit(view, capabilities)
     return findings
+
+
+def _over_user_limit(view: View, capabilities: Capabilities) -> Iterator[Finding]:
+    """More declared users than a development app can ever register: plan would refuse
+    it on every run, so say so offline."""
+    limit = capabilities.development_user_limit
+    if limit is not None and view.environment == "development" and len(view.declared) > limit:
+        yield Finding(
+            ("provider", "environment"),
+            f"{len(view.declared)} users declared, over the development environment's "
+            f"limit of {limit} registered users",
+            f"declare at most {limit} users, or use a production app (environment: production)",
+        )
 
 
 def _over_limits(view: View, provider: str, capabilities: Capabilities) -> Iterator[Finding]:

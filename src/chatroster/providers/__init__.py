@@ -20,6 +20,7 @@ NEXCONN = Capabilities(
     delete=False,
     edit_inactive=False,
     restore_keeps_data=False,
+    development_user_limit=100,
     max_ban=timedelta(days=30),
     list_users=False,
     uid_pattern=re.compile(r"^[A-Za-z0-9]{1,64}$"),

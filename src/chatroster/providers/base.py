@@ -41,6 +41,9 @@ class Capabilities:
     blocklist: bool = True
     whitelist: bool = True
     expire_tokens: bool = True
+    development_user_limit: int | None = None
+    """Registered users an app in its development environment may hold (Nexconn: 100,
+    "The development environment has a maximum limit of 100 registered users")."""
     list_users: bool = True
     """Whether every user can be listed (pruning of users the manifest no longer names)."""
     uid_pattern: re.Pattern[str] = UID_PATTERN

@@ -31,8 +31,6 @@ DEFAULT_TIMEOUT = 10.0
 DEFAULT_RETRIES = 6
 DEFAULT_BACKOFF = 0.25
 ENVIRONMENTS = ("production", "development")
-DEVELOPMENT_USER_LIMIT = 100
-"""'The development environment has a maximum limit of 100 registered users.'"""
 
 V = TypeVar("V")
 
@@ -51,7 +49,8 @@ class Settings:
     retries: int = DEFAULT_RETRIES
     backoff: float = DEFAULT_BACKOFF
     environment: str = "production"
-    """``development``: the app registers at most `DEVELOPMENT_USER_LIMIT` users."""
+    """``development``: the app registers at most ``development_user_limit`` users
+    (see `Capabilities`)."""
 
     @classmethod
     def from_config(cls, config: ProviderConfig, concurrency: int | None = None) -> Settings:

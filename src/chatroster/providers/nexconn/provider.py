@@ -25,7 +25,7 @@ from ..batches import Failures
 from . import api
 from .api import Endpoint, HostedProfile, Push
 from .batches import Batches, failure
-from .client import DEVELOPMENT_USER_LIMIT, Details, NexconnClient, Settings
+from .client import Details, NexconnClient, Settings
 
 #: Two ban expiries this close are the same ban (the vendor counts in minutes).
 BAN_TOLERANCE = timedelta(minutes=2)
@@ -82,9 +82,10 @@ class NexconnProvider(Provider):
         return found
 
     def capacity(self) -> Capacity | None:
-        if self.settings.environment != "development":
+        limit = self.capabilities.development_user_limit
+        if self.settings.environment != "development" or limit is None:
             return None
-        return Capacity(self._registered, DEVELOPMENT_USER_LIMIT, "development")
+        return Capacity(self._registered, limit, "development")
 
     # ========================================================================= read
 
