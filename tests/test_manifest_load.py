@@ -90,7 +90,7 @@ def test_keys_left_out_are_unmanaged_and_empty_values_mean_none(tmp_path: Path) 
         "  off: {name: Olga, whitelist: false, active: false}\n",
     )
     users = load([path], env={}).desired.users
-    assert users["bare"] == User(uid="bare", name="Bare")
+    assert users["bare"] == User(uid="bare", name="Bare", active=True)  # declared: active
     assert users["bare"].blocklist is None and users["bare"].whitelist_mode is None
     empty = users["empty"]
     assert (empty.tags, dict(empty.metadata or {}), empty.blocklist) == ((), {}, frozenset())

@@ -475,3 +475,16 @@ def test_values_over_the_providers_limits_are_refused_before_any_call(tmp_path: 
     assert "136 characters, over the nexconn limit of 128" in found
     assert "19 entries, over the nexconn limit of 18" in found
     assert "41 characters, over the nexconn limit of 40" in found
+
+
+def test_cometchat_metadata_over_5_kb_is_refused_before_any_call(tmp_path: Path) -> None:
+    manifest = tmp_path / "big.yaml"
+    manifest.write_text(
+        "version: 1\nprovider:\n  type: cometchat\n  app_id: a\n  api_key: ${K:-k}\nusers:\n"
+        f"  alice:\n    name: A\n    metadata: {{blob: {'x' * 5000}}}\n"
+        f"  bob:\n    name: B\n    metadata: {{blob: {'x' * 4000}}}\n"
+    )
+    found = [located(p) for p in problems(manifest)]
+    assert len(found) == 1
+    line, message = found[0][1], found[0][3]
+    assert line == 9 and "5011 bytes as JSON, over the cometchat limit of 4864" in message

@@ -292,14 +292,61 @@ def test_a_live_list_that_cannot_be_read_is_left_alone_with_a_warning() -> None:
 def test_a_deactivated_user_is_left_alone_where_the_platform_refuses_changes_to_it() -> None:
     desired = State({"a": User("a", name="new name", active=False)})
     live = State({"a": owned("a", name="old", active=False)})
-    frozen = plan(desired, live, ctx("nexconn"))
+    frozen = plan(desired, live, ctx("cometchat"))
     assert frozen.empty and "a is deactivated" in frozen.warnings[0]
     assert actions(plan(desired, live, ctx("local"))) == [("update_user", "a", None)]
     revived = State({"a": User("a", name="new name", active=True)})
-    assert actions(plan(revived, live, ctx("nexconn"))) == [
+    assert actions(plan(revived, live, ctx("cometchat"))) == [
         ("reactivate_user", "a", None),
         ("update_user", "a", None),
     ]
+
+
+def test_a_deactivated_nexconn_user_that_stays_so_has_nothing_to_compare() -> None:
+    # Nexconn deleted its data when it was deactivated: no change, and no warning either.
+    desired = State({"a": User("a", name="new name", active=False, blocklist=frozenset({"b"}))})
+    live = State({"a": owned("a", name=None, active=False, owner=None, blocklist=None), "b": owned("b")})
+    result = plan(desired, live, ctx("nexconn"))
+    assert result.empty and not result.warnings
+
+
+def test_a_declared_user_without_active_is_reactivated() -> None:
+    desired = State({"a": User("a", name="a")})
+    live = State({"a": owned("a", active=False)})
+    assert actions(plan(desired, live, ctx("local"))) == [("reactivate_user", "a", None)]
+    assert actions(plan(desired, live, ctx("cometchat"))) == [("reactivate_user", "a", None)]
+    assert plan(desired, live, ctx("local", mode="seed")).empty  # seed only creates
+
+
+def test_a_nexconn_reactivation_writes_every_declared_field_again() -> None:
+    # The restore brings back the uid alone, whatever the read showed of the user.
+    want = User(
+        "a",
+        name="Alice",
+        avatar="https://x/a.png",
+        tags=("t",),
+        profile={"email": "a@x.io"},
+        blocklist=frozenset({"b"}),
+        whitelist=frozenset({"b"}),
+        whitelist_mode=True,
+        tokens_valid_after=NOW,
+    )
+    have = owned("a", name="Alice", avatar="https://x/a.png", tags=("t",), active=False, blocklist=None)
+    result = plan(State({"a": want}), State({"a": have, "b": owned("b")}), ctx("nexconn"))
+    assert actions(result) == [
+        ("reactivate_user", "a", None),
+        ("update_user", "a", None),
+        ("add_block", "a", "b"),
+        ("set_whitelist_mode", "a", None),
+        ("add_whitelist", "a", "b"),
+        ("expire_tokens", "a", None),
+    ]
+    reactivate, update = result.changes[:2]
+    assert "every declared field is written again" in (reactivate.note or "")
+    assert set(update.after) == {"name", "avatar", "tags", "profile"}
+    # Filling what the restore left empty overwrites nothing: no --force needed.
+    assert limit_reasons(result, Policy(max_update=Limit(count=0)), "nexconn") == []
+    assert not result.warnings
 
 
 def test_updates_of_users_adopted_by_the_same_plan_do_not_count_against_max_update() -> None:

@@ -309,8 +309,9 @@ def test_quickstart_applies_and_then_plans_no_changes(nexconn: Nexconn) -> None:
     assert live["alice"].profile == manifest.desired.users["alice"].profile
     assert live["alice"].whitelist == frozenset({"bob", "admin"})
     assert live["alice"].whitelist_mode
-    assert live["erin"].active is False and live["erin"].name == "Erin Example"
-    assert all(user.owner == OWNER for user in live.values())
+    # The vendor's soft-delete deletes the user's data: the id alone is left.
+    assert live["erin"].active is False and live["erin"].name is None and live["erin"].owner is None
+    assert all(user.owner == OWNER for user in live.values() if user.active)
 
 
 def test_every_request_body_matches_the_vendors_openapi_schema(nexconn: Nexconn) -> None:
@@ -382,27 +383,40 @@ def test_updates_push_data_tags_and_profile_and_removes_dropped_profile_keys(
     assert row.profile == {"email": "new@example.com", "name": "Alice Renamed", "ext": {api.OWNER_KEY: OWNER}}
 
 
-def test_deactivates_and_reactivates_a_user_an_hour_later(nexconn: Nexconn) -> None:
-    alice, bob = person("alice"), person("bob")
+def test_deactivates_and_reactivates_a_user_an_hour_later_writing_its_data_again(nexconn: Nexconn) -> None:
+    bob = person("bob")
+    alice = person("alice", blocklist=frozenset({"bob"}), whitelist=frozenset({"bob"}), whitelist_mode=True)
     nexconn.converge(nexconn.manifest(alice, bob))
     made = nexconn.converge(nexconn.manifest(alice.evolve(active=False), bob))
     assert actions(made) == {"deactivate_user": 1}
+    gone = nexconn.live(nexconn.manifest(alice, bob))["alice"]
+    assert gone.name is None and gone.owner is None and gone.profile == {}  # the vendor deleted it
     nexconn.age_deactivations()
-    made = nexconn.converge(nexconn.manifest(alice.evolve(active=True), bob))
-    assert actions(made) == {"reactivate_user": 1}
-    assert nexconn.live(nexconn.manifest(alice))["alice"].active is True
+    made = nexconn.converge(nexconn.manifest(alice, bob))  # active is not said: active
+    assert actions(made) == {
+        "reactivate_user": 1,
+        "adopt_user": 1,
+        "update_user": 1,
+        "add_block": 1,
+        "set_whitelist_mode": 1,
+        "add_whitelist": 1,
+    }
+    back = nexconn.live(nexconn.manifest(alice, bob))["alice"]
+    assert back.active is True and back.owner == OWNER
+    assert (back.name, back.avatar, back.tags) == (alice.name, alice.avatar, alice.tags)
+    assert back.profile == alice.profile
+    assert back.blocklist == back.whitelist == frozenset({"bob"}) and back.whitelist_mode
 
 
-def test_a_deactivated_users_lists_are_left_alone_as_the_vendor_hides_them(
-    nexconn: Nexconn,
-) -> None:
+def test_a_deactivated_user_that_stays_so_has_nothing_to_plan(nexconn: Nexconn) -> None:
+    # The vendor deleted its data and lists: there is nothing to compare, nor to warn about.
     bob = person("bob")
     alice = person("alice", blocklist=frozenset({"bob"}), whitelist=frozenset({"bob"}))
     nexconn.converge(nexconn.manifest(alice, bob))
     made = nexconn.converge(nexconn.manifest(alice.evolve(active=False), bob))
     assert actions(made) == {"deactivate_user": 1}
-    again = nexconn.plan(nexconn.manifest(alice.evolve(active=False), bob))
-    assert again.empty and any("cannot be read" in warning for warning in again.warnings)
+    again = nexconn.plan(nexconn.manifest(alice.evolve(active=False, name="Renamed"), bob))
+    assert again.empty and not again.warnings
 
 
 def test_a_deactivated_users_whitelist_mode_is_left_alone(nexconn: Nexconn) -> None:

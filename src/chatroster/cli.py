@@ -197,10 +197,11 @@ def plan(
         with _reading(provider):
             result = make_plan(manifest, provider, options)
         masker = _masker(manifest, provider, show_personal)
+        capacity = provider.capacity()
     click.echo(_render(result, fmt, masker))
     if out:
         _save_plan(result, Path(out))
-    check_safety(result, manifest.policy, label(manifest), force=force)
+    check_safety(result, manifest.policy, label(manifest), force=force, capacity=capacity)
     if detailed_exitcode and not result.empty:
         sys.exit(EXIT_CHANGES)
 
@@ -290,7 +291,7 @@ def apply(
         if record_file is not None:
             recorder = Recorder(Path(record_file), masker, provider=provider.type, owner=manifest.owner)
         with _recorded(recorder, result.changes):
-            check_safety(result, manifest.policy, label(manifest), force=force)
+            check_safety(result, manifest.policy, label(manifest), force=force, capacity=provider.capacity())
             if result.empty:
                 return
             _confirm(yes, len(result.changes))
@@ -424,6 +425,32 @@ def drift(
         click.echo(drift_text(found))
     if not found.clean:
         sys.exit(EXIT_CHANGES)
+
+
+@cli.command()
+@click.argument("path", type=click.Path())
+@click.argument("uids", nargs=-1, required=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--show-personal", is_flag=True, help="Show personal data unmasked.")
+@verbose_option
+def show(path: str, uids: tuple[str, ...], fmt: str, show_personal: bool) -> None:
+    """Print users as the platform holds them (writes nothing); exit 1 if a uid is unknown."""
+    from .show import read_users, report_json, report_text
+
+    manifest = _load([path])
+    with _open(manifest) as provider:
+        with _reading(provider):
+            found = read_users(manifest, provider, uids)
+        masker = _masker(manifest, provider, show_personal)
+    shown = report_json(found, masker) if fmt == "json" else None
+    click.echo(
+        report_text(found, masker) if shown is None else json.dumps(shown, indent=2, ensure_ascii=False)
+    )
+    if found.unknown:
+        raise ChatrosterError(
+            f"[{label(manifest)}] not on the platform: {', '.join(found.unknown)}; check the "
+            "uid (the others are shown above)"
+        )
 
 
 @cli.command(

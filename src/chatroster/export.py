@@ -104,6 +104,10 @@ def _user(user: User) -> dict[str, Any]:
     # Empty values are left out: absent (unmanaged) and empty plan the same against
     # this live state, and the manifest stays short.
     entry = {name: thaw(value) for name, value in user.fields().items() if _is_set(value)}
+    if "name" not in entry:
+        # The manifest requires a name; a user without one (Nexconn deletes a deactivated
+        # user's name) gets its uid, which a reactivation would then write.
+        entry = {"name": user.uid, **entry}
     if user.active is False:
         entry["active"] = False
     if user.blocklist is not None:  # read, so managed: [] means "blocks no one"

@@ -100,6 +100,8 @@ class User:
     """Kept sorted: tag order carries no meaning on any platform."""
     profile: Mapping[str, Any] | None = None
     active: bool | None = None
+    """Desired: ``False`` deactivated, anything else active (a declared user is active
+    unless it says ``active: false``). Live: ``None`` when not known."""
     blocklist: frozenset[str] | None = None
     """Exactly the uids this user blocks."""
     whitelist: frozenset[str] | None = None

@@ -60,11 +60,13 @@ def plan(desired: State, live: State, ctx: Context) -> Plan:
             if have.owner not in (None, ctx.owner) and not ctx.allow_takeover:
                 conflicts.append(uid)
                 continue
+            if _stays_wiped(want, have, ctx.capabilities):
+                continue  # nothing of it left to converge until it is reactivated
             converge = list(_converge(want, have, ctx))
             if converge and _stays_frozen(want, have, ctx.capabilities):
                 frozen.append(
                     f"{uid} is deactivated, and {len(converge)} change(s) to it "
-                    "are left until it is reactivated (active: true): the platform "
+                    "are left until it is reactivated (remove active: false): the platform "
                     "refuses changes to deactivated users"
                 )
                 continue
@@ -76,7 +78,7 @@ def plan(desired: State, live: State, ctx: Context) -> Plan:
     changes, warnings = _drop_unknown_targets(friendship.mutual(changes), exists)
     role_changes, role_warnings = _roles(desired, live, ctx, deleted)
     changes += role_changes
-    warnings += _unreadable_lists(desired, live) + frozen + role_warnings
+    warnings += _unreadable_lists(desired, live, ctx.capabilities) + frozen + role_warnings
     return Plan(
         changes=ordered(changes),
         warnings=tuple(warnings),
@@ -112,13 +114,17 @@ _LISTS_OF = attrgetter(*_LISTS)
 _UNMANAGED = (None,) * len(_LISTS)
 
 
-def _unreadable_lists(desired: State, live: State) -> list[str]:
+def _unreadable_lists(desired: State, live: State, caps: Capabilities) -> list[str]:
     found: list[tuple[str, str]] = []
     for uid, want in desired.users.items():
         have = live.users.get(uid)
         wanted = _LISTS_OF(want)
         if have is None or wanted == _UNMANAGED:
             continue  # a new user, or one whose lists the manifest leaves alone
+        if _reactivating(want, have) and not caps.restore_keeps_data:
+            continue  # its lists are written again from nothing (see `_restored`)
+        if _stays_wiped(want, have, caps):
+            continue
         for name, mine, theirs in zip(_LISTS, wanted, _LISTS_OF(have), strict=True):
             if mine is not None and theirs is None:
                 warning = (
@@ -132,7 +138,35 @@ def _unreadable_lists(desired: State, live: State) -> list[str]:
 
 def _stays_frozen(want: User, have: User, caps: Capabilities) -> bool:
     """A deactivated user that stays so, on a platform that refuses to change one."""
-    return not caps.edit_inactive and have.active is False and want.active is not True
+    return not caps.edit_inactive and have.active is False and want.active is False
+
+
+def _stays_wiped(want: User, have: User, caps: Capabilities) -> bool:
+    """A deactivated user that stays so, on a platform whose deactivation deleted its
+    data (Nexconn): there is nothing to compare until it is reactivated, when every
+    declared field is written again."""
+    return not caps.restore_keeps_data and have.active is False and want.active is False
+
+
+def _reactivating(want: User, have: User) -> bool:
+    """Declared users are active unless they say ``active: false``."""
+    return have.active is False and want.active is not False
+
+
+def _restored(have: User) -> User:
+    """What a restore brings back on a platform that keeps nothing but the uid (Nexconn:
+    "personal data cannot be recovered"): no fields, tags, profile, lists or watermark.
+    Its owner is kept as read, so that adoption and takeover are decided on what the
+    platform shows."""
+    return User(
+        have.uid,
+        active=False,
+        tags=(),
+        blocklist=frozenset(),
+        whitelist=frozenset(),
+        whitelist_mode=False,
+        owner=have.owner,
+    )
 
 
 def _managed_count(desired: State, live: State, owner: str) -> int:
@@ -170,8 +204,12 @@ need no 100k copies of it)."""
 
 def _converge(want: User, have: User, ctx: Context) -> Iterator[Change]:
     uid = want.uid
+    if _reactivating(want, have) and not ctx.capabilities.restore_keeps_data:
+        have = _restored(have)  # so that every declared field is planned again
     if have.owner != ctx.owner:
         note = "adopt: no owner yet" if have.owner is None else f"take over from '{have.owner}'"
+        if have.owner is None and _reactivating(want, have) and not ctx.capabilities.restore_keeps_data:
+            note = "adopt: the ownership marker was deleted with the user's data"
         yield Change(
             Action.ADOPT_USER,
             uid,
@@ -182,11 +220,13 @@ def _converge(want: User, have: User, ctx: Context) -> Iterator[Change]:
     before, after = _field_diff(want, have, ctx.capabilities)
     if after:
         yield Change(Action.UPDATE_USER, uid, before=before, after=after)
-    if want.active is not None and want.active != have.active:
-        if want.active:
-            yield Change(Action.REACTIVATE_USER, uid, before={"active": False}, after={"active": True})
-        elif uid not in ctx.policy.protected:
-            yield Change(Action.DEACTIVATE_USER, uid, before={"active": True}, after={"active": False})
+    if _reactivating(want, have):
+        restored = None if ctx.capabilities.restore_keeps_data else _RESTORE_NOTE
+        yield Change(
+            Action.REACTIVATE_USER, uid, before={"active": False}, after={"active": True}, note=restored
+        )
+    elif want.active is False and have.active is not False and uid not in ctx.policy.protected:
+        yield Change(Action.DEACTIVATE_USER, uid, before={"active": True}, after={"active": False})
     if (
         ctx.capabilities.whitelist
         and want.whitelist_mode is not None
@@ -204,6 +244,8 @@ def _converge(want: User, have: User, ctx: Context) -> Iterator[Change]:
         yield from friendship.permission(want, have)
     yield from _tokens(want, have, ctx.capabilities)
 
+
+_RESTORE_NOTE = "the platform restores the uid alone: every declared field is written again"
 
 _USER_FIELDS_OF = attrgetter(*USER_FIELDS)
 

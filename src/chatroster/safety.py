@@ -9,6 +9,7 @@ from .changes import Action, Change
 from .errors import UnsafePlanError
 from .model import Limit, Policy
 from .plan import Plan
+from .providers.base import Capacity
 
 _LIMITS: tuple[tuple[Action, str, str], ...] = (
     (Action.DEACTIVATE_USER, "max_deactivate", "deactivated"),
@@ -49,6 +50,22 @@ def conflict_reasons(plan: Plan, label: str) -> list[str]:
     return found
 
 
+def capacity_reasons(plan: Plan, capacity: Capacity | None, label: str) -> list[str]:
+    """A plan that would register more users than the app may hold (a Nexconn
+    development app: 100). Refused even with --force: the vendor would refuse the
+    registrations half-way through the apply."""
+    adds = plan.count(Action.CREATE_USER)
+    if capacity is None or adds == 0 or capacity.registered + adds <= capacity.limit:
+        return []
+    return [
+        f"[{label}] the {capacity.environment} app has {capacity.registered} registered "
+        f"users and this plan registers {adds} more ({capacity.registered + adds}), over the "
+        f"{capacity.environment} environment's limit of {capacity.limit} registered users; "
+        "delete test users in the console, declare fewer users, or use a production app "
+        "(provider.environment: production)"
+    ]
+
+
 def _counted(plan: Plan, action: Action) -> int:
     """Changes that count against ``action``'s limit.
 
@@ -85,13 +102,15 @@ def _empty(value: Any) -> bool:
     )
 
 
-def check(plan: Plan, policy: Policy, label: str, *, force: bool) -> None:
+def check(plan: Plan, policy: Policy, label: str, *, force: bool, capacity: Capacity | None = None) -> None:
     """Raise `UnsafePlanError` when a limit is exceeded and ``force`` is not given.
 
     Ownership conflicts are refused even with ``--force``: taking over another team's
-    users is a different decision from going over a limit.
+    users is a different decision from going over a limit. So is going over the app's
+    limit on registered users (``capacity``), which the vendor enforces anyway.
     """
     found = [] if force else limit_reasons(plan, policy, label)
     found += conflict_reasons(plan, label)
+    found += capacity_reasons(plan, capacity, label)
     if found:
         raise UnsafePlanError(found)

@@ -197,26 +197,33 @@ class RateLimits:
             for factor in {1.0, *NEXCONN_RATE_FACTORS.values()}:
                 self.nexconn[factor] = TokenBucket(config.nexconn_rate * factor)
         self.cometchat = FixedWindow(config.cometchat_rate) if config.cometchat_rate else None
+        # CometChat sends its limit headers on every answer, limited or not: without a
+        # configured rate they count against the paid plan's standard limit, and
+        # nothing is refused.
+        self.cometchat_counted = self.cometchat or FixedWindow(COMETCHAT_STANDARD_LIMIT)
 
     def reset(self) -> None:
         for limiter in self.nexconn.values():
             limiter.reset()
-        if self.cometchat is not None:
-            self.cometchat.reset()
+        self.cometchat_counted.reset()
 
 
 class RateLimitMiddleware:
     def __init__(self, app: ASGIApp, limits: RateLimits, vendors: Vendors, stats: Stats) -> None:
         self.app, self.vendors, self.stats = app, vendors, stats
         self.nexconn, self.cometchat = limits.nexconn, limits.cometchat
+        self.cometchat_counted = limits.cometchat_counted
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         vendor = vendor_of(scope["path"]) if scope["type"] == "http" else None
         if vendor == NEXCONN and self.nexconn:
             decision = self._nexconn(scope)
-        elif vendor == COMETCHAT and self.cometchat is not None:
+        elif vendor == COMETCHAT:
             decision = self._cometchat(scope)
             send = self._with_limit_headers(send, decision)
+            if self.cometchat is None:  # counted for the headers only
+                await self.app(scope, receive, send)
+                return
         else:
             await self.app(scope, receive, send)
             return
@@ -235,10 +242,9 @@ class RateLimitMiddleware:
         return bucket.acquire((app_key, path))
 
     def _cometchat(self, scope: Scope) -> Decision:
-        assert self.cometchat is not None
         module = self.vendors.cometchat
         rate_class = module.rate_class(scope["method"], scope["path"]) if module else "standard"
-        return self.cometchat.acquire(rate_class)
+        return self.cometchat_counted.acquire(rate_class)
 
     def _with_limit_headers(self, send: Send, decision: Decision) -> Send:
         module = self.vendors.cometchat
@@ -274,7 +280,8 @@ class FaultMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         vendor = vendor_of(scope["path"]) if scope["type"] == "http" else None
-        fault = self.plan.next() if vendor and self.plan.enabled else None
+        targeted = not self.config.fault_paths or scope.get("path") in self.config.fault_paths
+        fault = self.plan.next() if vendor and self.plan.enabled and targeted else None
         if vendor is None or fault is None:
             await self.app(scope, receive, send)
             return
@@ -365,7 +372,7 @@ def build_app(store: Store, config: EmulatorConfig) -> Starlette:
         nonce_cache_size=config.nonce_cache_size,
     )
     api_routes: list[BaseRoute] = [
-        *nexconn.routes(store, verifier),
+        *nexconn.routes(store, verifier, nexconn.Rules(config.nexconn_ext_keys, config.nexconn_max_users)),
         *(cometchat.routes(store, config) if cometchat is not None else []),
     ]
     limits = RateLimits(config)
@@ -373,10 +380,13 @@ def build_app(store: Store, config: EmulatorConfig) -> Starlette:
         "vendors": [NEXCONN, *([COMETCHAT] if cometchat is not None else [])],
         "nexconn_rate": config.nexconn_rate,
         "cometchat_rate": config.cometchat_rate,
+        "nexconn_ext_keys": list(config.nexconn_ext_keys),
+        "nexconn_max_users": config.nexconn_max_users,
         "fault_rate": config.fault_rate,
         "fault_seed": config.fault_seed,
         "fault_kinds": list(plan.kinds),
         "latency_ms": config.latency_ms,
+        "fault_paths": list(config.fault_paths),
     }
     control = _control_routes(stats, plan, limits, info)
     app = Starlette(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .nexconn.rules import DEFAULT_EXT_KEYS
+
 DEFAULT_APP_KEY = "emulator-app-key"
 DEFAULT_APP_SECRET = "emulator-app-secret"
 DEFAULT_APP_ID = "emulator-app"
@@ -31,6 +33,8 @@ class EmulatorConfig:
     """Fraction of requests that fail (500/503, 429, hang, dropped connection)."""
     fault_seed: int = 0
     fault_kinds: tuple[str, ...] = ("error", "throttle", "hang", "drop")
+    fault_paths: tuple[str, ...] = ()
+    """Only requests to these paths draw faults; empty: every API request."""
     hang_seconds: float = 30.0
     latency_ms: float = 0.0
     """Milliseconds every API answer is held back, as a network would (0: none)."""
@@ -38,5 +42,9 @@ class EmulatorConfig:
     """How old a Nexconn Timestamp may be before the signature is refused as stale."""
 
     # -- added for the server framework and Nexconn (emulator/app.py, signing.py) --
+    nexconn_ext_keys: tuple[str, ...] = DEFAULT_EXT_KEYS
+    """The ``userExtProfile`` keys declared in the Nexconn console (``*``: any key)."""
+    nexconn_max_users: int | None = None
+    """Registered users a Nexconn development app may hold; None: no limit."""
     nonce_cache_size: int = 100_000
     """How many recent Nexconn nonces are remembered to refuse replays (oldest go first)."""

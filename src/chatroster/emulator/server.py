@@ -35,6 +35,8 @@ from .config import (
     EmulatorConfig,
 )
 from .faults import DROP_EXTENSION, FAULT_KINDS
+from .nexconn.profiles import EXT_KEY
+from .nexconn.rules import ANY_KEY, DEFAULT_EXT_KEYS
 
 DEFAULT_DB = Path(".chatroster/local.db")
 """The local provider's default store, so that the emulator serves it without flags."""
@@ -118,10 +120,14 @@ def banner(config: EmulatorConfig, db: Path, vendors: list[str]) -> list[str]:
     lines.append("rate limits: " + (", ".join(x for x in limits if x) or "off"))
     if config.latency_ms:
         lines.append(f"latency: {config.latency_ms:g} ms added to every answer")
+    lines.append("nexconn ext keys declared: " + (", ".join(config.nexconn_ext_keys) or "none"))
+    if config.nexconn_max_users is not None:
+        lines.append(f"nexconn registered users: at most {config.nexconn_max_users} (development app)")
     if config.fault_rate:
         lines.append(
             f"faults: {config.fault_rate:g} of requests ({', '.join(config.fault_kinds)}),"
             f" seed {config.fault_seed}"
+            + (f", only to {', '.join(config.fault_paths)}" if config.fault_paths else "")
         )
     return lines
 
@@ -172,6 +178,14 @@ def cannot_listen(config: EmulatorConfig) -> str:
             "for another port (--port 0 picks a free one)"
         )
     return message
+
+
+def _ext_keys(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:
+    keys = tuple(key.strip() for key in value.split(",") if key.strip())
+    bad = sorted(key for key in keys if key != ANY_KEY and not EXT_KEY.match(key))
+    if bad:
+        raise click.BadParameter(f"{', '.join(bad)}: an ext key is 'ext_' and letters or digits")
+    return keys
 
 
 def _kinds(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:
@@ -267,6 +281,12 @@ def _kinds(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str,
     help="Comma-separated kinds of fault to inject.",
 )
 @click.option(
+    "--fault-paths",
+    default="",
+    callback=lambda ctx, param, value: tuple(p.strip() for p in value.split(",") if p.strip()),
+    help="Comma-separated API paths that draw faults (e.g. /v4/user/get); default: every path.",
+)
+@click.option(
     "--hang-seconds",
     type=click.FloatRange(min=0),
     default=EmulatorConfig.hang_seconds,
@@ -281,6 +301,20 @@ def _kinds(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str,
     show_default=True,
     metavar="MS",
     help="Milliseconds added to every API answer, as a real network adds (benchmarks, timeouts).",
+)
+@click.option(
+    "--nexconn-ext-keys",
+    default=",".join(DEFAULT_EXT_KEYS),
+    show_default=True,
+    callback=_ext_keys,
+    help="Comma-separated userExtProfile keys declared in the Nexconn console; other keys "
+    "are refused as the vendor does ('*': any key).",
+)
+@click.option(
+    "--nexconn-max-users",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Registered users the Nexconn app may hold, as a development app (100); no limit unless set.",
 )
 @click.option("--verbose", is_flag=True, help="Log every request (uvicorn access log).")
 @click.option("--clock-offset", type=float, default=0.0, hidden=True)
@@ -298,8 +332,11 @@ def emulator_command(
     fault_rate: float,
     fault_seed: int,
     fault_kinds: tuple[str, ...],
+    fault_paths: tuple[str, ...],
     hang_seconds: float,
     latency_ms: float,
+    nexconn_ext_keys: tuple[str, ...],
+    nexconn_max_users: int | None,
     verbose: bool,
     clock_offset: float,
 ) -> int:
@@ -321,8 +358,11 @@ def emulator_command(
         fault_rate=fault_rate,
         fault_seed=fault_seed,
         fault_kinds=fault_kinds,
+        fault_paths=fault_paths,
         hang_seconds=hang_seconds,
         latency_ms=latency_ms,
+        nexconn_ext_keys=nexconn_ext_keys,
+        nexconn_max_users=nexconn_max_users,
     )
     return serve(config, db, clock_offset=clock_offset, verbose=verbose)
 

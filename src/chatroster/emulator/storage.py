@@ -33,6 +33,11 @@ def user_row(store: Store, uid: str) -> dict[str, Any] | None:
     return dict(rows[0]) if rows else None
 
 
+def count_users(store: Store) -> int:
+    """Every registered user, deactivated ones included."""
+    return int(store.query("SELECT COUNT(*) AS n FROM users")[0]["n"])
+
+
 def uids_page(
     store: Store,
     *,

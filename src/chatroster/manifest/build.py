@@ -33,7 +33,9 @@ def users(entries: dict[str, dict[str, Any]]) -> dict[str, User]:
 
 
 def user(uid: str, entry: dict[str, Any]) -> User:
-    """Absent keys stay ``None`` (unmanaged); empty ones stay empty (none)."""
+    """Absent keys stay ``None`` (unmanaged); empty ones stay empty (none). The one
+    exception is ``active``: a declared user is active unless it says ``active: false``,
+    so a user put back after a prune, or deactivated by hand, is reactivated."""
     get = entry.get  # each key named once: this runs for every user of the manifest
     tags = get("tags")
     blocklist = get("blocklist")
@@ -49,7 +51,7 @@ def user(uid: str, entry: dict[str, Any]) -> User:
         metadata=get("metadata"),
         tags=tuple(tags) if tags is not None else None,
         profile=get("profile"),
-        active=get("active"),
+        active=get("active", True),
         blocklist=frozenset(blocklist) if blocklist is not None else None,
         # `whitelist: [..]` turns whitelist mode on with exactly these; `false` turns it off.
         whitelist=frozenset(whitelist) if isinstance(whitelist, list) else None,

@@ -6,6 +6,7 @@ schema problem is not reported twice, and they report every problem found.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -47,6 +48,8 @@ class View:
     prune: str
     provider: str | None
     """The provider's type, or ``None`` when the schema refused it."""
+    environment: str = "production"
+    """The app's environment (Nexconn: a development app registers at most 100 users)."""
 
     @classmethod
     def of(cls, data: dict[str, Any], schema_findings: list[Finding]) -> View:
@@ -65,6 +68,7 @@ class View:
             protected=protected if ("policy", "protected") not in broken else [],
             prune=policy.get("prune", "none") if ("policy", "prune") not in broken else "none",
             provider=_provider_type(data.get("provider")),
+            environment=str(_mapping(data.get("provider")).get("environment", "production")),
         )
 
 
@@ -83,17 +87,41 @@ def check(view: View, now: datetime | None = None) -> list[Finding]:
         findings += _uid_rules(view, view.provider, capabilities)
         findings += _unsupported(view, view.provider, capabilities)
         findings += _over_limits(view, view.provider, capabilities)
+        findings += _over_user_limit(view, capabilities)
     return findings
+
+
+def _over_user_limit(view: View, capabilities: Capabilities) -> Iterator[Finding]:
+    """More declared users than a development app can ever register: plan would refuse
+    it on every run, so say so offline."""
+    limit = capabilities.development_user_limit
+    if limit is not None and view.environment == "development" and len(view.declared) > limit:
+        yield Finding(
+            ("provider", "environment"),
+            f"{len(view.declared)} users declared, over the development environment's "
+            f"limit of {limit} registered users",
+            f"declare at most {limit} users, or use a production app (environment: production)",
+        )
 
 
 def _over_limits(view: View, provider: str, capabilities: Capabilities) -> Iterator[Finding]:
     """Values longer, or lists longer, than the platform takes: refused at apply time
     otherwise, after the user may already have been half made."""
-    if not capabilities.max_length and not capabilities.max_items:
+    if not capabilities.max_length and not capabilities.max_items and not capabilities.max_bytes:
         return
     for uid, user in view.declared.items():
         if capabilities.friends and "friends" in user:
             yield from friends.over_limits(uid, user, provider, capabilities)
+        for name, limit in capabilities.max_bytes.items():
+            value = _at(user, name.split("."))
+            size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+            if value is not None and size > limit:
+                yield Finding(
+                    ("users", uid, *name.split(".")),
+                    f"{size} bytes as JSON, over the {provider} limit of {limit} "
+                    "(5 KB, less room for chatroster's ownership marker)",
+                    f"keep it to at most {limit} bytes, or keep the rest in your own system",
+                )
         for path, value in _texts(user, capabilities.max_length):
             limit = capabilities.max_length[path[1]]
             if isinstance(value, str) and len(value) > limit:

@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from ..errors import PartialFailure
 from ..model import ProviderConfig
-from .base import Capabilities, Provider, ReadProgress, Scope
+from .base import Capabilities, Capacity, Provider, ReadProgress, Scope
 
 LOCAL = Capabilities()
 
@@ -19,6 +19,8 @@ NEXCONN = Capabilities(
     user_fields=frozenset({"name", "avatar", "tags", "profile"}),
     delete=False,
     edit_inactive=False,
+    restore_keeps_data=False,
+    development_user_limit=100,
     max_ban=timedelta(days=30),
     list_users=False,
     roles=False,
@@ -58,6 +60,9 @@ COMETCHAT = Capabilities(
     uid_pattern=re.compile(r"^[a-z0-9_-]{1,100}$"),
     max_length={"name": 100, "avatar": 3000, "link": 3000, "tags[]": 100},
     max_items={"tags": 25},
+    # 5 KB (the reference's larger figure), less room for chatroster's marker
+    # (``@chatroster``: owner and token watermark) kept in the same metadata.
+    max_bytes={"metadata": 5 * 1024 - 256},
     uid_rule="lower-case letters, digits, '_' and '-', at most 100 characters",
     alternatives={
         "profile": "use metadata (for example metadata: {'@private': {email: ...}})",
@@ -80,6 +85,7 @@ CAPABILITIES: dict[str, Capabilities] = {
 __all__ = [
     "CAPABILITIES",
     "Capabilities",
+    "Capacity",
     "PartialFailure",
     "Provider",
     "ReadProgress",

@@ -15,7 +15,7 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from ..changes import Change
@@ -31,6 +31,9 @@ class Capabilities:
     deactivate: bool = True
     edit_inactive: bool = True
     """Whether a deactivated user can be changed (fields, owner, relations, tokens)."""
+    restore_keeps_data: bool = True
+    """Whether a reactivated user gets its data back. Nexconn's restore brings back the
+    uid alone, so a reactivation there writes every declared field again."""
     delete: bool = True
     bans: bool = True
     max_ban: timedelta | None = None
@@ -42,6 +45,9 @@ class Capabilities:
     expire_tokens: bool = True
     roles: bool = True
     """Whether roles can be declared, read (one call) and created, updated, deleted."""
+    development_user_limit: int | None = None
+    """Registered users an app in its development environment may hold (Nexconn: 100,
+    "The development environment has a maximum limit of 100 registered users")."""
     list_users: bool = True
     """Whether every user can be listed (pruning of users the manifest no longer names)."""
     uid_pattern: re.Pattern[str] = UID_PATTERN
@@ -49,6 +55,8 @@ class Capabilities:
     max_length: Mapping[str, int] = field(default_factory=dict)
     """Longest text the platform takes, by field path (``profile.email``; ``tags[]`` for
     each tag, ``profile.ext.*`` for each ext value); checked by validate."""
+    max_bytes: Mapping[str, int] = field(default_factory=dict)
+    """Most bytes a field takes as compact JSON (CometChat ``metadata``)."""
     max_items: Mapping[str, int] = field(default_factory=dict)
     """Most entries the platform takes in a list or mapping field (``tags``)."""
     alternatives: Mapping[str, str] = field(default_factory=dict)
@@ -78,6 +86,26 @@ class Scope:
     """Other uids whose existence matters (ban and block targets not declared as users)."""
     everything: bool = False
     """Read every user the platform can list, with blocklists, whitelists and friends (export)."""
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """How many users the app may register, and how many it holds (as last read)."""
+
+    registered: int
+    """Registered users the provider can see (a vendor may hold more it cannot list)."""
+    limit: int
+    environment: str
+    """Which kind of app has the limit, for messages (``development``)."""
+
+
+@dataclass(frozen=True)
+class Presence:
+    """Whether a user is connected now, as far as the platform says (`chatroster show`)."""
+
+    online: bool | None = None
+    """``None``: the platform does not say (the local platform has no connections)."""
+    last_active_at: datetime | None = None
 
 
 ReadProgress = Callable[[str, int, int | None], None]
@@ -136,6 +164,22 @@ class Provider(ABC):
     def tally(self, what: str, total: int | None = None) -> Tally:
         """A new step of a read, counted on `read_progress`."""
         return Tally(self.read_progress, what, total)
+
+    def capacity(self) -> Capacity | None:
+        """The app's limit on registered users, with the count the last `read` saw;
+        ``None``: no limit (the usual case)."""
+        return None
+
+    def presence(self, uids: Sequence[str]) -> dict[str, Presence]:
+        """Online status of existing users (`chatroster show`); users left out, or all
+        of them, are unknown."""
+        return {}
+
+    def list_sizes(self, uids: Sequence[str]) -> dict[str, dict[str, int | None]]:
+        """Sizes of the users' lists beyond blocklist and whitelist, by uid and list name
+        (``{"alice": {"friends": 3}}``), for `chatroster show`: where a provider that
+        manages more lists (friends) reports them. ``None``: cannot be read."""
+        return {}
 
     def mask_key(self) -> bytes | None:
         """A key of the platform's own for masks, where it has no credentials to derive

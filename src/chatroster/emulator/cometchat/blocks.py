@@ -84,7 +84,7 @@ def list_blocked_users(store: Store, call: Call) -> Body:
         search=call.query.get("searchKey") or None,
     )
     users = [_blocked_user_json(uid, row) for row in rows]
-    return ok(users, paging.meta(len(users), total))
+    return ok(users, paging.meta(users, total))
 
 
 def _blocked_user_json(viewer: str, row: dict[str, Any]) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -230,20 +231,27 @@ class Paging:
     def offset(self) -> int:
         return (self.page - 1) * self.per_page
 
-    def meta(self, count: int, total: int) -> dict[str, Any]:
-        # total_pages is at least 1, as in the vendor's examples (Laravel's lastPage).
-        # No cursor: the reference puts one in `meta`, the OpenAPI file's list-users
-        # example beside `meta`; neither documents cursor parameters for these lists,
-        # so following the OpenAPI file means no place is certain and none is served.
+    def meta(self, page: Sequence[Mapping[str, Any]], total: int) -> dict[str, Any]:
+        """``meta`` of a list answer: ``pagination`` and ``cursor``.
+
+        total_pages is at least 1, as in the vendor's examples (Laravel's lastPage).
+        The cursor is ``{updatedAt, affix}`` in ``meta``, as the reference has it (the
+        OpenAPI file's list-users example shows the same object); ``updatedAt`` is the
+        latest ``updatedAt`` (else ``createdAt``) on the page, as in that example, and
+        the time of the answer for an empty page. No list documents cursor parameters,
+        so none are taken.
+        """
         pages = max(1, math.ceil(total / self.per_page))
+        times = [int(item.get("updatedAt") or item.get("createdAt") or 0) for item in page]
         return {
             "pagination": {
                 "total": total,
-                "count": count,
+                "count": len(page),
                 "per_page": self.per_page,
                 "current_page": self.page,
                 "total_pages": pages,
-            }
+            },
+            "cursor": {"updatedAt": max(times, default=int(time.time())), "affix": "prepend"},
         }
 
 

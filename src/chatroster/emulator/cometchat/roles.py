@@ -117,7 +117,7 @@ def list_roles(store: Store, call: Call) -> Body:
     query.done()
     rows, settings = storage.roles(store), storage.role_settings(store)
     roles = [role_json(row, settings.get(row["role"])) for row in page_of(rows, paging)]
-    return ok(roles, paging.meta(len(roles), len(rows)))
+    return ok(roles, paging.meta(roles, len(rows)))
 
 
 def get_role(store: Store, call: Call) -> Body:

@@ -54,7 +54,7 @@ def list_tokens(store: Store, call: Call) -> Body:
     query.done()
     tokens = store.tokens(uid)
     rows = [token_json(uid, token, created_at) for token, created_at in page_of(tokens, paging)]
-    return ok(rows, paging.meta(len(rows), len(tokens)))
+    return ok(rows, paging.meta(rows, len(tokens)))
 
 
 def flush_tokens(store: Store, call: Call) -> Body:

@@ -49,14 +49,18 @@ from .errors import (
     error_response,
 )
 from .routes import ENDPOINTS, routes
+from .rules import DEFAULT_EXT_KEYS, USER_LIMIT_REACHED, Rules
 
 __all__ = [
     "BAD_PARAMETER",
     "BAD_SIGNATURE",
+    "DEFAULT_EXT_KEYS",
     "ENDPOINTS",
     "INTERNAL_ERROR",
     "NOT_FOUND",
     "RATE_LIMITED",
+    "USER_LIMIT_REACHED",
+    "Rules",
     "USER_NOT_FOUND",
     "NexconnError",
     "error_response",

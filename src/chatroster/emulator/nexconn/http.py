@@ -22,9 +22,12 @@ from starlette.responses import JSONResponse, Response
 from ...store import Store
 from .. import storage
 from .errors import OK, bad_parameter, user_not_found
+from .rules import Rules
 
 Result = dict[str, Any] | None
 Handler = Callable[[Store, dict[str, Any]], Result]
+RuledHandler = Callable[[Store, dict[str, Any], Rules], Result]
+"""A handler that also needs what the app declares in the console (`rules.Rules`)."""
 
 FOREVER = "9999-12-31 23:59:59"
 """How a ban without end (possible in a store the local provider also writes) is shown."""

@@ -4,6 +4,7 @@
 A ``profile/set`` rejection of one profile key is answered with HTTP 200 and a body
 ``{"code": 1002, "errorMessage": ..., "profileKey": <key>}``: the OpenAPI file puts
 ``profileKey`` ("the failed profile key when the update fails") in the 200 response.
+So is an ext key that was not declared in the console first (`rules.Rules.ext_keys`).
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from .http import (
     uid_field,
     uids_field,
 )
-from .routes import endpoint
+from .routes import endpoint, ruled_endpoint
+from .rules import Rules
 
 EXT_KEY = re.compile(r"^ext_[A-Za-z0-9]+$")
 
@@ -98,13 +100,13 @@ def _refuse_profile_key(key: str, problem: str) -> NexconnError:
     return NexconnError(200, BAD_PARAMETER, problem, {"profileKey": key})
 
 
-@endpoint(
+@ruled_endpoint(
     "/v4/user/profile/set",
     userId=uid_field(),
     userProfile=Field("object"),
     userExtProfile=Field("string-map"),
 )
-def set_user_profile(store: Store, body: dict[str, Any]) -> Result:
+def set_user_profile(store: Store, body: dict[str, Any], rules: Rules) -> Result:
     basic, ext = body.get("userProfile", {}), body.get("userExtProfile", {})
     if "userProfile" not in body and "userExtProfile" not in body:
         raise bad_parameter("one of userProfile and userExtProfile is required")
@@ -114,6 +116,11 @@ def set_user_profile(store: Store, body: dict[str, Any]) -> Result:
             raise _refuse_profile_key(key, problem)
     for key, value in ext.items():
         problem = _ext_key_problem(key, value)
+        if problem is None and not rules.declares(key):
+            problem = (
+                f"userExtProfile: key {key!r} is not declared; declare it in the console "
+                "(Chat > User profile hosting > Extended fields) first"
+            )
         if problem:
             raise _refuse_profile_key(key, problem)
     row = active_row(store, body["userId"])

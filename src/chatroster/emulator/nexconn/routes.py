@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -23,19 +24,30 @@ from .http import (
     Field,
     FormHandler,
     Handler,
+    Result,
+    RuledHandler,
     legacy_success,
     parse_form,
     parse_json,
     success,
     validate,
 )
+from .rules import Rules
 
 
 @dataclass(frozen=True)
 class Endpoint:
     path: str
     fields: Mapping[str, Field]
-    handler: Handler = field(compare=False)
+    handler: Handler | None = field(compare=False, default=None)
+    ruled: RuledHandler | None = field(compare=False, default=None)
+    """Set instead of ``handler`` for endpoints that obey the app's `Rules`."""
+
+    def serve(self, store: Store, body: dict[str, Any], rules: Rules) -> Result:
+        if self.ruled is not None:
+            return self.ruled(store, body, rules)
+        assert self.handler is not None
+        return self.handler(store, body)
 
 
 ENDPOINTS: dict[str, Endpoint] = {}
@@ -50,6 +62,16 @@ def endpoint(path: str, **fields: Field) -> Callable[[Handler], Handler]:
     return register
 
 
+def ruled_endpoint(path: str, **fields: Field) -> Callable[[RuledHandler], RuledHandler]:
+    """`endpoint` for a handler that also takes the app's `Rules`."""
+
+    def register(handler: RuledHandler) -> RuledHandler:
+        ENDPOINTS[path] = Endpoint(path, fields, ruled=handler)
+        return handler
+
+    return register
+
+
 LEGACY_HANDLERS: dict[str, FormHandler] = {
     "/user/whitesetting/set.json": whitelist.set_white_setting,
     "/user/whitesetting/query.json": whitelist.query_white_setting,
@@ -59,15 +81,17 @@ LEGACY_HANDLERS: dict[str, FormHandler] = {
 }
 
 
-def routes(store: Store, verifier: SignatureVerifier) -> list[BaseRoute]:
+def routes(store: Store, verifier: SignatureVerifier, rules: Rules | None = None) -> list[BaseRoute]:
     """The v4 routes, signed JSON POSTs, then the legacy whitelist routes, signed form
-    POSTs answered in the legacy envelope."""
-    v4 = [_route(store, verifier, spec) for spec in ENDPOINTS.values()]
+    POSTs answered in the legacy envelope. ``rules``: what the app declares in the
+    console (the defaults unless given)."""
+    rules = rules or Rules()
+    v4 = [_route(store, verifier, spec, rules) for spec in ENDPOINTS.values()]
     legacy = [_legacy_route(store, verifier, path, handler) for path, handler in LEGACY_HANDLERS.items()]
     return [*v4, *legacy]
 
 
-def _route(store: Store, verifier: SignatureVerifier, spec: Endpoint) -> Route:
+def _route(store: Store, verifier: SignatureVerifier, spec: Endpoint, rules: Rules) -> Route:
     async def handle(request: Request) -> Response:
         refused = verifier.verify(request.headers, "ms")
         if refused is not None:
@@ -75,7 +99,7 @@ def _route(store: Store, verifier: SignatureVerifier, spec: Endpoint) -> Route:
             return error_response(401, BAD_SIGNATURE, message)
         try:
             body = validate(spec.fields, parse_json(await request.body()))
-            return success(spec.handler(store, body))
+            return success(spec.serve(store, body, rules))
         except NexconnError as error:
             return error.response()
 

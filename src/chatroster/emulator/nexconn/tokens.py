@@ -1,7 +1,8 @@
 """Nexconn v4 access tokens: ``/v4/auth/access-token/issue`` and ``.../expire``.
 
 Issuing a token registers the user on first use (the vendor has no separate create)
-and updates the name and avatar otherwise.
+and updates the name and avatar otherwise. A development app refuses to register more
+users than its limit (`rules.Rules.max_users`).
 """
 
 from __future__ import annotations
@@ -13,20 +14,21 @@ from typing import Any
 from ...model import User
 from ...store import Store
 from .. import storage
-from .errors import bad_parameter, user_not_found
+from .errors import NexconnError, bad_parameter, user_not_found
 from .http import Field, Result, known_rows, uid_field, uids_field
-from .routes import endpoint
+from .routes import endpoint, ruled_endpoint
+from .rules import USER_LIMIT_REACHED, Rules
 
 USER_ID = re.compile(r"^[A-Za-z0-9]{1,64}$")
 
 
-@endpoint(
+@ruled_endpoint(
     "/v4/auth/access-token/issue",
     userId=uid_field(),
     name=Field("string", required=True, nonempty=True, max_length=64),
     avatarUrl=Field("string"),
 )
-def issue_access_token(store: Store, body: dict[str, Any]) -> Result:
+def issue_access_token(store: Store, body: dict[str, Any], rules: Rules) -> Result:
     uid, name, avatar = body["userId"], body["name"], body.get("avatarUrl")
     if not USER_ID.match(uid):
         raise bad_parameter("userId: letters and digits only, at most 64 characters")
@@ -37,6 +39,7 @@ def issue_access_token(store: Store, body: dict[str, Any]) -> Result:
     with store.transaction():
         row = storage.user_row(store, uid)
         if row is None:
+            _refuse_over_limit(store, rules)
             store.insert_users([User(uid, name=name, avatar=avatar)], owner=None)
         elif not row["active"]:
             raise user_not_found([uid])
@@ -45,6 +48,21 @@ def issue_access_token(store: Store, body: dict[str, Any]) -> Result:
             store.update_user(uid, changes)
         token, _ = store.issue_token(uid)
     return {"userId": uid, "accessToken": token}
+
+
+def _refuse_over_limit(store: Store, rules: Rules) -> None:
+    """A development app holds at most ``rules.max_users`` registered users."""
+    if rules.max_users is None:
+        return
+    registered = storage.count_users(store)
+    if registered >= rules.max_users:
+        raise NexconnError(
+            403,
+            USER_LIMIT_REACHED,
+            f"The registered user limit of the development environment is reached "
+            f"({registered} of {rules.max_users}); delete test users in the console or "
+            "upgrade the app",
+        )
 
 
 @endpoint(

@@ -1,5 +1,7 @@
 """Nexconn v4 users: get, update, connection status, soft-delete, restore and the list
-of soft-deleted users. Soft-delete is the store's deactivation.
+of soft-deleted users. Soft-delete is the store's deactivation, and it wipes what the
+vendor deletes: name, avatar, tags, hosted profile, the user's blocklist and whitelist
+(and whitelist mode), the token watermark. A restore brings back the id alone.
 
 Online status is served at ``/v4/user/connection-status/get`` only, as in the OpenAPI
 file (older docs: ``/v4/user/online-status/get``).
@@ -69,12 +71,35 @@ def _operation_id() -> str:
     return uuid.uuid4().hex
 
 
+#: What a soft-delete wipes: "all data associated with the user ID is deleted" and a
+#: restore brings back the id alone ("personal data cannot be recovered").
+WIPED: dict[str, Any] = {
+    "name": "",
+    "avatar": None,
+    "tags": (),
+    "profile": None,
+    "whitelist_mode": False,
+    "tokens_valid_after": None,
+}
+
+
 @endpoint("/v4/user/soft-delete", userIds=uids_field(100))
 def soft_delete_users(store: Store, body: dict[str, Any]) -> Result:
     rows = known_rows(store, body["userIds"])
     # Users already deleted keep their deletion time (and so their restore delay).
-    store.set_active([uid for uid, row in rows.items() if row["active"]], False)
+    deleting = [uid for uid, row in rows.items() if row["active"]]
+    with store.transaction():
+        for uid in deleting:
+            store.update_user(uid, WIPED)
+        store.remove_relations("blocks", _own_entries(store, "blocks", deleting))
+        store.remove_relations("whitelist", _own_entries(store, "whitelist", deleting))
+        store.set_active(deleting, False)
     return {"operationId": _operation_id()}
+
+
+def _own_entries(store: Store, table: str, uids: list[str]) -> list[tuple[str, str]]:
+    """The user's own list (whom it blocks or whitelists); others' lists keep naming it."""
+    return [(uid, target) for uid, targets in store.relations(table, uids).items() for target in targets]
 
 
 @endpoint("/v4/user/restore", userIds=uids_field(100))

@@ -23,6 +23,7 @@ import httpx
 from ...errors import ProviderError
 from ...http import request_target
 from ...model import Role, User, thaw, utc
+from ..base import Presence
 
 MARKER_KEY = "@chatroster"
 PER_PAGE = 1000
@@ -214,3 +215,13 @@ def _details(details: Any) -> str:
 
 def chunked(items: Sequence[str], size: int) -> list[list[str]]:
     return [list(items[i : i + size]) for i in range(0, len(items), size)]
+
+
+def presence_from_api(row: Mapping[str, Any]) -> Presence:
+    """``status`` ("available" when connected, else "offline") and ``lastActiveAt``
+    (UNIX seconds, left out when never active) of a user object."""
+    status = row.get("status")
+    online = None if status is None else status == "available"
+    last = row.get("lastActiveAt")
+    when = datetime.fromtimestamp(int(last), UTC) if isinstance(last, int) and last > 0 else None
+    return Presence(online=online, last_active_at=when)

@@ -47,7 +47,7 @@ def _explain(uid: str, error: ProviderError) -> str | None:
     if isinstance(error, CometChatError) and error.code == "ERR_UID_NOT_FOUND":
         return (
             f"{error}; '{uid}' does not exist on CometChat or is deactivated (CometChat "
-            "refuses changes to deactivated users; set active: true to change it)"
+            "refuses changes to deactivated users; remove active: false to reactivate it)"
         )
     return None
 

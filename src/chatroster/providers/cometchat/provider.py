@@ -25,7 +25,7 @@ from ...errors import CometChatError, ProviderError
 from ...http import HttpClient, run_concurrently
 from ...model import ProviderConfig, State, User
 from .. import CAPABILITIES
-from ..base import Provider, Scope
+from ..base import Presence, Provider, Scope
 from ..batches import raise_if
 from .api import (
     BLOCK_CHUNK,
@@ -35,6 +35,7 @@ from .api import (
     _user_to_api,
     chunked,
     marker_from_api,
+    presence_from_api,
     to_epoch,
 )
 from .batches import Batches, Outcome, block_problem, problem
@@ -90,6 +91,26 @@ class CometChatProvider(Provider):
 
     def close(self) -> None:
         self.client.close()
+
+    def presence(self, uids: Sequence[str]) -> dict[str, Presence]:
+        """``status`` and ``lastActiveAt`` of ``GET /users/{uid}``; a deactivated user
+        (``ERR_UID_NOT_FOUND``: the vendor hides it) is unknown."""
+
+        def get(uid: str) -> Presence:
+            try:
+                row = self.client.user(uid)
+            except CometChatError as exc:
+                if exc.code == "ERR_UID_NOT_FOUND":
+                    return Presence()
+                raise
+            return presence_from_api(row)
+
+        found: dict[str, Presence] = {}
+        for uid, outcome in run_concurrently(get, uids, self.concurrency):
+            if isinstance(outcome, BaseException):
+                raise outcome
+            found[uid] = outcome
+        return found
 
     # ------------------------------------------------------------------------- read
 

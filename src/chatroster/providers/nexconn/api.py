@@ -63,6 +63,7 @@ class Endpoint:
 ISSUE = Endpoint("/v4/auth/access-token/issue", rate_factor=2.0)  # 200/s
 EXPIRE = Endpoint("/v4/auth/access-token/expire", per_call=20)
 USER_GET = Endpoint("/v4/user/get")
+CONNECTION_STATUS = Endpoint("/v4/user/connection-status/get")
 USER_UPDATE = Endpoint("/v4/user/update")
 BAN = Endpoint("/v4/user/ban", per_call=20)
 UNBAN = Endpoint("/v4/user/unban", per_call=20)
@@ -97,6 +98,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ISSUE,
     EXPIRE,
     USER_GET,
+    CONNECTION_STATUS,
     USER_UPDATE,
     BAN,
     UNBAN,
@@ -168,8 +170,19 @@ def error_message(body: Mapping[str, Any]) -> str:
     ``message`` (older and legacy answers), with the profile key a refusal names."""
     message = str(body.get("errorMessage") or body.get("msg") or body.get("message") or "")
     if "profileKey" in body:
-        message += f" (profile key {body['profileKey']!r})"
+        key = str(body["profileKey"])
+        message += f" (profile key {key!r})"
+        if key.startswith("ext_"):
+            message += f"; {UNDECLARED_HINT.format(key=key)}"
     return message
+
+
+UNDECLARED_HINT = (
+    "Nexconn refuses ext keys not declared in its console: declare {key} under Chat > "
+    "User profile hosting > Extended fields (at most 20 keys, chatroster's "
+    "ext_chatrosterOwner and ext_chatrosterTokens included), then run apply again"
+)
+"""What to do when the vendor refuses a ``userExtProfile`` key (it names the key)."""
 
 
 def describe_error(response: httpx.Response) -> str:

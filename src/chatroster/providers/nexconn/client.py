@@ -31,6 +31,7 @@ DEFAULT_CONCURRENCY = 8
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_RETRIES = 6
 DEFAULT_BACKOFF = 0.25
+ENVIRONMENTS = ("production", "development")
 
 V = TypeVar("V")
 
@@ -48,6 +49,9 @@ class Settings:
     timeout: float = DEFAULT_TIMEOUT
     retries: int = DEFAULT_RETRIES
     backoff: float = DEFAULT_BACKOFF
+    environment: str = "production"
+    """``development``: the app registers at most ``development_user_limit`` users
+    (see `Capabilities`)."""
 
     @classmethod
     def from_config(cls, config: ProviderConfig, concurrency: int | None = None) -> Settings:
@@ -60,6 +64,7 @@ class Settings:
             app_secret=_secret(given, "app_secret", "NEXCONN_APP_SECRET"),
             rate=_rate(given.get("rate", DEFAULT_RATE)),
             concurrency=concurrency or DEFAULT_CONCURRENCY,
+            environment=_environment(given.get("environment", "production")),
         )
 
 
@@ -95,6 +100,15 @@ def _rate(value: Any) -> float:
             f"[nexconn] provider.rate must be a positive number of requests per second, not {value!r}"
         )
     return float(value)
+
+
+def _environment(value: Any) -> str:
+    if value not in ENVIRONMENTS:
+        raise ProviderError(
+            f"[nexconn] provider.environment {value!r} is not known; set it to production "
+            "or development (the app's environment in the Nexconn console)"
+        )
+    return str(value)
 
 
 def _limiter(rate: float, endpoint: Endpoint) -> RateLimiter:
@@ -215,6 +229,16 @@ class NexconnClient:
             if user_not_found(exc):
                 return None
             raise
+
+    def online(self, uid: str) -> bool | None:
+        """Whether the user is connected (``status`` "1"); ``None`` if not found."""
+        try:
+            found = self.call(api.CONNECTION_STATUS, {"userId": uid})
+        except Refusal as exc:
+            if user_not_found(exc):
+                return None
+            raise
+        return str(found.get("status")) == "1"
 
     def soft_deleted(self, tally: Tally | None = None) -> set[str]:
         return set(self.pages(api.SOFT_DELETED_LIST, "userIds", tally=tally))

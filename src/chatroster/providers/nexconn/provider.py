@@ -20,7 +20,7 @@ from ...errors import Refusal
 from ...http import run_concurrently
 from ...model import ProviderConfig, State, User
 from .. import CAPABILITIES
-from ..base import Provider, Scope
+from ..base import Capacity, Presence, Provider, Scope
 from ..batches import Failures
 from . import api, friends
 from .api import Endpoint, HostedProfile, Push
@@ -56,6 +56,8 @@ class NexconnProvider(friends.NexconnFriends, Provider):
         self._clock = clock
         self._seen: dict[str, Push] = {}
         """Push data of the active users the last `read` found (adoption copies it)."""
+        self._registered = 0
+        """Registered users the last `read` saw (counted in a development app only)."""
 
     def identity(self) -> dict[str, Any]:
         return {
@@ -71,10 +73,28 @@ class NexconnProvider(friends.NexconnFriends, Provider):
     def close(self) -> None:
         self.client.close()
 
+    def presence(self, uids: Sequence[str]) -> dict[str, Presence]:
+        """``connection-status/get``, one user a call (the vendor has no batch)."""
+        found: dict[str, Presence] = {}
+        for uid, outcome in run_concurrently(self.client.online, uids, self.settings.concurrency):
+            if isinstance(outcome, BaseException):
+                raise outcome
+            found[uid] = Presence(online=outcome)
+        return found
+
+    def capacity(self) -> Capacity | None:
+        limit = self.capabilities.development_user_limit
+        if self.settings.environment != "development" or limit is None:
+            return None
+        return Capacity(self._registered, limit, "development")
+
     # ========================================================================= read
 
     def read(self, scope: Scope) -> State:
-        lists = scope.owned or scope.everything
+        # A development app counts its registered users: hosted profiles are the one
+        # list of them the vendor gives (see `capacity`).
+        counting = self.settings.environment == "development"
+        lists = scope.owned or scope.everything or counting
         read_bans = scope.bans or scope.everything
         entries = self.tally("list entries (deactivated users, bans, profiles)")
         deleted, bans, listed = self.client.lists(with_bans=read_bans, with_profiles=lists, tally=entries)
@@ -84,6 +104,7 @@ class NexconnProvider(friends.NexconnFriends, Provider):
         push = self.client.pushes(asked, self.tally("users", len(asked)))
         found = set(push) | (wanted & deleted)
         self._seen = push
+        self._registered = len(deleted | set(listed) | set(push))
         detailed = sorted(found if scope.everything else found & scope.uids)
         # Relations of a soft-deleted user cannot be read (the vendor drops them).
         readable = set(push) & set(detailed)
