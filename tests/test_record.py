@@ -211,11 +211,20 @@ def test_a_refused_change_is_a_failed_line_with_the_vendors_reason(
     assert went_on.returncode == 1, went_on.stderr
     *changes, summary = lines(record)
     outcomes = {(c["action"], c["uid"]): c["outcome"] for c in changes}
-    assert outcomes == {("reactivate_user", "alice"): "failed", ("update_user", "bob"): "applied"}
+    # Nexconn's restore brings back the uid alone, so alice is adopted and written again
+    # in the same plan: those wait for her reactivation and are not attempted.
+    assert outcomes == {
+        ("reactivate_user", "alice"): "failed",
+        ("adopt_user", "alice"): "not_attempted",
+        ("update_user", "alice"): "not_attempted",
+        ("update_user", "bob"): "applied",
+    }
     failed = next(c for c in changes if c["outcome"] == "failed")
     assert "hour" in failed["reason"] or "restore" in failed["reason"].lower(), failed["reason"]
+    skipped = next(c for c in changes if c["outcome"] == "not_attempted")
+    assert skipped["reason"] == "not attempted: reactivate_user:alice failed"
     assert summary["outcome"] == "failed" and summary["provider"] == "nexconn"
-    assert (summary["applied"], summary["failed"]) == (1, 1)
+    assert (summary["applied"], summary["failed"], summary["not_attempted"]) == (1, 1, 2)
 
 
 @pytest.mark.parametrize("name", ["record.schema.json"])

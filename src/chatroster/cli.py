@@ -19,18 +19,15 @@ import click
 from . import __version__
 from .apply import apply as apply_changes
 from .apply import interruptible
-from .changes import Change
 from .cli_options import DURATION, targeting_options
 from .errors import (
     EXIT_CHANGES,
     EXIT_ERROR,
     EXIT_INTERRUPTED,
     EXIT_OK,
-    ApplyError,
     ChatrosterError,
     Interrupted,
     PlanFileError,
-    UnsafePlanError,
 )
 from .files import write_private
 from .manifest import check, load
@@ -38,7 +35,7 @@ from .masking import Masker, mask_key
 from .model import Manifest
 from .plan import Plan
 from .providers import Provider, open_provider
-from .record import Recorder, RunOutcome
+from .record import Recorder, recorded
 from .render import plan_json, plan_markdown, plan_text
 from .render.progress import Console, ConsoleHandler, Meter
 from .runner import Options, Targeting, label, make_plan, read_live, unmatched_targets
@@ -290,7 +287,7 @@ def apply(
         recorder = None
         if record_file is not None:
             recorder = Recorder(Path(record_file), masker, provider=provider.type, owner=manifest.owner)
-        with _recorded(recorder, result.changes):
+        with recorded(recorder, result.changes):
             check_safety(result, manifest.policy, label(manifest), force=force, capacity=provider.capacity())
             if result.empty:
                 return
@@ -305,33 +302,6 @@ def apply(
                     record=recorder.change if recorder is not None else None,
                 )
     click.echo(f"Applied {outcome.done} change(s).")
-
-
-@contextmanager
-def _recorded(recorder: Recorder | None, changes: Sequence[Change]) -> Iterator[None]:
-    """The apply record's summary line, however the run ends."""
-    if recorder is None:
-        yield
-        return
-    outcome: RunOutcome = "applied" if changes else "nothing_to_apply"
-    message = None
-    try:
-        yield
-    except BaseException as exc:
-        outcome = (
-            "interrupted"
-            if isinstance(exc, (Interrupted, KeyboardInterrupt, click.exceptions.Abort))
-            else "refused"
-            if isinstance(exc, UnsafePlanError)
-            else "failed"
-            if isinstance(exc, ApplyError)
-            else "error"
-        )
-        message = str(exc) or type(exc).__name__
-        raise
-    finally:
-        recorder.summary(changes, outcome, message)
-        recorder.close()
 
 
 def _confirm(yes: bool, count: int) -> None:

@@ -18,14 +18,17 @@ import json
 import os
 import threading
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+import click
+
 from .apply import NOT_ATTEMPTED
 from .changes import Change
-from .errors import ChatrosterError
+from .errors import ApplyError, ChatrosterError, Interrupted, UnsafePlanError
 from .masking import Masker
 
 RECORD_FORMAT = 1
@@ -125,3 +128,30 @@ class Recorder:
     def close(self) -> None:
         with self.lock:
             self.stream.close()
+
+
+@contextmanager
+def recorded(recorder: Recorder | None, changes: Sequence[Change]) -> Iterator[None]:
+    """The apply record's summary line, however the run ends (`None`: no record)."""
+    if recorder is None:
+        yield
+        return
+    outcome: RunOutcome = "applied" if changes else "nothing_to_apply"
+    message = None
+    try:
+        yield
+    except BaseException as exc:
+        outcome = (
+            "interrupted"
+            if isinstance(exc, (Interrupted, KeyboardInterrupt, click.exceptions.Abort))
+            else "refused"
+            if isinstance(exc, UnsafePlanError)
+            else "failed"
+            if isinstance(exc, ApplyError)
+            else "error"
+        )
+        message = str(exc) or type(exc).__name__
+        raise
+    finally:
+        recorder.summary(changes, outcome, message)
+        recorder.close()
