@@ -10,6 +10,7 @@ fake of the provider only; the applier under test is real).
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 from collections.abc import Sequence
@@ -216,3 +217,28 @@ def test_outside_the_main_thread_no_handler_is_installed() -> None:
     thread.start()
     thread.join()
     assert seen == [before, False]
+
+
+def test_progress_counts_failed_changes_as_settled() -> None:
+    settled: list[tuple[int, int]] = []
+    provider = Scripted(fail={"create_user:a": "bad name"}, one_by_one=True)
+    with pytest.raises(ApplyError):
+        apply(
+            ordered(creates("a", "b", "c", "d")),
+            provider,
+            continue_on_error=True,
+            progress=lambda *n: settled.append(n),
+        )
+    # First batch (a fails, b is made): 1, 1 within it, then 2 settled; the second
+    # batch starts from those 2.
+    assert settled == [(1, 4), (1, 4), (2, 4), (3, 4), (3, 4), (4, 4)]
+
+
+def test_each_batch_is_logged_with_its_outcome(caplog: pytest.LogCaptureFixture) -> None:
+    provider = Scripted(fail={"create_user:a": "bad name"})
+    with caplog.at_level(logging.INFO, logger="chatroster.apply"), pytest.raises(ApplyError):
+        apply(ordered(creates("a", "b", "c")), provider, continue_on_error=True)
+    assert [record.getMessage() for record in caplog.records] == [
+        "create_user: batch of 2: 1 done, 1 failed",
+        "create_user: batch of 1: 1 done",
+    ]

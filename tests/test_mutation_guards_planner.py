@@ -485,3 +485,10 @@ def test_seed_mode_bans_only_the_users_it_creates() -> None:
     live = State({"old": live_user("old")}, bans={"gone": Ban("gone")})
     result = changes(desired, live, ctx(mode="seed"))
     assert [(c["action"], c["uid"]) for c in result] == [("create_user", "new"), ("ban_user", "new")]
+
+
+def test_unreadable_list_warnings_are_sorted_by_uid_not_by_their_text() -> None:
+    # By text, "a-b: ..." would come first ('-' sorts before ':'); by uid, "a" does.
+    desired = State({uid: User(uid, blocklist=frozenset()) for uid in ("a-b", "a")})
+    live = State({uid: live_user(uid, blocklist=None) for uid in ("a-b", "a")})
+    assert [warning.split(":")[0] for warning in plan(desired, live, ctx()).warnings] == ["a", "a-b"]
