@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -120,3 +120,83 @@ def test_a_change_read_without_before_after_or_note_has_none_of_them() -> None:
     change = Change.from_json({"action": "delete_user", "uid": "bob"})
     assert (dict(change.before), dict(change.after), change.note, change.target) == ({}, {}, None, None)
     assert change.to_json() == {"action": "delete_user", "uid": "bob", "before": {}, "after": {}}
+
+
+# ------------------------------------------------------------------ reached
+
+
+def ban_change(until: str) -> Change:
+    return Change(Action.BAN_USER, "bob", before={"until": None}, after={"until": until})
+
+
+def banned(until: datetime | None) -> State:
+    return State({"bob": user("bob")}, bans={"bob": Ban("bob", until)})
+
+
+def test_a_ban_is_reached_when_its_end_is_within_two_minutes() -> None:
+    wanted = ban_change("2026-12-31T08:30:00Z")
+    assert reached(wanted, banned(UNTIL + timedelta(minutes=2))) is True
+    assert reached(wanted, banned(UNTIL - timedelta(minutes=2))) is True
+    assert reached(wanted, banned(UNTIL + timedelta(minutes=2, seconds=1))) is False
+    assert reached(wanted, banned(None)) is False  # banned for good is not banned until then
+    assert reached(wanted, State({"bob": user("bob")}, bans={})) is False
+
+
+def test_a_ban_for_good_is_reached_only_by_a_ban_for_good() -> None:
+    assert reached(ban_change("forever"), banned(None)) is True
+    assert reached(ban_change("forever"), banned(UNTIL)) is False
+
+
+def test_an_unban_is_reached_when_no_ban_is_left() -> None:
+    unban = Change(Action.UNBAN_USER, "bob", before={"until": "forever"})
+    assert reached(unban, State({"bob": user("bob")}, bans={})) is True
+    assert reached(unban, banned(None)) is False
+
+
+@pytest.mark.parametrize(
+    ("action", "lists", "done"),
+    [
+        (Action.ADD_BLOCK, {"blocklist": frozenset({"carol"})}, True),
+        (Action.ADD_BLOCK, {"blocklist": frozenset()}, False),
+        (Action.ADD_BLOCK, {"blocklist": None}, False),  # unreadable: not known to be there
+        (Action.REMOVE_BLOCK, {"blocklist": frozenset()}, True),
+        (Action.REMOVE_BLOCK, {"blocklist": frozenset({"carol"})}, False),
+        (Action.ADD_WHITELIST, {"whitelist": frozenset({"carol"}), "blocklist": frozenset()}, True),
+        (Action.REMOVE_WHITELIST, {"whitelist": frozenset({"carol"}), "blocklist": frozenset()}, False),
+    ],
+)
+def test_a_relation_change_is_reached_when_the_relation_is_as_wanted(
+    action: Action, lists: dict[str, Any], done: bool
+) -> None:
+    change = Change(action, "bob", target="carol")
+    assert reached(change, State({"bob": user("bob", **lists)})) is done
+
+
+@pytest.mark.parametrize(
+    ("live", "done"),
+    [(None, False), (UNTIL - timedelta(seconds=1), False), (UNTIL, True), (UNTIL + timedelta(days=1), True)],
+)
+def test_expired_tokens_are_reached_once_the_cutoff_is_at_least_the_wanted_one(
+    live: datetime | None, done: bool
+) -> None:
+    change = Change(Action.EXPIRE_TOKENS, "bob", after={"tokens_valid_after": "2026-12-31T08:30:00Z"})
+    assert reached(change, State({"bob": user("bob", tokens_valid_after=live)})) is done
+
+
+@pytest.mark.parametrize(
+    ("after", "fields", "done"),
+    [
+        ({"tags": ["b", "a"]}, {"tags": ("a", "b")}, True),
+        ({"tags": ["a"]}, {"tags": ("a", "b")}, False),
+        ({"tags": "ab"}, {"tags": ("a", "b")}, False),  # a text is not a list of its letters
+        ({"role": None}, {"role": ""}, True),  # empty and unset are the same
+        ({"metadata": {}}, {"metadata": None}, True),
+        ({"role": "x"}, {"role": None}, False),
+        ({"name": "Bob"}, {}, True),
+    ],
+)
+def test_an_update_is_reached_when_every_field_it_writes_is_as_wanted(
+    after: dict[str, Any], fields: dict[str, Any], done: bool
+) -> None:
+    change = Change(Action.UPDATE_USER, "bob", after=after)
+    assert reached(change, State({"bob": user("bob", **fields)})) is done

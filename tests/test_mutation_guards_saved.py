@@ -504,13 +504,13 @@ def test_a_takeover_in_a_saved_plan_needs_allow_takeover_at_apply(app: Path) -> 
 
 
 def test_at_most_fifty_problems_are_listed_then_how_many_more(app: Path) -> None:
-    edit(app, lambda d: d["users"].update({f"x{i:02}": {"name": f"X {i}"} for i in range(53)}))
+    edit(app, lambda d: d["users"].update({f"x{i:02}": {"name": f"X {i}"} for i in range(51)}))
     plan = save(app)
     rewrite_plan(plan, lambda d: d["fingerprints"].clear())
     lines = refusal(app, plan).splitlines()
-    assert lines[0] == "53 change(s) of the saved plan cannot be applied:"
+    assert lines[0] == "51 change(s) of the saved plan cannot be applied:"
     assert len([line for line in lines if line.startswith("  create_user:x")]) == 50
-    assert lines[51] == "  ... and 3 more"
+    assert lines[51] == "  ... and 1 more"
 
 
 def test_exactly_fifty_problems_are_all_listed(app: Path) -> None:
@@ -530,10 +530,99 @@ def test_a_user_the_plan_names_is_read_even_when_the_manifest_no_longer_reads_it
     edit(app, lambda d: d["users"].pop("dave"))
     plan = save(app)  # deletes dave: pruned
     assert keys(load_plan(plan)) == ["delete_user:dave"]
-    edit(app, lambda d: d["policy"].update(prune="none"))
+    edit(app, lambda d: (d["policy"].update(prune="none"), d.pop("bans")))
     # the manifest changed: make the plan's digest match it again, as an edited plan would
     digest = manifest(app).digest
     rewrite_plan(plan, lambda d: d.update(manifest_digest=digest))
     assert (
         refusal(app, plan).splitlines()[1] == "  delete_user:dave: the manifest does not ask for this change"
     )
+
+
+def test_changes_left_out_of_a_saved_plan_stay_out(app: Path) -> None:
+    edit(app, rename_bob)
+    edit(app, lambda d: d["users"].update(dave={"name": "Dave"}))
+    plan = save(app)
+
+    def leave_out_dave(data: Document) -> None:
+        data["changes"] = [c for c in data["changes"] if c["uid"] != "dave"]
+        data["summary"] = {"update_user": 1}
+
+    rewrite_plan(plan, leave_out_dave)
+    assert keys(recheck_saved(app, plan)) == ["update_user:bob"]
+
+
+def test_only_the_changes_listed_twice_are_named_at_most_five(app: Path) -> None:
+    edit(app, lambda d: d["users"].update({f"x{i}": {"name": f"X {i}"} for i in range(7)}))
+    plan = save(app)
+
+    def twice(data: Document) -> None:
+        data["changes"] += [c for c in data["changes"] if c["uid"] != "x6"]
+        data["summary"] = {"create_user": 13}
+
+    rewrite_plan(plan, twice)
+    with pytest.raises(PlanFileError) as caught:
+        load_plan(plan)
+    named = ", ".join(f"create_user:x{i}" for i in range(5))
+    assert f"changes listed twice ({named}); the file" in str(caught.value)
+
+
+def test_a_long_schema_message_is_cut_at_two_hundred_characters(app: Path) -> None:
+    plan = save(app)
+    rewrite_plan(plan, lambda d: d.update(managed="x" * 300))
+    with pytest.raises(PlanFileError) as caught:
+        load_plan(plan)
+    message = f"{'x' * 300!r} is not of type 'integer'"
+    assert f"\n  managed: {message[:200]}\n" in str(caught.value)
+
+
+def test_removing_a_value_from_a_saved_change_is_refused(app: Path) -> None:
+    edit(app, rename_bob)
+    plan = save(app)
+    rewrite_plan(plan, lambda d: d["changes"][0]["before"].clear())
+    assert refusal(app, plan).splitlines()[1] == (
+        "  update_user:bob: before.name in the plan is not what the manifest and the live state give "
+        "(was the file edited?)"
+    )
+
+
+def test_an_adoption_edited_to_write_nothing_is_not_applied(app: Path) -> None:
+    """With its ``after`` emptied, the change asks for nothing, which the live state
+    already is: it is skipped as done rather than applied as edited."""
+    edit(app, lambda d: d["users"].update(erin={"name": "Erin"}))
+    with store(app) as db:
+        db.insert_users([manifest(app).desired.users["erin"]])
+    plan = save(app)
+    assert keys(load_plan(plan)) == ["adopt_user:erin"]
+    rewrite_plan(plan, lambda d: d["changes"][0]["after"].clear())
+    assert recheck_saved(app, plan).empty
+
+
+def ban_plan(app: Path, until: str) -> Path:
+    """A saved plan banning bob until 2026-12-31, its end then edited to ``until``."""
+    edit(app, lambda d: d["bans"].update(bob={"until": "2026-12-31T00:00:00Z"}))
+    plan = save(app)
+    assert keys(load_plan(plan)) == ["ban_user:bob"]
+    rewrite_plan(plan, lambda d: d["changes"][0]["after"].update(until=until))
+    return plan
+
+
+@pytest.mark.parametrize("until", ["2026-12-31T00:02:00+00:00", "2026-12-30T00:00:00+00:00"])
+def test_a_ban_ending_no_later_than_the_fresh_plans_end_allows_is_accepted(app: Path, until: str) -> None:
+    plan = ban_plan(app, until)
+    (change,) = recheck_saved(app, plan).changes
+    assert change.after["until"] == until
+
+
+@pytest.mark.parametrize("until", ["2026-12-31T00:02:01+00:00", "forever", "not a time"])
+def test_a_ban_ending_later_than_the_fresh_plans_end_is_refused(app: Path, until: str) -> None:
+    plan = ban_plan(app, until)
+    assert "ban_user:bob: after.until in the plan is not what" in refusal(app, plan)
+
+
+def test_the_ban_tolerance_is_for_the_end_of_a_ban_only(app: Path) -> None:
+    edit(app, lambda d: d["bans"].clear())
+    plan = save(app)
+    assert keys(load_plan(plan)) == ["unban_user:carol"]
+    rewrite_plan(plan, lambda d: d["changes"][0]["before"].update(until="2026-01-01T00:00:00+00:00"))
+    assert "unban_user:carol: before.until in the plan is not what" in refusal(app, plan)
