@@ -242,3 +242,17 @@ def test_each_batch_is_logged_with_its_outcome(caplog: pytest.LogCaptureFixture)
         "create_user: batch of 2: 1 done, 1 failed",
         "create_user: batch of 1: 1 done",
     ]
+
+
+def test_a_stop_after_a_failed_batch_reports_the_failure() -> None:
+    stop = Stop()
+    provider = Scripted(fail={"create_user:a": "bad name"})
+    with pytest.raises(Interrupted) as caught:
+        apply(
+            ordered(creates("a", "b", "c")),
+            provider,
+            continue_on_error=True,
+            stop=stop,
+            progress=lambda *n: stop.request(),
+        )
+    assert (caught.value.done, caught.value.failed) == (1, 1)

@@ -492,3 +492,23 @@ def test_unreadable_list_warnings_are_sorted_by_uid_not_by_their_text() -> None:
     desired = State({uid: User(uid, blocklist=frozenset()) for uid in ("a-b", "a")})
     live = State({uid: live_user(uid, blocklist=None) for uid in ("a-b", "a")})
     assert [warning.split(":")[0] for warning in plan(desired, live, ctx()).warnings] == ["a", "a-b"]
+
+
+def test_the_managed_count_leaves_out_undeclared_users_of_no_owner() -> None:
+    desired = State({"a": User("a")})
+    live = State({"a": live_user("a", owner=None), "b": live_user("b"), "z": live_user("z", owner=None)})
+    assert plan(desired, live, ctx()).managed == 2  # a (declared) and b (owned); z is no one's
+
+
+def test_a_ban_for_good_on_a_capped_platform_is_set_for_the_longest_call_saying_so() -> None:
+    desired = State({"a": User("a")}, bans={"a": Ban("a")})
+    live = State({"a": live_user("a")}, bans={"a": Ban("a")})
+    assert changes(desired, live, ctx("nexconn")) == [
+        {
+            "action": "ban_user",
+            "uid": "a",
+            "before": {"until": "forever"},
+            "after": {"until": "2026-12-21T12:00:00Z"},
+            "note": "longer than 30 days: set for 30 days, renewed by a later run",
+        }
+    ]

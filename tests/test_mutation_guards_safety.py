@@ -217,3 +217,16 @@ def test_force_does_not_lift_an_ownership_refusal_and_limits_are_reported_with_i
         check(result, Policy(), "local", force=False)
     assert len(unforced.value.reasons) == 2
     assert "max_delete" in unforced.value.reasons[0] and "--allow-takeover" in unforced.value.reasons[1]
+
+
+def test_eleven_conflicts_name_ten_and_one_more() -> None:
+    owners = {f"u{i:02}": "sales" for i in range(11)}
+    (reason,) = conflict_reasons(plan_of(conflicts=owners), "local")
+    assert "u09 (owner 'sales') and 1 more; re-run" in reason
+
+
+def test_every_refusal_names_the_platform() -> None:
+    result = plan_of(Change(Action.DELETE_USER, "u0"), conflicts={"alice": "sales"})
+    with pytest.raises(UnsafePlanError) as caught:
+        check(result, Policy(), "nexconn", force=False)
+    assert [reason[:10] for reason in caught.value.reasons] == ["[nexconn] ", "[nexconn] "]

@@ -254,3 +254,25 @@ def test_a_mapping_body_is_sent_as_a_form() -> None:
     (sent,) = script.requests
     assert sent.content == b"userId=alice"
     assert sent.headers["Content-Type"] == "application/x-www-form-urlencoded"
+
+
+def test_only_slashes_are_trimmed_from_a_base_url() -> None:
+    http = HttpClient(["https://a.test/apiX/"], label="x")
+    assert http.base_urls == ["https://a.test/apiX"]
+    http.close()
+
+
+def test_a_json_request_carries_the_headers() -> None:
+    script = Script(200)
+    client(script, headers=signed).request("POST", "/users", json={"uid": "alice"})
+    (sent,) = script.requests
+    assert sent.headers["X-Signature"] == SIGNATURE
+    assert sent.content == b'{"uid":"alice"}'
+
+
+def test_a_slow_attempt_is_logged_in_whole_milliseconds(caplog: pytest.LogCaptureFixture) -> None:
+    fake = FakeTime()
+    http = client(timed(Script(200), fake, 2.0), clock=fake.clock, sleep=fake.sleep)
+    with caplog.at_level(logging.INFO, logger="chatroster.http"):
+        http.request("GET", "/users")
+    assert caplog.records[0].getMessage() == "[test] GET /users -> 200 (attempt 1, 2000 ms)"
