@@ -6,7 +6,15 @@ from collections.abc import Generator
 
 import pytest
 from emulator_process import emulator, emulator_factory  # noqa: F401
+from hypothesis import Phase, settings
 from vendor_specs import header, required_but_missing, skip_is_a_failure
+
+# Mutation runs (docs/mutation.md) load this profile: the same examples every run, so a
+# survivor can be reproduced, and a failing example is not shrunk (a killed mutant needs
+# no minimal example, and shrinking one can take longer than the whole run's timeout).
+settings.register_profile(
+    "mutation", derandomize=True, database=None, phases=[Phase.explicit, Phase.reuse, Phase.generate]
+)
 
 
 def pytest_report_header() -> str:

@@ -1,0 +1,202 @@
+"""What a saved plan's fingerprints are computed from, and the `Change` value's own
+guarantees, found open by mutation testing (docs/mutation.md).
+
+A fingerprint is the first 16 hex digits of the SHA-256 of the live object's JSON (keys
+sorted); the expected digests here are computed from the object written out by hand.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from chatroster.changes import Action, Change
+from chatroster.fingerprint import fingerprint, live_object, reached
+from chatroster.model import Ban, State, User, thaw
+
+OWNER = "team"
+UNTIL = datetime(2026, 12, 31, 8, 30, tzinfo=UTC)
+
+
+def digest(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def user(uid: str, **fields: Any) -> User:
+    return User(uid, **{"name": uid.title(), "active": True, "owner": OWNER, **fields})
+
+
+def test_a_ban_change_rests_on_the_live_ban_and_its_end() -> None:
+    change = Change(Action.UNBAN_USER, "bob", before={"until": "2026-12-31T08:30:00Z"})
+    banned = State({"bob": user("bob")}, bans={"bob": Ban("bob", UNTIL)})
+    assert live_object(change, banned, OWNER) == {"until": "2026-12-31T08:30:00Z"}
+    assert fingerprint(change, banned, OWNER) == digest({"until": "2026-12-31T08:30:00Z"})
+    forever = State({"bob": user("bob")}, bans={"bob": Ban("bob")})
+    assert live_object(change, forever, OWNER) == {"until": None}
+    assert live_object(change, State({"bob": user("bob")}, bans={}), OWNER) is None
+    assert live_object(change, State({"bob": user("bob")}), OWNER) is None  # bans not read
+    other = State({"bob": user("bob")}, bans={"carol": Ban("carol", UNTIL)})
+    assert live_object(change, other, OWNER) is None
+
+
+def test_an_update_rests_on_the_fields_it_writes_and_on_ownership_never_on_the_owner_field() -> None:
+    change = Change(Action.UPDATE_USER, "bob", before={"name": "Bob"}, after={"name": "Robert"})
+    live = State({"bob": user("bob", role="agent")})
+    assert live_object(change, live, OWNER) == {"name": "Bob", "claimable": True}
+    assert fingerprint(change, live, OWNER) == digest({"claimable": True, "name": "Bob"})
+    adopt = Change(Action.ADOPT_USER, "bob", before={"owner": None}, after={"owner": OWNER})
+    assert live_object(adopt, State({"bob": user("bob", owner="sales")}), OWNER) == {"claimable": False}
+
+
+def test_the_whitelist_mode_and_token_cutoff_are_read_from_the_live_user() -> None:
+    live = State({"bob": user("bob", whitelist_mode=False, tokens_valid_after=UNTIL)})
+    mode = Change(Action.SET_WHITELIST_MODE, "bob", after={"whitelist_mode": True})
+    assert live_object(mode, live, OWNER) == {"whitelist_mode": False, "claimable": True}
+    tokens = Change(Action.EXPIRE_TOKENS, "bob", after={"tokens_valid_after": "2027-01-01T00:00:00Z"})
+    assert live_object(tokens, live, OWNER) == {
+        "tokens_valid_after": "2026-12-31T08:30:00Z",
+        "claimable": True,
+    }
+
+
+def test_a_relation_of_a_user_that_is_gone_rests_on_nothing() -> None:
+    change = Change(Action.ADD_BLOCK, "bob", target="carol", after={"blocked": True})
+    assert live_object(change, State({}), OWNER) is None
+    assert live_object(change, State({"bob": user("bob", blocklist=frozenset({"carol"}))}), OWNER) is True
+
+
+def test_an_adoption_is_reached_once_the_owner_is_set() -> None:
+    adopt = Change(Action.ADOPT_USER, "bob", before={"owner": None}, after={"owner": OWNER})
+    assert reached(adopt, State({"bob": user("bob")})) is True
+    assert reached(adopt, State({"bob": user("bob", owner=None)})) is False
+
+
+def test_a_whitelist_mode_switch_is_reached_once_the_mode_is_set() -> None:
+    switch = Change(Action.SET_WHITELIST_MODE, "bob", after={"whitelist_mode": True})
+    assert reached(switch, State({"bob": user("bob", whitelist_mode=True)})) is True
+    assert reached(switch, State({"bob": user("bob", whitelist_mode=False)})) is False
+
+
+# ----------------------------------------------------------------- Change
+
+
+def test_a_change_keeps_a_frozen_copy_of_what_it_is_given() -> None:
+    before: dict[str, Any] = {"tags": ["a"]}
+    after: dict[str, Any] = {"tags": ["a", "b"]}
+    change = Change(Action.UPDATE_USER, "bob", before=before, after=after)
+    before["tags"].append("x")
+    after["tags"].append("y")
+    assert thaw(change.before) == {"tags": ["a"]}
+    assert thaw(change.after) == {"tags": ["a", "b"]}
+    with pytest.raises(TypeError):
+        change.after["tags"] = []  # type: ignore[index]
+
+
+def test_a_change_survives_its_json_form_whole() -> None:
+    change = Change(
+        Action.BAN_USER, "bob", before={"until": None}, after={"until": "forever"}, note="renew: longer"
+    )
+    data = change.to_json()
+    assert data == {
+        "action": "ban_user",
+        "uid": "bob",
+        "before": {"until": None},
+        "after": {"until": "forever"},
+        "note": "renew: longer",
+    }
+    assert Change.from_json(data) == change
+    block = Change(
+        Action.ADD_BLOCK, "bob", target="carol", before={"blocked": False}, after={"blocked": True}
+    )
+    assert block.to_json()["target"] == "carol"
+    assert Change.from_json(block.to_json()) == block
+
+
+def test_a_change_read_without_before_after_or_note_has_none_of_them() -> None:
+    change = Change.from_json({"action": "delete_user", "uid": "bob"})
+    assert (dict(change.before), dict(change.after), change.note, change.target) == ({}, {}, None, None)
+    assert change.to_json() == {"action": "delete_user", "uid": "bob", "before": {}, "after": {}}
+
+
+# ------------------------------------------------------------------ reached
+
+
+def ban_change(until: str) -> Change:
+    return Change(Action.BAN_USER, "bob", before={"until": None}, after={"until": until})
+
+
+def banned(until: datetime | None) -> State:
+    return State({"bob": user("bob")}, bans={"bob": Ban("bob", until)})
+
+
+def test_a_ban_is_reached_when_its_end_is_within_two_minutes() -> None:
+    wanted = ban_change("2026-12-31T08:30:00Z")
+    assert reached(wanted, banned(UNTIL + timedelta(minutes=2))) is True
+    assert reached(wanted, banned(UNTIL - timedelta(minutes=2))) is True
+    assert reached(wanted, banned(UNTIL + timedelta(minutes=2, seconds=1))) is False
+    assert reached(wanted, banned(None)) is False  # banned for good is not banned until then
+    assert reached(wanted, State({"bob": user("bob")}, bans={})) is False
+
+
+def test_a_ban_for_good_is_reached_only_by_a_ban_for_good() -> None:
+    assert reached(ban_change("forever"), banned(None)) is True
+    assert reached(ban_change("forever"), banned(UNTIL)) is False
+
+
+def test_an_unban_is_reached_when_no_ban_is_left() -> None:
+    unban = Change(Action.UNBAN_USER, "bob", before={"until": "forever"})
+    assert reached(unban, State({"bob": user("bob")}, bans={})) is True
+    assert reached(unban, banned(None)) is False
+
+
+@pytest.mark.parametrize(
+    ("action", "lists", "done"),
+    [
+        (Action.ADD_BLOCK, {"blocklist": frozenset({"carol"})}, True),
+        (Action.ADD_BLOCK, {"blocklist": frozenset()}, False),
+        (Action.ADD_BLOCK, {"blocklist": None}, False),  # unreadable: not known to be there
+        (Action.REMOVE_BLOCK, {"blocklist": frozenset()}, True),
+        (Action.REMOVE_BLOCK, {"blocklist": frozenset({"carol"})}, False),
+        (Action.ADD_WHITELIST, {"whitelist": frozenset({"carol"}), "blocklist": frozenset()}, True),
+        (Action.REMOVE_WHITELIST, {"whitelist": frozenset({"carol"}), "blocklist": frozenset()}, False),
+    ],
+)
+def test_a_relation_change_is_reached_when_the_relation_is_as_wanted(
+    action: Action, lists: dict[str, Any], done: bool
+) -> None:
+    change = Change(action, "bob", target="carol")
+    assert reached(change, State({"bob": user("bob", **lists)})) is done
+
+
+@pytest.mark.parametrize(
+    ("live", "done"),
+    [(None, False), (UNTIL - timedelta(seconds=1), False), (UNTIL, True), (UNTIL + timedelta(days=1), True)],
+)
+def test_expired_tokens_are_reached_once_the_cutoff_is_at_least_the_wanted_one(
+    live: datetime | None, done: bool
+) -> None:
+    change = Change(Action.EXPIRE_TOKENS, "bob", after={"tokens_valid_after": "2026-12-31T08:30:00Z"})
+    assert reached(change, State({"bob": user("bob", tokens_valid_after=live)})) is done
+
+
+@pytest.mark.parametrize(
+    ("after", "fields", "done"),
+    [
+        ({"tags": ["b", "a"]}, {"tags": ("a", "b")}, True),
+        ({"tags": ["a"]}, {"tags": ("a", "b")}, False),
+        ({"tags": "ab"}, {"tags": ("a", "b")}, False),  # a text is not a list of its letters
+        ({"role": None}, {"role": ""}, True),  # empty and unset are the same
+        ({"metadata": {}}, {"metadata": None}, True),
+        ({"role": "x"}, {"role": None}, False),
+        ({"name": "Bob"}, {}, True),
+    ],
+)
+def test_an_update_is_reached_when_every_field_it_writes_is_as_wanted(
+    after: dict[str, Any], fields: dict[str, Any], done: bool
+) -> None:
+    change = Change(Action.UPDATE_USER, "bob", after=after)
+    assert reached(change, State({"bob": user("bob", **fields)})) is done
