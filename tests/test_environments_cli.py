@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -297,3 +298,62 @@ def test_a_vendor_app_that_refuses_the_credentials_fails_alone(
     assert summary(result.stdout) == {"good": "3 difference(s)", "wrong": "error"}
     assert "[wrong] error:" in result.stderr
     assert "not-the-secret" not in result.stdout + result.stderr
+
+
+# ------------------------------------------------------------------ examples
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def examples(tmp_path: Path) -> Path:
+    """A clone's examples/ (no stores), and `.venv/bin/chatroster` running the code under test."""
+    generated = shutil.ignore_patterns(".chatroster", "*.db", "*.db-*")
+    shutil.copytree(ROOT / "examples", tmp_path / "examples", ignore=generated)
+    script = tmp_path / ".venv" / "bin" / "chatroster"
+    script.parent.mkdir(parents=True)
+    script.write_text(f"#!{sys.executable}\nimport sys\nfrom chatroster.cli import main\nsys.exit(main())\n")
+    script.chmod(0o755)
+    return tmp_path
+
+
+def test_the_environments_example_plans_both_apps_and_applies_one(examples: Path) -> None:
+    base = "examples/environments/base.yaml"
+    planned = chatroster("plan", base, "--env", "all", "--detailed-exitcode", cwd=examples)
+    assert planned.returncode == 2, planned.stderr
+    assert summary(planned.stdout) == {"production": "3 change(s)", "staging": "6 change(s)"}
+    assert chatroster("apply", base, "--env", "staging", "--yes", cwd=examples).returncode == 0
+    drift = chatroster("drift", base, "--env", "all", cwd=examples)
+    assert drift.returncode == 2  # as docs/workflows.md says
+    assert summary(drift.stdout) == {"production": "3 difference(s)", "staging": "in sync"}
+    assert uids(examples / "examples/environments/.chatroster/staging.db") == {
+        "admin",
+        "alice",
+        "bob",
+        "qa1",
+        "qa2",
+    }
+
+
+def test_the_readme_applies_the_vendor_variant_to_the_emulator(
+    examples: Path, emulator: EmulatorProcess
+) -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Try it against the vendor APIs", 1)[1].split("\n## ", 1)[0]
+    [line] = [
+        block for block in re.findall(r"```sh\n(.*?)\n```", section, flags=re.S) if "environments" in block
+    ]
+    env = {key: value for key, value in os.environ.items() if not key.startswith("NEXCONN_")}
+    env.update(NEXCONN_URL=emulator.base_url, NO_COLOR="1")
+    done = subprocess.run(
+        ["bash", "-c", line], cwd=examples, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    again = chatroster(
+        "plan",
+        "examples/environments/vendor/nexconn-staging.yaml",
+        "--detailed-exitcode",
+        cwd=examples,
+        env={"NEXCONN_URL": emulator.base_url},
+    )
+    assert again.returncode == 0, again.stdout + again.stderr
