@@ -233,6 +233,27 @@ def test_extends_that_is_not_a_path_is_reported_at_extends(tmp_path: Path, value
     assert "extends must be the path" in found[0].message
 
 
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ('"a\\0b"', "which does not exist"),
+        ("x" * 5000, "which cannot be read: File name too long"),
+        ("/dev/null", "which is not a manifest (a *.yaml or *.yml file, or a directory)"),
+        ("secrets.txt", "which is not a manifest"),
+    ],
+    ids=["nul", "too-long", "device", "not-yaml"],
+)
+def test_extends_that_names_no_usable_manifest_is_reported_at_extends(
+    tmp_path: Path, value: str, reason: str
+) -> None:
+    (tmp_path / "secrets.txt").write_text("password: hunter2\n")
+    path = write(tmp_path / "staging.yaml", f"extends: {value}\n")
+    [problem] = problems(path)
+    assert at(problem) == ("staging.yaml", 1, 10)
+    assert reason in problem.message
+    assert "hunter2" not in problem.message  # a file that is not a manifest is never read
+
+
 def test_a_list_where_an_environment_needs_a_mapping_is_located(tmp_path: Path) -> None:
     path = layered(tmp_path, "extends: ..\nusers: []\n")
     [problem] = problems(path)

@@ -55,8 +55,13 @@ def run_each(
             return Result(target, None, error, error.exit_code)
         return Result(target, value, None, code)
 
-    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(targets)))) as pool:
+    pool = ThreadPoolExecutor(max_workers=max(1, min(workers, len(targets))))
+    try:
         return list(pool.map(one, targets))
+    finally:
+        # On Ctrl-C, environments not started yet are not started; reads under way end
+        # on their own (they write nothing).
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def combined_exit(codes: Iterable[int]) -> int:

@@ -29,7 +29,7 @@ from typing import Any
 
 from ..errors import Problem
 from .finding import DocPath, Finding, shown
-from .sources import Sources, read_plain
+from .sources import SUFFIXES, Sources, read_plain
 from .yamlsource import Document
 
 LAYER_KEYS = ("extends", "environment")
@@ -112,17 +112,12 @@ def _next(chain: _Chain, document: Document, seen: dict[Path, str]) -> Document 
         return _broken(chain, document, f"extends makes a cycle: {cycle}", hint)
     if len(chain.files) >= MAX_LAYERS:
         return _broken(chain, document, f"more than {MAX_LAYERS} layers", "extend the base more directly")
-    if not path.exists():
-        return _broken(chain, document, f"extends names {shown(str(path))}, which does not exist")
+    refused = _unusable(path)
+    if refused:
+        return _broken(chain, document, f"extends names {shown(str(path))}, {refused}")
     layer = read_plain([path])
-    chain.problems += layer.problems
     nested = [below for below in layer.documents if is_environment(below)]
-    if not layer.documents or layer.problems and not nested:
-        chain.broken = True
-        return None
-    if len(layer.documents) == 1 and nested:
-        return nested[0]
-    if nested:
+    if len(layer.documents) > 1 and nested:
         for below in nested:
             chain.problems.append(
                 _at_layer_key(
@@ -134,8 +129,30 @@ def _next(chain: _Chain, document: Document, seen: dict[Path, str]) -> Document 
             )
         chain.broken = True
         return None
+    chain.problems += layer.problems  # a uid twice in a base directory, say: checks go on
+    if not layer.documents:
+        chain.broken = True
+        return None
+    if nested:
+        return nested[0]
     chain.base = layer
     return None
+
+
+def _unusable(path: Path) -> str:
+    """Why ``path`` cannot be a base, or ``""``. Only a directory or a ``*.yaml`` file:
+    a file in a pull request must not get any file of the machine that plans it read
+    and quoted in a comment (as kustomize restricts what a kustomization may load)."""
+    try:
+        if path.is_dir():
+            return ""
+        if not path.exists():
+            return "which does not exist"
+    except (OSError, ValueError) as error:  # ValueError: a NUL in the path
+        return f"which cannot be read: {getattr(error, 'strerror', None) or error}"
+    if path.suffix not in SUFFIXES:
+        return "which is not a manifest (a *.yaml or *.yml file, or a directory)"
+    return ""
 
 
 RELATIVE = "give the base manifest file or directory, relative to this file"
@@ -151,7 +168,7 @@ def _broken(chain: _Chain, document: Document, message: str, hint: str = RELATIV
 def _identity(file: str) -> Path:
     try:
         return Path(file).resolve()
-    except (OSError, RuntimeError):  # a symbolic-link loop: the name must do
+    except (OSError, RuntimeError, ValueError):  # a link loop, a NUL: the name must do
         return Path(os.path.abspath(file))
 
 
