@@ -357,3 +357,11 @@ def test_the_readme_applies_the_vendor_variant_to_the_emulator(
         env={"NEXCONN_URL": emulator.base_url},
     )
     assert again.returncode == 0, again.stdout + again.stderr
+
+
+def test_a_report_of_one_environment_says_which(repo: Path) -> None:
+    markdown = chatroster("plan", "users", "--env", "staging", "--format", "markdown", cwd=repo)
+    assert markdown.stdout.startswith("## Environment `staging`\n\n### chatroster plan: local")
+    text = chatroster("drift", "users/environments/production.yaml", cwd=repo)
+    assert text.returncode == 2
+    assert text.stdout.startswith("Environment production\nDrift on local, owner 'platform':")

@@ -44,6 +44,7 @@ from .plan import Plan
 from .providers import Provider, open_provider
 from .record import Recorder, RunOutcome
 from .render import plan_json, plan_markdown, plan_text
+from .render.describe import code
 from .render.environments import Section, several_markdown, several_text, share
 from .render.progress import Console, ConsoleHandler, Meter
 from .runner import Options, Targeting, label, make_plan, read_live, unmatched_targets
@@ -240,7 +241,7 @@ def plan(
             result = make_plan(manifest, provider, options)
         masker = _masker(manifest, provider, show_personal)
         capacity = provider.capacity()
-    click.echo(_render(result, fmt, masker))
+    click.echo(_titled(_render(result, fmt, masker), manifest.environment, fmt))
     if out:
         _save_plan(result, Path(out))
     check_safety(result, manifest.policy, label(manifest), force=force, capacity=capacity)
@@ -345,6 +346,15 @@ def _plan_section(result: Result[_Planned], fmt: str, max_chars: int) -> Section
         quoted = [f"> ⛔ {line}" for line in lines] if fmt == "markdown" else lines
         body += "\n\n" + "\n".join(quoted)
     return Section(result.name, " ".join(result.target.paths), status, body)
+
+
+def _titled(report: str, environment: str | None, fmt: str) -> str:
+    """A report of one environment says which (JSON says it in its own way, or not)."""
+    if environment is None or fmt == "json":
+        return report
+    if fmt == "markdown":
+        return f"## Environment {code(environment)}\n\n{report}"
+    return f"Environment {environment}\n{report}"
 
 
 def _save_plan(result: Plan, path: Path) -> None:
@@ -577,18 +587,19 @@ def drift(
     options = _options(target, exclude, only, allow_takeover=False)
     if len(manifests) > 1:
         sys.exit(_drift_several(manifests, options, fmt, show_personal))
-    found = _drift_report(manifests[0], options, show_personal, progress=True)
+    found, environment = _drift_report(manifests[0], options, show_personal, progress=True)
     if fmt == "json":
         click.echo(json.dumps(found.to_json(), indent=2, ensure_ascii=False))
-    elif fmt == "markdown":
-        click.echo(drift_markdown(found))
     else:
-        click.echo(drift_text(found))
+        click.echo(_titled((drift_markdown if fmt == "markdown" else drift_text)(found), environment, fmt))
     if not found.clean:
         sys.exit(EXIT_CHANGES)
 
 
-def _drift_report(target: Target, options: Options, show_personal: bool, *, progress: bool) -> DriftReport:
+def _drift_report(
+    target: Target, options: Options, show_personal: bool, *, progress: bool
+) -> tuple[DriftReport, str | None]:
+    """The drift of one manifest, and its environment's name."""
     from .drift import report
 
     manifest = _load(target.paths)
@@ -600,7 +611,7 @@ def _drift_report(target: Target, options: Options, show_personal: bool, *, prog
         masker = _masker(manifest, provider, show_personal)
     for warning in unmatched_targets(manifest, live, options.targeting):
         _note(f"{prefix}warning: {warning}")
-    return report(manifest, live, result, masker, options.targeting)
+    return report(manifest, live, result, masker, options.targeting), manifest.environment
 
 
 def _drift_several(found: Sequence[Target], options: Options, fmt: str, show_personal: bool) -> int:
@@ -608,7 +619,7 @@ def _drift_several(found: Sequence[Target], options: Options, fmt: str, show_per
     from .render.drift import drift_markdown, drift_text
 
     def work(target: Target) -> tuple[DriftReport, int]:
-        drifted = _drift_report(target, options, show_personal, progress=False)
+        drifted, _ = _drift_report(target, options, show_personal, progress=False)
         return drifted, EXIT_OK if drifted.clean else EXIT_CHANGES
 
     results = run_each(found, work)
