@@ -183,7 +183,7 @@ def validate(paths: tuple[str, ...], envs: tuple[str, ...]) -> None:
         try:
             click.echo(_validated(target))
         except ManifestError as exc:
-            _note(f"[{target.name}] {exc.render()}")
+            _note("\n".join(f"[{target.name}] {line}" for line in exc.render().splitlines()))
             failed.append(target.name)
     if failed:
         names = ", ".join(failed)
