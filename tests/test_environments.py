@@ -376,3 +376,22 @@ def test_several_environment_files_are_several_manifests(tmp_path: Path) -> None
     assert [t.environment for t in found] == ["staging", "production"]
     with pytest.raises(ChatrosterError, match="given with other files"):
         targets([str(staging), str(tmp_path / "users" / "team.yaml")])
+
+
+def test_a_semantic_check_on_merged_layers_points_at_the_layer_that_broke_it(tmp_path: Path) -> None:
+    # admin is protected in the base; staging bans it: the ban is staging's doing.
+    path = layered(tmp_path, "extends: ..\nbans:\n  admin: {until: forever}\n")
+    [problem] = problems(path)
+    assert (at(problem), problem.message) == (
+        ("staging.yaml", 3, 3),
+        "'admin' is protected and cannot be banned",
+    )
+
+
+def test_a_capability_problem_points_at_the_layer_that_chose_the_provider(tmp_path: Path) -> None:
+    # Nexconn has no metadata: the base wrote it, staging chose Nexconn.
+    nexconn = "type: nexconn, url: 'http://127.0.0.1:1', app_key: '${K}', app_secret: '${S}'"
+    path = layered(tmp_path, f"extends: ..\nprovider: {{{nexconn}, path: null}}\nusers:\n  carol: null\n")
+    found = problems(path)
+    metadata = [p for p in found if p.path == "users.alice.metadata"]
+    assert [at(p) for p in metadata] == [("team.yaml", 10, 5)]
