@@ -26,7 +26,8 @@ class Sources:
     documents: list[Document] = field(default_factory=list)
     data: dict[str, Any] = field(default_factory=dict)
     origins: dict[DocPath, Document] = field(default_factory=dict)
-    """Which document declared each top-level key, and each user, ban and role."""
+    """Which document declared each top-level key, and each user, ban and role; for
+    an environment, also each deeper path a layer above the base wrote (`layers`)."""
     problems: list[Problem] = field(default_factory=list)
     environment: str | None = None
     """The environment's name, when the manifest is an environment file (`layers`)."""
