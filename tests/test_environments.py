@@ -254,6 +254,14 @@ def test_extends_that_names_no_usable_manifest_is_reported_at_extends(
     assert "hunter2" not in problem.message  # a file that is not a manifest is never read
 
 
+def test_extends_naming_a_directory_without_manifests_is_reported_at_extends(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    path = write(tmp_path / "staging.yaml", "extends: empty\n")
+    [problem] = problems(path)
+    assert at(problem) == ("staging.yaml", 1, 10)
+    assert problem.message.endswith("a directory without *.yaml or *.yml files")
+
+
 def test_a_list_where_an_environment_needs_a_mapping_is_located(tmp_path: Path) -> None:
     path = layered(tmp_path, "extends: ..\nusers: []\n")
     [problem] = problems(path)

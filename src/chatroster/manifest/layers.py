@@ -145,7 +145,8 @@ def _unusable(path: Path) -> str:
     and quoted in a comment (as kustomize restricts what a kustomization may load)."""
     try:
         if path.is_dir():
-            return ""
+            found = any(entry.suffix in SUFFIXES for entry in path.iterdir())
+            return "" if found else "a directory without *.yaml or *.yml files"
         if not path.exists():
             return "which does not exist"
     except (OSError, ValueError) as error:  # ValueError: a NUL in the path
