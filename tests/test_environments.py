@@ -218,7 +218,8 @@ def test_environments_that_extend_each_other_are_a_cycle_naming_each_file(tmp_pa
 
 
 def test_extends_naming_a_missing_file_is_reported_at_extends(tmp_path: Path) -> None:
-    path = write(tmp_path / "envs" / "staging.yaml", "version: 1\nextends: ../nowhere\n")
+    text = "version: 1\nextends: ../nowhere\nusers: {carol: null}\n"  # the one problem: no base
+    path = write(tmp_path / "envs" / "staging.yaml", text)
     [problem] = problems(path)
     assert at(problem) == ("staging.yaml", 2, 10)
     assert "does not exist" in problem.message

@@ -75,7 +75,8 @@ def _layered(entry: Document, problems: list[Problem]) -> Sources:
     chain = _follow(entry, problems)
     merged = chain.base if chain.base is not None else Sources()
     for document in reversed(chain.files):
-        chain.problems += overlay(merged, document)
+        if not chain.broken:  # over a missing base, every null would remove nothing
+            chain.problems += overlay(merged, document)
     merged.problems = chain.problems
     merged.broken = chain.broken
     merged.environment = Path(entry.file).stem
@@ -178,7 +179,7 @@ def _header_problems(document: Document) -> list[Problem]:
     by their file's name (``--env staging``: ``environments/staging.yaml``)."""
     assert isinstance(document.data, dict)
     name = document.data.get("environment")
-    if name is None or "environment" not in document.data:
+    if name is None:
         return []
     stem = Path(document.file).stem
     if name == stem:
