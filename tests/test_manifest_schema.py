@@ -48,6 +48,8 @@ def test_every_property_has_a_description_for_editors() -> None:
 def test_the_schema_describes_the_manifest_sections() -> None:
     document = schema.load_schema()
     assert set(document["properties"]) == {
+        "extends",  # an environment file's layering keys
+        "environment",
         "version",
         "provider",
         "owner",

@@ -8,8 +8,8 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import replace
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, NoReturn
@@ -19,26 +19,34 @@ import click
 from . import __version__
 from .apply import apply as apply_changes
 from .apply import interruptible
-from .cli_options import DURATION, targeting_options
+from .cli_options import DURATION, env_option, targeting_options
+from .drift import DriftReport
 from .errors import (
     EXIT_CHANGES,
     EXIT_ERROR,
     EXIT_INTERRUPTED,
     EXIT_OK,
+    EXIT_UNSAFE,
     ChatrosterError,
     Interrupted,
+    ManifestError,
     PlanFileError,
+    UnsafePlanError,
 )
 from .files import write_private
 from .manifest import check, load
+from .manifest.environments import Target, targets
 from .masking import Masker, mask_key
 from .model import Manifest
 from .plan import Plan
 from .providers import Provider, open_provider
 from .record import Recorder, recorded
 from .render import plan_json, plan_markdown, plan_text
+from .render.describe import code
+from .render.environments import Section, several_markdown, several_text, share
 from .render.progress import Console, ConsoleHandler, Meter
 from .runner import Options, Targeting, label, make_plan, read_live, unmatched_targets
+from .runs import Result, combined_exit, run_each
 from .safety import check as check_safety
 from .saved import load_plan, plan_document, recheck
 
@@ -114,11 +122,13 @@ def _load(paths: Sequence[str]) -> Manifest:
     return load(list(paths))
 
 
-def _render(plan: Plan, fmt: str, masker: Masker) -> str:
+def _render(plan: Plan, fmt: str, masker: Masker, *, max_chars: int | None = None) -> str:
     if fmt == "json":
         return json.dumps(plan_json(plan, masker), indent=2, ensure_ascii=False)
     if fmt == "markdown":
-        return plan_markdown(plan, masker)
+        if max_chars is None:
+            return plan_markdown(plan, masker)
+        return plan_markdown(plan, masker, max_chars=max_chars)
     return plan_text(plan, masker, colour=_colour(sys.stdout))
 
 
@@ -131,11 +141,11 @@ def _masker(manifest: Manifest, provider: Provider, show_personal: bool) -> Mask
     )
 
 
-def _open(manifest: Manifest, **options: Any) -> Provider:
+def _open(manifest: Manifest, prefix: str = "", **options: Any) -> Provider:
     """The manifest's platform, with what the user should know about it on stderr."""
     provider = open_provider(manifest.provider, **options)
     for note in provider.notes:
-        _note(f"note: {note}")
+        _note(f"{prefix}note: {note}")
     return provider
 
 
@@ -155,14 +165,33 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
+@env_option
 @verbose_option
-def validate(paths: tuple[str, ...]) -> None:
+def validate(paths: tuple[str, ...], envs: tuple[str, ...]) -> None:
     """Check a manifest offline: YAML, schema, semantics and provider capabilities.
 
     Needs no credentials: unset variables in the provider section are not errors here.
     """
-    checked = check(list(paths), offline=True)
-    click.echo(f"{', '.join(checked.files)}: valid ({checked.users} users, provider {checked.provider}).")
+    found = targets(paths, envs)
+    if len(found) == 1:
+        click.echo(_validated(found[0]))
+        return
+    failed = []
+    for target in found:  # offline and quick: one after the other, every one told
+        try:
+            click.echo(_validated(target))
+        except ManifestError as exc:
+            _note("\n".join(f"[{target.name}] {line}" for line in exc.render().splitlines()))
+            failed.append(target.name)
+    if failed:
+        names = ", ".join(failed)
+        raise ChatrosterError(f"{len(failed)} of {len(found)} environments are not valid: {names}")
+
+
+def _validated(target: Target) -> str:
+    checked = check(list(target.paths), offline=True)
+    where = f"environment {checked.environment}: " if checked.environment else ""
+    return f"{where}{', '.join(checked.files)}: valid ({checked.users} users, provider {checked.provider})."
 
 
 @cli.command()
@@ -173,6 +202,7 @@ def validate(paths: tuple[str, ...]) -> None:
 @click.option("--allow-takeover", is_flag=True, help="Plan to take over other owners' users.")
 @click.option("--force", is_flag=True, help="Do not stop at safety limits.")
 @click.option("--show-personal", is_flag=True, help="Show personal data unmasked.")
+@env_option
 @targeting_options
 @verbose_option
 def plan(
@@ -183,24 +213,146 @@ def plan(
     allow_takeover: bool,
     force: bool,
     show_personal: bool,
+    envs: tuple[str, ...],
     target: tuple[str, ...],
     exclude: tuple[str, ...],
     only: tuple[str, ...],
 ) -> None:
-    """Read live state and show what apply would change."""
-    manifest = _load(paths)
+    """Read live state and show what apply would change.
+
+    Several environments (environment files, or --env) are planned at once, a report
+    each; the exit code is the worst of theirs (1, then 3, then 2, then 0).
+    """
+    found = targets(paths, envs)
     options = _options(target, exclude, only, allow_takeover)
+    if len(found) > 1:
+        if out:
+            raise ChatrosterError(
+                f"--out saves the plan of one environment, and {len(found)} were given; "
+                "run plan --out once for each environment"
+            )
+        flags = _PlanFlags(fmt, detailed_exitcode, force, show_personal)
+        sys.exit(_plan_several(found, options, flags))
+    manifest = _load(found[0].paths)
     with _open(manifest) as provider:
         with _reading(provider):
             result = make_plan(manifest, provider, options)
         masker = _masker(manifest, provider, show_personal)
         capacity = provider.capacity()
-    click.echo(_render(result, fmt, masker))
+    click.echo(_titled(_render(result, fmt, masker), manifest.environment, fmt))
     if out:
         _save_plan(result, Path(out))
     check_safety(result, manifest.policy, label(manifest), force=force, capacity=capacity)
     if detailed_exitcode and not result.empty:
         sys.exit(EXIT_CHANGES)
+
+
+@dataclass(frozen=True)
+class _PlanFlags:
+    fmt: str
+    detailed_exitcode: bool
+    force: bool
+    show_personal: bool
+
+
+@dataclass(frozen=True)
+class _Planned:
+    """One environment's plan, and the safety limit it hit, if any."""
+
+    plan: Plan
+    masker: Masker
+    refused: UnsafePlanError | None
+
+
+def _plan_several(found: Sequence[Target], options: Options, flags: _PlanFlags) -> int:
+    """Every environment planned at once; a report each, then their summary."""
+
+    def work(target: Target) -> tuple[_Planned, int]:
+        manifest = _load(target.paths)
+        with _open(manifest, prefix=f"[{target.name}] ") as provider:
+            result = make_plan(manifest, provider, options)
+            masker = _masker(manifest, provider, flags.show_personal)
+            capacity = provider.capacity()
+        try:
+            check_safety(result, manifest.policy, label(manifest), force=flags.force, capacity=capacity)
+        except UnsafePlanError as exc:
+            return _Planned(result, masker, exc), EXIT_UNSAFE
+        changed = flags.detailed_exitcode and not result.empty
+        return _Planned(result, masker, None), EXIT_CHANGES if changed else EXIT_OK
+
+    results = run_each(found, work)
+    for result in results:
+        _tell(result, result.value.refused if result.value is not None else None)
+    if flags.fmt == "json":
+        click.echo(json.dumps(_several_json("plan", results, _plan_json), indent=2, ensure_ascii=False))
+    else:
+        sections = [_plan_section(result, flags.fmt, share(len(results))) for result in results]
+        several = several_markdown if flags.fmt == "markdown" else several_text
+        click.echo(several("plan", sections))
+    return combined_exit(result.exit_code for result in results)
+
+
+def _tell(result: Result[Any], refused: ChatrosterError | None = None) -> None:
+    """An environment's error or refusal on stderr too, named: stdout may be a file."""
+    problem = result.error or refused
+    if problem is not None:
+        _note("\n".join(f"[{result.name}] {line}" for line in problem.render().splitlines()))
+
+
+def _plan_json(planned: _Planned) -> dict[str, Any]:
+    data: dict[str, Any] = {"plan": plan_json(planned.plan, planned.masker)}
+    if planned.refused is not None:
+        data["refused"] = list(planned.refused.reasons)
+    return data
+
+
+def _several_json(
+    command: str, results: Sequence[Result[Any]], body: Callable[[Any], dict[str, Any]]
+) -> dict[str, Any]:
+    """``{"command", "environments": [{"environment", "files", "exit_code", and the
+    report or "error"}], "exit_code"}``."""
+    environments = []
+    for result in results:
+        entry: dict[str, Any] = {
+            "environment": result.name,
+            "files": list(result.target.paths),
+            "exit_code": result.exit_code,
+        }
+        if result.error is not None:
+            entry["error"] = result.error.render()
+        else:
+            entry.update(body(result.value))
+        environments.append(entry)
+    exit_code = combined_exit(result.exit_code for result in results)
+    return {"command": command, "environments": environments, "exit_code": exit_code}
+
+
+def _failed_section(result: Result[Any]) -> Section:
+    assert result.error is not None
+    return Section(result.name, " ".join(result.target.paths), "error", result.error.render(), failed=True)
+
+
+def _plan_section(result: Result[_Planned], fmt: str, max_chars: int) -> Section:
+    if result.value is None:
+        return _failed_section(result)
+    planned = result.value
+    body = _render(planned.plan, fmt, planned.masker, max_chars=max_chars)
+    status = "no changes" if planned.plan.empty else f"{len(planned.plan.changes)} change(s)"
+    if planned.refused is not None:
+        status += ", refused by a safety limit"
+        lines = planned.refused.render().splitlines()
+        quoted = [f"> ⛔ {line}" for line in lines] if fmt == "markdown" else lines
+        body += "\n\n" + "\n".join(quoted)
+    return Section(result.name, " ".join(result.target.paths), status, body)
+
+
+def _titled(report: str, environment: str | None, fmt: str) -> str:
+    """A report of one environment says which (JSON says it in its own way, or not)."""
+    if environment is None or fmt == "json":
+        return report
+    if fmt == "markdown":
+        return f"## Environment {code(environment)}\n\n{report}"
+    return f"Environment {environment}\n{report}"
 
 
 def _save_plan(result: Plan, path: Path) -> None:
@@ -250,6 +402,7 @@ def _save_plan(result: Plan, path: Path) -> None:
     "(masked like plan output; schemas/record.schema.json).",
 )
 @click.option("--show-personal", is_flag=True, help="Show personal data unmasked.")
+@env_option
 @targeting_options
 @verbose_option
 def apply(
@@ -264,6 +417,7 @@ def apply(
     lock_timeout: timedelta,
     record_file: str | None,
     show_personal: bool,
+    envs: tuple[str, ...],
     target: tuple[str, ...],
     exclude: tuple[str, ...],
     only: tuple[str, ...],
@@ -274,7 +428,7 @@ def apply(
         paths = saved.manifest_files  # the files the plan was made from (digest-checked)
     if not paths:
         raise click.UsageError("give the manifest (file or directory) to apply")
-    manifest = _load(paths)
+    manifest = _load(_one_environment(paths, envs).paths)
     options = replace(_options(target, exclude, only, allow_takeover), refuse_unmatched_targets=True)
     with _open(manifest, concurrency=concurrency, writable=True, lock_timeout=lock_timeout) as provider:
         with _reading(provider):
@@ -286,7 +440,13 @@ def apply(
         click.echo(_render(result, "text", masker))
         recorder = None
         if record_file is not None:
-            recorder = Recorder(Path(record_file), masker, provider=provider.type, owner=manifest.owner)
+            recorder = Recorder(
+                Path(record_file),
+                masker,
+                provider=provider.type,
+                owner=manifest.owner,
+                environment=manifest.environment,
+            )
         with recorded(recorder, result.changes):
             check_safety(result, manifest.policy, label(manifest), force=force, capacity=provider.capacity())
             if result.empty:
@@ -302,6 +462,18 @@ def apply(
                     record=recorder.change if recorder is not None else None,
                 )
     click.echo(f"Applied {outcome.done} change(s).")
+
+
+def _one_environment(paths: Sequence[str], envs: Sequence[str]) -> Target:
+    """Apply changes one app at a time: several environments are refused."""
+    found = targets(paths, envs)
+    if len(found) > 1:
+        names = ", ".join(target.name for target in found)
+        raise ChatrosterError(
+            f"apply changes one environment at a time, and {len(found)} were given ({names}); "
+            "nothing was applied: run apply once for each (plan and drift take several)"
+        )
+    return found[0]
 
 
 def _confirm(yes: bool, count: int) -> None:
@@ -363,38 +535,83 @@ def export(paths: tuple[str, ...], out: str | None, uids_file: Any) -> None:
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
 @click.option("--show-personal", is_flag=True, help="Show personal data unmasked.")
+@env_option
 @targeting_options
 @verbose_option
 def drift(
     paths: tuple[str, ...],
     fmt: str,
     show_personal: bool,
+    envs: tuple[str, ...],
     target: tuple[str, ...],
     exclude: tuple[str, ...],
     only: tuple[str, ...],
 ) -> None:
-    """Exit 0 when live state matches the manifest, 2 when it differs, 1 on error."""
-    from .drift import report
+    """Exit 0 when live state matches the manifest, 2 when it differs, 1 on error.
+
+    Several environments (environment files, or --env) are read at once, a report
+    each; the exit code is the worst of theirs (1, then 2, then 0).
+    """
     from .render.drift import drift_markdown, drift_text
 
-    manifest = _load(paths)
+    manifests = targets(paths, envs)
     options = _options(target, exclude, only, allow_takeover=False)
-    with _open(manifest) as provider:
-        with _reading(provider):
+    if len(manifests) > 1:
+        sys.exit(_drift_several(manifests, options, fmt, show_personal))
+    found, environment = _drift_report(manifests[0], options, show_personal, progress=True)
+    if fmt == "json":
+        click.echo(json.dumps(found.to_json(), indent=2, ensure_ascii=False))
+    else:
+        click.echo(_titled((drift_markdown if fmt == "markdown" else drift_text)(found), environment, fmt))
+    if not found.clean:
+        sys.exit(EXIT_CHANGES)
+
+
+def _drift_report(
+    target: Target, options: Options, show_personal: bool, *, progress: bool
+) -> tuple[DriftReport, str | None]:
+    """The drift of one manifest, and its environment's name."""
+    from .drift import report
+
+    manifest = _load(target.paths)
+    prefix = "" if progress else f"[{target.name}] "
+    with _open(manifest, prefix=prefix) as provider:
+        with _reading(provider) if progress else nullcontext():
             live = read_live(manifest, provider, owned=True)
         result = make_plan(manifest, provider, options, live=live)
         masker = _masker(manifest, provider, show_personal)
     for warning in unmatched_targets(manifest, live, options.targeting):
-        _note(f"warning: {warning}")
-    found = report(manifest, live, result, masker, options.targeting)
+        _note(f"{prefix}warning: {warning}")
+    return report(manifest, live, result, masker, options.targeting), manifest.environment
+
+
+def _drift_several(found: Sequence[Target], options: Options, fmt: str, show_personal: bool) -> int:
+    """Every environment read at once; a report each, then their summary."""
+    from .render.drift import drift_markdown, drift_text
+
+    def work(target: Target) -> tuple[DriftReport, int]:
+        drifted, _ = _drift_report(target, options, show_personal, progress=False)
+        return drifted, EXIT_OK if drifted.clean else EXIT_CHANGES
+
+    results = run_each(found, work)
+    for result in results:
+        _tell(result)
     if fmt == "json":
-        click.echo(json.dumps(found.to_json(), indent=2, ensure_ascii=False))
-    elif fmt == "markdown":
-        click.echo(drift_markdown(found))
-    else:
-        click.echo(drift_text(found))
-    if not found.clean:
-        sys.exit(EXIT_CHANGES)
+        document = _several_json("drift", results, lambda drifted: {"drift": drifted.to_json()})
+        click.echo(json.dumps(document, indent=2, ensure_ascii=False))
+        return combined_exit(result.exit_code for result in results)
+    render = drift_markdown if fmt == "markdown" else drift_text
+    sections = []
+    for result in results:
+        if result.value is None:
+            sections.append(_failed_section(result))
+            continue
+        differences = len(result.value.differences)
+        status = "in sync" if result.value.clean else f"{differences} difference(s)"
+        sections.append(Section(result.name, " ".join(result.target.paths), status, render(result.value)))
+    several = several_markdown if fmt == "markdown" else several_text
+    click.echo(several("drift", sections))
+    return combined_exit(result.exit_code for result in results)
 
 
 @cli.command()

@@ -48,3 +48,16 @@ def targeting_options(func: Callable[..., Any]) -> Callable[..., Any]:
         "--target", "target", multiple=True, metavar="GLOB", help="Only uids matching GLOB (repeatable)."
     )(func)
     return func
+
+
+def env_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``--env NAME``: an environment of the base manifest PATH, by name (repeatable;
+    ``all``: every one), found in its ``environments/`` directory."""
+    return click.option(
+        "--env",
+        "envs",
+        multiple=True,
+        metavar="NAME",
+        help="An environment of the base manifest PATH, from its environments/ directory "
+        "(repeatable; 'all': every one).",
+    )(func)

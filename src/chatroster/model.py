@@ -264,6 +264,11 @@ class Manifest:
     policy: Policy = Policy()
     sources: tuple[str, ...] = ()
     """The files it was read from, in order."""
+    environment: str | None = None
+    """The environment's name, when the manifest is an environment file."""
+    entry: tuple[str, ...] = ()
+    """What to read to get the manifest again, when that is not ``sources``: an
+    environment file, which names its other layers itself."""
     digest: str = ""
     """sha256 of the sources' bytes, so a saved plan can tell the manifest changed."""
     locate: Callable[[tuple[str | int, ...]], tuple[str, int, int]] = field(

@@ -195,7 +195,7 @@ def _plan(manifest: Manifest, provider: Provider, options: Options, live: State)
     return result.evolve(
         provider=provider.identity(),
         manifest_digest=manifest.digest,
-        manifest_files=tuple(str(Path(source).resolve()) for source in manifest.sources),
+        manifest_files=tuple(str(Path(source).resolve()) for source in manifest.entry or manifest.sources),
         fingerprints=fingerprints(result.changes, live, manifest.owner),
     )
 

@@ -56,6 +56,8 @@ class Checked:
     users: int
     provider: str
     """The provider's type."""
+    environment: str | None = None
+    """The environment's name, when the manifest is an environment file."""
 
 
 def check(
@@ -73,6 +75,7 @@ def check(
             files=sources.files,
             users=len(data.get("users", {})),
             provider=provider(data.get("provider", {}), sources).type,
+            environment=sources.environment,
         )
 
 
@@ -80,7 +83,7 @@ def _checked(
     paths: Sequence[str | Path], env: Mapping[str, str], now: datetime | None, offline: bool
 ) -> Sources:
     sources = read_sources(paths)
-    if not sources.documents:
+    if not sources.documents or sources.broken:
         raise ManifestError(sources.problems)
     data = sources.data
     written_out = _literal_secrets(data)  # before substitution fills the values in

@@ -23,6 +23,8 @@ def build(sources: Sources) -> Manifest:
         owner=data.get("owner", DEFAULT_OWNER),
         policy=policy(data.get("policy", {})),
         sources=sources.files,
+        environment=sources.environment,
+        entry=sources.entry,
         digest=sources.digest(),
         locate=sources.position,
     )
@@ -105,7 +107,9 @@ def policy(section: dict[str, Any]) -> Policy:
 
 
 def provider(section: dict[str, Any], sources: Sources) -> ProviderConfig:
-    declared_in = sources.declared_in("provider") or sources.documents[0]
+    # A local store's path is relative to the file that wrote it: an environment may
+    # set it over a base that declares the rest of the provider.
+    declared_in = sources.origin(("provider", "path"))
     return ProviderConfig(
         type=section.get("type", "local"),
         settings={key: value for key, value in section.items() if key != "type"},

@@ -26,8 +26,16 @@ class Sources:
     documents: list[Document] = field(default_factory=list)
     data: dict[str, Any] = field(default_factory=dict)
     origins: dict[DocPath, Document] = field(default_factory=dict)
-    """Which document declared each top-level key, and each user, ban and role."""
+    """Which document declared each top-level key, and each user, ban and role; for
+    an environment, also each deeper path a layer above the base wrote (`layers`)."""
     problems: list[Problem] = field(default_factory=list)
+    environment: str | None = None
+    """The environment's name, when the manifest is an environment file (`layers`)."""
+    entry: tuple[str, ...] = ()
+    """What to read to get this manifest again: the environment file alone, when it is
+    one; empty for a plain manifest (its files)."""
+    broken: bool = False
+    """A layer could not be read (a missing base, a cycle): nothing more is checked."""
 
     @property
     def files(self) -> tuple[str, ...]:
@@ -42,19 +50,22 @@ class Sources:
 
     def locate(self, finding: Finding) -> Problem:
         """The finding as a problem at its file, line and column."""
-        document = self.origins.get(finding.path[:2]) or self.origins.get(finding.path[:1])
-        if document is None:
-            document = self.documents[0]
-        return document.problem(finding)
+        return self.origin(finding.path).problem(finding)
 
     def position(self, path: DocPath) -> tuple[str, int, int]:
         """(file, line, column) of ``path``'s value, or of its nearest parent."""
-        document = self.origins.get(path[:2]) or self.origins.get(path[:1]) or self.documents[0]
+        document = self.origin(path)
         line, column = document.where(path, "value")
         return document.file, line, column
 
-    def declared_in(self, key: str) -> Document | None:
-        return self.origins.get((key,))
+    def origin(self, path: DocPath) -> Document:
+        """The document that wrote ``path``'s value: of an environment's layers, the
+        last one that set it or a parent of it (a few lookups: only for problems)."""
+        for depth in range(len(path), 0, -1):
+            document = self.origins.get(path[:depth])
+            if document is not None:
+                return document
+        return self.documents[0]
 
     def may_hold_references(self) -> bool:
         """Whether any value can hold a ``${NAME}`` reference: only when a file's text has
@@ -100,7 +111,19 @@ class Sources:
 
 
 def read_sources(paths: Sequence[str | Path]) -> Sources:
-    """Read every file the paths name, merging as it goes; problems are collected, not raised."""
+    """Read every file the paths name, merging as it goes; problems are collected, not raised.
+
+    An environment file (one with ``extends``) is read with the layers it extends
+    (`layers`); it is a manifest on its own, never merged with other files.
+    """
+    from .layers import read_layers  # layers builds on this module
+
+    sources = read_plain(paths)
+    return read_layers(sources)
+
+
+def read_plain(paths: Sequence[str | Path]) -> Sources:
+    """The files the paths name, merged as one layer (a file, or a directory's files)."""
     sources = Sources()
     files, problems = expand(paths)
     sources.problems += problems
