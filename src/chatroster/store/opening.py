@@ -49,7 +49,17 @@ def _open_writable(path: Path) -> sqlite3.Connection:
     refused untouched; create a missing one readable by its owner only."""
     header = _header(path)
     if header:
-        _open_checked(path, header, immutable=_wal_at_rest(path, header)).close()
+        before = _state_of(path)
+        try:
+            _open_checked(path, header, immutable=_wal_at_rest(path, header)).close()
+        except StoreError:
+            # An immutable read takes no lock: another apply that began migrating the
+            # file meanwhile can make it read pages half old, half new. If the file moved
+            # while it was checked, check it once more, as it is now.
+            if _state_of(path) == before:
+                raise
+            header = _header(path)
+            _open_checked(path, header, immutable=_wal_at_rest(path, header)).close()
     else:
         _create_private(path)
     try:
@@ -100,6 +110,16 @@ def _header(path: Path) -> bytes:
         return b""
     except OSError as exc:
         raise StoreError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def _state_of(path: Path) -> tuple[int, int, bool]:
+    """What changes when another process writes the store: its size, its modification
+    time, and whether it has a -wal file."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return (-1, -1, False)
+    return (stat.st_size, stat.st_mtime_ns, path.with_name(path.name + "-wal").exists())
 
 
 def _wal_at_rest(path: Path, header: bytes) -> bool:
