@@ -20,7 +20,7 @@ from . import __version__
 from .apply import apply as apply_changes
 from .apply import interruptible
 from .changes import Change
-from .cli_options import DURATION, targeting_options
+from .cli_options import DURATION, refresh_option, targeting_options
 from .errors import (
     EXIT_CHANGES,
     EXIT_ERROR,
@@ -39,6 +39,7 @@ from .model import Manifest
 from .plan import Plan
 from .providers import Provider, open_provider
 from .record import Recorder, RunOutcome
+from .refresh import Applied, Refresh, clear_stale, record_applied, unrecorded_note
 from .render import plan_json, plan_markdown, plan_text
 from .render.progress import Console, ConsoleHandler, Meter
 from .runner import Options, Targeting, label, make_plan, read_live, unmatched_targets
@@ -143,10 +144,16 @@ def _open(manifest: Manifest, **options: Any) -> Provider:
 
 
 def _options(
-    target: tuple[str, ...], exclude: tuple[str, ...], only: tuple[str, ...], allow_takeover: bool = False
+    target: tuple[str, ...],
+    exclude: tuple[str, ...],
+    only: tuple[str, ...],
+    allow_takeover: bool = False,
+    refresh: Refresh = "full",
 ) -> Options:
     return Options(
-        allow_takeover=allow_takeover, targeting=Targeting(include=target, exclude=exclude, only=only)
+        allow_takeover=allow_takeover,
+        targeting=Targeting(include=target, exclude=exclude, only=only),
+        refresh=refresh,
     )
 
 
@@ -176,6 +183,7 @@ def validate(paths: tuple[str, ...]) -> None:
 @click.option("--allow-takeover", is_flag=True, help="Plan to take over other owners' users.")
 @click.option("--force", is_flag=True, help="Do not stop at safety limits.")
 @click.option("--show-personal", is_flag=True, help="Show personal data unmasked.")
+@refresh_option
 @targeting_options
 @verbose_option
 def plan(
@@ -186,13 +194,14 @@ def plan(
     allow_takeover: bool,
     force: bool,
     show_personal: bool,
+    refresh: Refresh | None,
     target: tuple[str, ...],
     exclude: tuple[str, ...],
     only: tuple[str, ...],
 ) -> None:
     """Read live state and show what apply would change."""
     manifest = _load(paths)
-    options = _options(target, exclude, only, allow_takeover)
+    options = _options(target, exclude, only, allow_takeover, refresh or "full")
     with _open(manifest) as provider:
         with _reading(provider):
             result = make_plan(manifest, provider, options)
@@ -253,6 +262,7 @@ def _save_plan(result: Plan, path: Path) -> None:
     "(masked like plan output; schemas/record.schema.json).",
 )
 @click.option("--show-personal", is_flag=True, help="Show personal data unmasked.")
+@refresh_option
 @targeting_options
 @verbose_option
 def apply(
@@ -267,6 +277,7 @@ def apply(
     lock_timeout: timedelta,
     record_file: str | None,
     show_personal: bool,
+    refresh: Refresh | None,
     target: tuple[str, ...],
     exclude: tuple[str, ...],
     only: tuple[str, ...],
@@ -277,8 +288,17 @@ def apply(
         paths = saved.manifest_files  # the files the plan was made from (digest-checked)
     if not paths:
         raise click.UsageError("give the manifest (file or directory) to apply")
+    if saved is not None and refresh is not None and refresh != saved.refresh:
+        raise click.UsageError(
+            f"the saved plan was made with --refresh {saved.refresh}, and apply --plan reads "
+            f"the same way; leave out --refresh {refresh}, or make the plan again with it"
+        )
     manifest = _load(paths)
-    options = replace(_options(target, exclude, only, allow_takeover), refuse_unmatched_targets=True)
+    mode = saved.refresh if saved is not None else refresh or "full"
+    options = replace(
+        _options(target, exclude, only, allow_takeover, "changed" if mode == "changed" else "full"),
+        refuse_unmatched_targets=True,
+    )
     with _open(manifest, concurrency=concurrency, writable=True, lock_timeout=lock_timeout) as provider:
         with _reading(provider):
             if saved is not None:
@@ -292,19 +312,38 @@ def apply(
             recorder = Recorder(Path(record_file), masker, provider=provider.type, owner=manifest.owner)
         with _recorded(recorder, result.changes):
             check_safety(result, manifest.policy, label(manifest), force=force, capacity=provider.capacity())
-            if result.empty:
+            if result.empty and not result.records:
                 return
-            _confirm(yes, len(result.changes))
+            _confirm(yes, len(result.changes), len(result.records))
+            applied = Applied(recorder.change if recorder is not None else None)
             with interruptible(_note) as stop, _applying(len(result.changes)) as progress:
-                outcome = apply_changes(
-                    result.changes,
-                    provider,
-                    stop=stop,
-                    continue_on_error=continue_on_error,
-                    progress=progress,
-                    record=recorder.change if recorder is not None else None,
-                )
+                clear_stale(result, provider)
+                try:
+                    outcome = apply_changes(
+                        result.changes,
+                        provider,
+                        stop=stop,
+                        continue_on_error=continue_on_error,
+                        progress=progress,
+                        record=applied,
+                    )
+                except ApplyError:
+                    _record_applied(manifest, result, provider, applied)
+                    raise
+                _record_applied(manifest, result, provider, applied)
     click.echo(f"Applied {outcome.done} change(s).")
+
+
+def _record_applied(manifest: Manifest, result: Plan, provider: Provider, applied: Applied) -> None:
+    """After the changes (all, or some that failed): the digest of each user whose
+    changes were all applied, for later plans with --refresh changed."""
+    if not result.records:
+        return
+    recorded, failed = record_applied(manifest, result, provider, applied.keys)
+    if recorded:
+        _note(f"Recorded the applied state of {recorded} user(s) (for --refresh changed).")
+    if failed:
+        _note(unrecorded_note(provider, failed))
 
 
 @contextmanager
@@ -334,14 +373,17 @@ def _recorded(recorder: Recorder | None, changes: Sequence[Change]) -> Iterator[
         recorder.close()
 
 
-def _confirm(yes: bool, count: int) -> None:
+def _confirm(yes: bool, count: int, records: int = 0) -> None:
     if yes:
         return
     if not sys.stdin.isatty():
         raise ChatrosterError(
             "refusing to apply without confirmation: stdin is not a terminal; re-run with --yes"
         )
-    if not click.confirm(f"Apply {count} change(s)?", err=True):
+    question = f"Apply {count} change(s)"
+    if records:
+        question += f" and record the applied state of {records} user(s)"
+    if not click.confirm(question + "?", err=True):
         raise ChatrosterError("cancelled; nothing was changed")
 
 

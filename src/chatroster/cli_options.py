@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 import click
 
+from .refresh import REFRESH_MODES
 from .runner import KINDS
 
 
@@ -48,3 +49,15 @@ def targeting_options(func: Callable[..., Any]) -> Callable[..., Any]:
         "--target", "target", multiple=True, metavar="GLOB", help="Only uids matching GLOB (repeatable)."
     )(func)
     return func
+
+
+def refresh_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--refresh",
+        "refresh",
+        type=click.Choice(REFRESH_MODES),
+        default=None,
+        help="full (default): read every declared user; changed: take users whose "
+        "recorded state matches their declaration as in sync without per-user reads "
+        "(misses changes made outside the manifest; see docs/workflows.md).",
+    )(func)

@@ -25,7 +25,7 @@ from ...errors import CometChatError, ProviderError
 from ...http import HttpClient, run_concurrently
 from ...model import ProviderConfig, State, User
 from .. import CAPABILITIES
-from ..base import Presence, Provider, Scope
+from ..base import DigestEntry, Presence, Provider, Scope
 from ..batches import raise_if
 from .api import (
     BLOCK_CHUNK,
@@ -41,6 +41,10 @@ from .api import (
 from .batches import Batches, Outcome, block_problem, problem
 from .client import DEFAULT_CONCURRENCY, DEFAULT_HTTP, CometChatClient, HttpOptions, Settings
 from .roles import Roles
+
+#: What a trusted user (``--refresh changed``) is not read for: its blocklist, the one
+#: per-user read; the user pages give everything else.
+TRUSTED_UNREAD = frozenset({"blocklist"})
 
 
 def open_cometchat(
@@ -120,15 +124,45 @@ class CometChatProvider(Provider):
             if scope.everything or self._in_scope(user, scope):
                 users[user.uid] = user
                 self._remember(user.uid, row.get("metadata"))
+        # --refresh changed: a user whose recorded digest is its declaration's is not
+        # read per user; everything but its blocklist came with the user pages.
+        digests = {} if scope.everything or scope.digests is None else scope.digests
+        trusted = {
+            uid
+            for uid, digest in digests.items()
+            if uid in users and users[uid].active and users[uid].digest == digest
+        }
         managed = users if scope.everything else scope.blocklists
         # Deactivated users answer as not found under /users/{uid}: their blocks are
         # kept, but cannot be read until they are reactivated (left unknown: None).
-        blockers = [uid for uid in managed if uid in users and users[uid].active]
+        blockers = [uid for uid in managed if uid in users and users[uid].active and uid not in trusted]
         blocklists = self.client.blocklists(blockers, self.tally("blocklists", len(blockers)))
         for uid, blocked in blocklists.items():
             users[uid] = users[uid].evolve(blocklist=blocked)
         # CometChat has no app-level bans: always none.
-        return State(users=users, bans={}, roles=self.roles.read())
+        return State(
+            users=users, bans={}, roles=self.roles.read(), trusted=dict.fromkeys(trusted, TRUSTED_UNREAD)
+        )
+
+    def record_digests(self, entries: Sequence[DigestEntry]) -> dict[str, str]:
+        """One ``PUT /users/{uid}`` per user: its metadata as last seen, with the digest
+        in the marker (``""``: taken out); none when the marker already says so."""
+
+        def write(entry: DigestEntry) -> None:
+            metadata = self._current_metadata(entry.uid)
+            before = marker_from_api(metadata.pop(MARKER_KEY, None))
+            after = {key: value for key, value in before.items() if key != "digest"}
+            if entry.digest:
+                after["digest"] = entry.digest
+            if after != before:
+                data = self.client.call("PUT", f"/users/{entry.uid}", json=_user_to_api({}, after, metadata))
+                self._remember(entry.uid, data.get("metadata"))
+
+        failed: dict[str, str] = {}
+        for entry, outcome in run_concurrently(write, entries, self.concurrency):
+            if isinstance(outcome, BaseException):
+                failed[entry.uid] = str(outcome)
+        return failed
 
     @staticmethod
     def _in_scope(user: User, scope: Scope) -> bool:
