@@ -135,11 +135,16 @@ def _masker(manifest: Manifest, provider: Provider, show_personal: bool) -> Mask
     )
 
 
-def _open(manifest: Manifest, **options: Any) -> Provider:
+def _open(manifest: Manifest, refresh: str | None = None, **options: Any) -> Provider:
     """The manifest's platform, with what the user should know about it on stderr."""
     provider = open_provider(manifest.provider, **options)
     for note in provider.notes:
         _note(f"note: {note}")
+    if refresh == "changed" and not provider.capabilities.refresh_changed:
+        _note(
+            f"note: [{provider.type}] reads every user cheaply, so --refresh changed "
+            "reads fully, the same as --refresh full"
+        )
     return provider
 
 
@@ -202,7 +207,7 @@ def plan(
     """Read live state and show what apply would change."""
     manifest = _load(paths)
     options = _options(target, exclude, only, allow_takeover, refresh or "full")
-    with _open(manifest) as provider:
+    with _open(manifest, refresh) as provider:
         with _reading(provider):
             result = make_plan(manifest, provider, options)
         masker = _masker(manifest, provider, show_personal)
@@ -299,7 +304,7 @@ def apply(
         _options(target, exclude, only, allow_takeover, "changed" if mode == "changed" else "full"),
         refuse_unmatched_targets=True,
     )
-    with _open(manifest, concurrency=concurrency, writable=True, lock_timeout=lock_timeout) as provider:
+    with _open(manifest, mode, concurrency=concurrency, writable=True, lock_timeout=lock_timeout) as provider:
         with _reading(provider):
             if saved is not None:
                 result = recheck(saved, manifest, provider, options, max_age=max_age)

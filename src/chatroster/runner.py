@@ -213,7 +213,8 @@ def _plan(manifest: Manifest, provider: Provider, options: Options, live: State)
         only=bool(options.targeting.only),
     )
     return result.evolve(
-        refresh=options.refresh,
+        # The local platform reads everything cheaply: its plans are always full.
+        refresh=options.refresh if provider.capabilities.refresh_changed else "full",
         trusted=len(live.trusted),
         records=records,
         stale=stale,

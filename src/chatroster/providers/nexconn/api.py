@@ -38,6 +38,9 @@ OWNER_KEY = "ext_chatrosterOwner"
 TOKENS_KEY = "ext_chatrosterTokens"
 DIGEST_KEY = "ext_chatrosterDigest"
 """The digest of the declaration last applied to the user (`chatroster.refresh`)."""
+NO_DIGEST = "-"
+"""``DIGEST_KEY`` of a user whose digest was removed: ``profile/set`` only adds and
+replaces keys, and clearing the profile to drop one would put the marker at risk."""
 MARKER_KEYS = frozenset({OWNER_KEY, TOKENS_KEY, DIGEST_KEY})
 
 MAX_BAN_MINUTES = 43200
@@ -351,7 +354,8 @@ class HostedProfile:
 
     @property
     def digest(self) -> str | None:
-        return self.ext.get(DIGEST_KEY) or None
+        found = self.ext.get(DIGEST_KEY)
+        return None if not found or found == NO_DIGEST else found
 
     @property
     def push(self) -> Push:
@@ -384,9 +388,10 @@ class HostedProfile:
         return replace(self, ext={**self.ext, OWNER_KEY: owner})
 
     def with_digest(self, digest: str) -> HostedProfile:
-        """The digest recorded (``""``: removed)."""
-        ext = {k: v for k, v in self.ext.items() if k != DIGEST_KEY}
-        return replace(self, ext={**ext, DIGEST_KEY: digest} if digest else ext)
+        """The digest recorded (``""``: removed, as `NO_DIGEST` where one was kept)."""
+        if not digest and DIGEST_KEY not in self.ext:
+            return self
+        return replace(self, ext={**self.ext, DIGEST_KEY: digest or NO_DIGEST})
 
     def with_tokens(self, valid_after: datetime) -> HostedProfile:
         return replace(self, ext={**self.ext, TOKENS_KEY: str(to_ms(valid_after))})
