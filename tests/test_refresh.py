@@ -193,6 +193,20 @@ ONE_USER = {
 }
 
 
+#: The writes of renaming one user whose digest is recorded (and its apply's reads).
+WRITES_FOR_ONE = {
+    # user/update, then the profile copy of the name; the stale digest is set to "-"
+    # before, and the new one written after (each a profile read-modify-write).
+    "nexconn": Counter(BULK["nexconn"])
+    + Counter(ONE_USER["nexconn"])
+    + Counter(
+        {"POST /v4/user/update": 1, "POST /v4/user/profile/batch/get": 3, "POST /v4/user/profile/set": 3}
+    ),
+    # One PUT: the update carries the new digest in the marker.
+    "cometchat": {"PUT /v3/users/{uid}": 1},
+}
+
+
 def applied(platform: str, emulator: EmulatorProcess, tmp_path: Path) -> tuple[Path, dict[str, Any]]:
     """A manifest applied in full (Nexconn: with a ban, so that the ban list is read)."""
     users = declared(platform)
@@ -246,8 +260,10 @@ def test_editing_one_users_declaration_reads_and_plans_only_that_user(
         markdown.stdout
     )
 
+    emulator.reset()
     ok(chatroster("apply", manifest, "--yes", "--refresh", "changed", cwd=tmp_path))
     assert recorded_digest(emulator, platform, uid(3)) == declared_digest(users, uid(3))
+    assert {k: v for k, v in calls(emulator).items() if not k.startswith("GET")} == WRITES_FOR_ONE[platform]
     after = plan_json(manifest, "--refresh", "changed")
     assert after["changes"] == [] and after["refresh"]["trusted"] == USERS
 

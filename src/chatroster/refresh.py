@@ -34,15 +34,21 @@ is accepted and is the same as ``full``.
 **Writing the digest, never claiming more than was done.** A digest is recorded only
 for a user whose every change of this apply was applied (a failed or not attempted
 change of the user, or of a friendship it is part of, leaves it out), once the
-changes are over (`record_applied`); an interrupted apply records none. The vendors'
-lanes run a user's changes on several endpoints at once, so no write of a user's own
-is known to be its last: the digest is one marker write at the end (CometChat: a
-``PUT /users/{uid}`` of the metadata with the marker; Nexconn: the hosted-profile
-read-modify-write, ``profile/batch/get`` per 20 and ``profile/set`` per user, which
-also refreshes the copy of the name and avatar kept there). A user that is about to
-change and holds a digest of an older declaration has it removed first (`clear_stale`,
-the same write), so that a crashed or failed apply never leaves a digest that a later
-revert of the manifest would match while the platform holds half of the newer one.
+changes are over (`record_applied`); an interrupted apply records none. Where a
+user's one change of the apply is a single write that carries the marker, the digest
+rides in it (`carry`, `Provider.carry_digests`): CometChat's create (without a token
+flush or a deactivation after it), update and adopt; Nexconn's create (without tags,
+whitelist mode or a deactivation after its ``profile/set``) and adopt. The write and
+the digest then succeed or fail together. Otherwise the vendors' lanes run a user's
+changes on several endpoints at once, so no write of the user's is known to be its
+last: the digest is one marker write at the end (CometChat: a ``PUT /users/{uid}`` of
+the metadata with the marker; Nexconn: the hosted-profile read-modify-write,
+``profile/batch/get`` per 20 and ``profile/set`` per user, which also refreshes the
+copy of the name and avatar kept there). A user that is about to change and holds a
+digest of an older declaration has it removed first (`clear_stale`, the same write;
+not needed when its one write carries the new digest), so that a crashed or failed
+apply never leaves a digest that a later revert of the manifest would match while the
+platform holds half of the newer one.
 
 **Users with nothing to change.** Every apply (full or changed) records the digest of
 each declared user it read fully and found in sync or brought in sync, whose recorded
@@ -195,11 +201,27 @@ class Applied:
             self.then(change, why)
 
 
-def clear_stale(result: Plan, provider: Provider) -> None:
+def carry(manifest: Manifest, result: Plan, provider: Provider) -> frozenset[str]:
+    """The users whose digest the provider writes with their one change of this apply,
+    that change being a single write (`Provider.carry_digests`): no write of their own."""
+    changes: dict[str, list[Change]] = {}
+    for change in result.changes:
+        for uid in touched(change):
+            changes.setdefault(uid, []).append(change)
+    single = {
+        uid: (changes[uid][0], digest(manifest.desired.users[uid], manifest.owner))
+        for uid in result.records
+        if len(changes.get(uid, ())) == 1 and uid in manifest.desired.users
+    }
+    return provider.carry_digests(single) if single else frozenset()
+
+
+def clear_stale(result: Plan, provider: Provider, carried: frozenset[str] = frozenset()) -> None:
     """Remove the stale digest of each user about to change, before any change: a
-    failed or interrupted apply then leaves no digest a reverted manifest would match."""
+    failed or interrupted apply then leaves no digest a reverted manifest would match.
+    A digest ``carried`` by the user's one write is replaced by that write instead."""
     changing = {uid for change in result.changes for uid in touched(change)}
-    clearing = [DigestEntry(uid, "") for uid in result.stale if uid in changing]
+    clearing = [DigestEntry(uid, "") for uid in result.stale if uid in changing and uid not in carried]
     if not clearing:
         return
     failed = provider.record_digests(clearing)
@@ -213,11 +235,16 @@ def clear_stale(result: Plan, provider: Provider) -> None:
 
 
 def record_applied(
-    manifest: Manifest, result: Plan, provider: Provider, applied: set[str]
+    manifest: Manifest,
+    result: Plan,
+    provider: Provider,
+    applied: set[str],
+    carried: frozenset[str] = frozenset(),
 ) -> tuple[int, Mapping[str, str]]:
     """Record the digest of each user of ``result.records`` whose every change was
-    applied; returns how many were recorded, and why the others could not be."""
-    unfinished = {uid for c in result.changes if c.key not in applied for uid in touched(c)}
+    applied (and not ``carried`` by its one write already); returns how many were
+    recorded, and why the others could not be."""
+    unfinished = {uid for c in result.changes if c.key not in applied for uid in touched(c)} | carried
     entries = [
         DigestEntry(uid, digest(manifest.desired.users[uid], manifest.owner), manifest.desired.users[uid])
         for uid in result.records

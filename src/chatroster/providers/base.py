@@ -279,6 +279,12 @@ class Provider(ABC):
     def set_friend_permissions(self, changes: Sequence[Change]) -> None:
         raise self._unsupported("set_friend_permission")
 
+    def carry_digests(self, digests: Mapping[str, tuple[Change, str]]) -> frozenset[str]:
+        """Digests to write with the one change this apply makes to their user, when that
+        change is a single write that can carry it (by uid: the change and the digest);
+        returns the uids whose digest the provider will write so. Default: none."""
+        return frozenset()
+
     def record_digests(self, entries: Sequence[DigestEntry]) -> dict[str, str]:
         """Write each user's digest next to its ownership marker (``""`` removes it);
         returns why, per uid, a write failed. Only where `Capabilities.refresh_changed`."""

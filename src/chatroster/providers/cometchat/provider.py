@@ -83,6 +83,8 @@ class CometChatProvider(Provider):
         # Users this provider created deactivated: their blocks (planned after creation)
         # need them active for a moment, which is harmless as they have no tokens yet.
         self._created_inactive: set[str] = set()
+        # Digests written with the user's one change of this apply (`carry_digests`).
+        self._carried: dict[str, str] = {}
         self._lock = threading.Lock()
 
     def identity(self) -> dict[str, Any]:
@@ -143,6 +145,21 @@ class CometChatProvider(Provider):
         return State(
             users=users, bans={}, roles=self.roles.read(), trusted=dict.fromkeys(trusted, TRUSTED_UNREAD)
         )
+
+    def carry_digests(self, digests: Mapping[str, tuple[Change, str]]) -> frozenset[str]:
+        """Create, update and adopt are one call each, which carries the marker; not a
+        create followed by a token flush or a deactivation."""
+        self._carried = {
+            uid: digest
+            for uid, (change, digest) in digests.items()
+            if change.action in (Action.UPDATE_USER, Action.ADOPT_USER)
+            or (
+                change.action is Action.CREATE_USER
+                and change.after.get("tokens_valid_after") is None
+                and change.after.get("active") is not False
+            )
+        }
+        return frozenset(self._carried)
 
     def record_digests(self, entries: Sequence[DigestEntry]) -> dict[str, str]:
         """One ``PUT /users/{uid}`` per user: its metadata as last seen, with the digest
@@ -261,6 +278,8 @@ class CometChatProvider(Provider):
     def _create(self, change: Change) -> Outcome:
         after = change.after
         marker = {"owner": after["owner"]}
+        if change.uid in self._carried:
+            marker["digest"] = self._carried[change.uid]
         if after.get("tokens_valid_after") is not None:
             marker["tokens_valid_after"] = to_epoch(after["tokens_valid_after"])
         body = {"uid": change.uid, **_user_to_api(after, marker, {})}
@@ -289,10 +308,20 @@ class CometChatProvider(Provider):
         return f"'{uid}' already exists on CometChat and is not owned by '{owner}'; run plan again"
 
     def _adopt(self, change: Change) -> Outcome:
-        return self._write_marker(change.uid, owner=change.after["owner"])
+        carried = {"digest": self._carried[change.uid]} if change.uid in self._carried else {}
+        return self._write_marker(change.uid, owner=change.after["owner"], **carried)
 
     def _update(self, change: Change) -> Outcome:
         fields = change.after
+        if change.uid in self._carried:
+            # The marker rides along with the digest: the metadata is written whole.
+            metadata = self._current_metadata(change.uid)
+            marker = {**marker_from_api(metadata.pop(MARKER_KEY, None)), "digest": self._carried[change.uid]}
+            data = self.client.call(
+                "PUT", f"/users/{change.uid}", json=_user_to_api(fields, marker, metadata)
+            )
+            self._remember(change.uid, data.get("metadata"))
+            return None
         # New metadata replaces the old as a whole, so the current marker is merged in.
         marker = {}
         if "metadata" in fields:

@@ -9,13 +9,13 @@ that owned users are found for pruning.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 
-from ...changes import Change
+from ...changes import Action, Change
 from ...errors import Refusal
 from ...http import run_concurrently
 from ...model import ProviderConfig, State, User
@@ -65,6 +65,8 @@ class NexconnProvider(friends.NexconnFriends, Provider):
         """Push data of the active users the last `read` found (adoption copies it)."""
         self._registered = 0
         """Registered users the last `read` saw (counted in a development app only)."""
+        self._carried: dict[str, str] = {}
+        """Digests written with the user's one change of this apply (`carry_digests`)."""
 
     def identity(self) -> dict[str, Any]:
         return {
@@ -140,6 +142,22 @@ class NexconnProvider(friends.NexconnFriends, Provider):
             users=users, bans=bans if read_bans else None, trusted=dict.fromkeys(trusted, TRUSTED_UNREAD)
         )
 
+    def carry_digests(self, digests: Mapping[str, tuple[Change, str]]) -> frozenset[str]:
+        """A create is carried when its ``profile/set`` is its last write (no tags, no
+        whitelist mode, not deactivated after), an adoption always (one profile write)."""
+        self._carried = {
+            uid: digest
+            for uid, (change, digest) in digests.items()
+            if change.action is Action.ADOPT_USER
+            or (
+                change.action is Action.CREATE_USER
+                and not change.after.get("tags")
+                and not change.after.get("whitelist_mode")
+                and change.after.get("active") is not False
+            )
+        }
+        return frozenset(self._carried)
+
     def record_digests(self, entries: Sequence[DigestEntry]) -> dict[str, str]:
         """The hosted-profile read-modify-write (by 20) with the digest, and the copy of
         the declared name and avatar, so that a trusted user reads with them."""
@@ -176,7 +194,9 @@ class NexconnProvider(friends.NexconnFriends, Provider):
         self.batches.pipeline(
             changes,
             [
-                lambda batch: self.batches.each(batch, self.client.register),
+                lambda batch: self.batches.each(
+                    batch, lambda change: self.client.register(change, self._carried.get(change.uid))
+                ),
                 lambda batch: self._set_tags([c for c in batch if c.after.get("tags")]),
                 lambda batch: self._set_modes([c for c in batch if c.after.get("whitelist_mode")]),
                 lambda batch: self._soft_delete([c for c in batch if c.after.get("active") is False]),
@@ -305,7 +325,9 @@ class NexconnProvider(friends.NexconnFriends, Provider):
         name, avatar = self._seen.get(change.uid) or self.client.push(change.uid) or (None, None)
         if name is not None:
             hosted = hosted.with_push({"name": name, "avatar": avatar})
-        return hosted.with_owner(str(change.after["owner"]))
+        hosted = hosted.with_owner(str(change.after["owner"]))
+        carried = self._carried.get(change.uid)
+        return hosted.with_digest(carried) if carried else hosted
 
     def _rewrite_profiles(
         self, changes: list[Change], edit: Callable[[Change, HostedProfile], HostedProfile]
