@@ -39,7 +39,7 @@ from .model import Manifest
 from .plan import Plan
 from .providers import Provider, open_provider
 from .record import Recorder, RunOutcome
-from .refresh import Applied, Refresh, carry, clear_stale, record_applied, touched, unrecorded_note
+from .refresh import Refresh, recording
 from .render import plan_json, plan_markdown, plan_text
 from .render.progress import Console, ConsoleHandler, Meter
 from .runner import Options, Targeting, label, make_plan, read_live, unmatched_targets
@@ -320,39 +320,23 @@ def apply(
             if result.empty and not result.records:
                 return
             _confirm(yes, len(result.changes), len(result.records))
-            applied = Applied(recorder.change if recorder is not None else None)
             with interruptible(_note) as stop, _applying(len(result.changes)) as progress:
-                carried = carry(manifest, result, provider)
-                clear_stale(result, provider, carried)
-                try:
-                    outcome = apply_changes(
+                outcome = recording(
+                    manifest,
+                    result,
+                    provider,
+                    lambda record: apply_changes(
                         result.changes,
                         provider,
                         stop=stop,
                         continue_on_error=continue_on_error,
                         progress=progress,
-                        record=applied,
-                    )
-                except ApplyError:
-                    _record_applied(manifest, result, provider, applied, carried)
-                    raise
-                _record_applied(manifest, result, provider, applied, carried)
+                        record=record,
+                    ),
+                    then=recorder.change if recorder is not None else None,
+                    note=_note,
+                )
     click.echo(f"Applied {outcome.done} change(s).")
-
-
-def _record_applied(
-    manifest: Manifest, result: Plan, provider: Provider, applied: Applied, carried: frozenset[str]
-) -> None:
-    """After the changes (all, or some that failed): the digest of each user whose
-    changes were all applied, for later plans with --refresh changed."""
-    if not result.records:
-        return
-    recorded, failed = record_applied(manifest, result, provider, applied.keys, carried)
-    recorded += len(carried & {uid for c in result.changes if c.key in applied.keys for uid in touched(c)})
-    if recorded:
-        _note(f"Recorded the applied state of {recorded} user(s) (for --refresh changed).")
-    if failed:
-        _note(unrecorded_note(provider, failed))
 
 
 @contextmanager

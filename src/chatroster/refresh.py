@@ -75,8 +75,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from .apply import ApplyResult, Record
 from .changes import Action, Change
-from .errors import ChatrosterError
+from .errors import ApplyError, ChatrosterError
 from .model import USER_FIELDS, Manifest, State, User, thaw, utc
 from .plan import Plan
 from .providers.base import Capabilities, DigestEntry, Provider
@@ -256,13 +257,51 @@ def record_applied(
     return len(entries) - len(failed), failed
 
 
-def unrecorded_note(provider: Provider, failed: Mapping[str, str]) -> str:
-    uid, why = sorted(failed.items())[0]
-    return (
-        f"warning: [{provider.type}] could not record the applied state of {len(failed)} user(s) "
-        f"({uid}: {why}); the changes are made, and the next plan with --refresh changed "
-        "reads these users fully"
-    )
+def recording(
+    manifest: Manifest,
+    result: Plan,
+    provider: Provider,
+    run: Callable[[Record], ApplyResult],
+    *,
+    then: Record | None,
+    note: Callable[[str], None],
+) -> ApplyResult:
+    """Apply ``result`` (``run`` given the hook that sees each change settle, which
+    passes it on to ``then``) between removing stale digests and recording new ones;
+    the new ones also when some changes failed (`ApplyError`), never when interrupted."""
+    carried = carry(manifest, result, provider)
+    clear_stale(result, provider, carried)
+    applied = Applied(then)
+    try:
+        outcome = run(applied)
+    except ApplyError:
+        _record(manifest, result, provider, applied.keys, carried, note)
+        raise
+    _record(manifest, result, provider, applied.keys, carried, note)
+    return outcome
+
+
+def _record(
+    manifest: Manifest,
+    result: Plan,
+    provider: Provider,
+    applied: set[str],
+    carried: frozenset[str],
+    note: Callable[[str], None],
+) -> None:
+    if not result.records:
+        return
+    recorded, failed = record_applied(manifest, result, provider, applied, carried)
+    recorded += len(carried & {uid for c in result.changes if c.key in applied for uid in touched(c)})
+    if recorded:
+        note(f"Recorded the applied state of {recorded} user(s) (for --refresh changed).")
+    if failed:
+        uid, why = sorted(failed.items())[0]
+        note(
+            f"warning: [{provider.type}] could not record the applied state of {len(failed)} "
+            f"user(s) ({uid}: {why}); the changes are made, and the next plan with --refresh "
+            "changed reads these users fully"
+        )
 
 
 def recorded_uids(result: Plan, kept: Sequence[Change]) -> tuple[str, ...]:
