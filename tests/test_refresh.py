@@ -221,6 +221,44 @@ def applied(platform: str, emulator: EmulatorProcess, tmp_path: Path) -> tuple[P
 PLATFORMS = ("nexconn", "cometchat")
 
 
+# ------------------------------------------------------------- the digest (pure)
+
+
+def test_the_digest_is_stable_across_orders_and_changes_with_every_compared_field() -> None:
+    alice = User(
+        uid="alice",
+        name="Alice",
+        tags=("b", "a"),
+        metadata={"x": 1, "y": {"b": 2, "a": 1}},
+        blocklist=frozenset({"m", "n"}),
+        friends={"bob": {"alias": "B"}},
+    )
+    same = User(
+        uid="alice",
+        name="Alice",
+        tags=("a", "b"),
+        metadata={"y": {"a": 1, "b": 2}, "x": 1},
+        blocklist=frozenset({"n", "m"}),
+        friends={"bob": {"alias": "B"}},
+    )
+    assert digest(alice, OWNER) == digest(same, OWNER)
+    assert digest(alice, OWNER).startswith("v1:") and len(digest(alice, OWNER)) == 27
+    variants = [
+        alice.evolve(name="Alicia"),
+        alice.evolve(tags=("a",)),
+        alice.evolve(metadata={"x": 2}),
+        alice.evolve(blocklist=frozenset()),
+        alice.evolve(blocklist=None),
+        alice.evolve(active=False),
+        alice.evolve(friends={"bob": {"alias": "Bobby"}}),
+        alice.evolve(friend_permission="nobody"),
+        alice.evolve(whitelist_mode=True),
+        alice.evolve(profile={"email": "a@example.com"}),
+    ]
+    digests = {digest(variant, OWNER) for variant in variants} | {digest(alice, "other-owner")}
+    assert len(digests) == len(variants) + 1 and digest(alice, OWNER) not in digests
+
+
 # -------------------------------------------------------------------------- tests
 
 

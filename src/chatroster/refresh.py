@@ -162,6 +162,8 @@ def to_record(
         have = live.users.get(uid)
         if have is not None and _unread_lists(want, have, live):
             continue  # not compared this run (a deactivated user's lists): not applied
+        if not _reachable(want, manifest.desired, live, wants_uid):
+            continue  # a relation the plan leaves out: the declaration is not reached
         recorded = None if have is None else have.digest
         if recorded == digest(want, manifest.owner):
             continue
@@ -169,6 +171,16 @@ def to_record(
         if recorded:
             stale.append(uid)
     return tuple(records), tuple(stale)
+
+
+def _reachable(want: User, desired: State, live: State, wants_uid: Callable[[str], bool]) -> bool:
+    """Whether the plan can bring every relation of ``want`` to its declaration: each
+    target exists or is created (the planner drops relations to unknown users, with a
+    warning), and each friend is within the targets (a friendship is planned once,
+    for both users)."""
+    targets = (want.blocklist or frozenset()) | (want.whitelist or frozenset()) | set(want.friends or ())
+    exists = all(t in live.users or t in desired.users for t in targets)
+    return exists and all(wants_uid(friend) for friend in want.friends or ())
 
 
 def _unread_lists(want: User, have: User, live: State) -> bool:
