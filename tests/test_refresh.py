@@ -448,3 +448,24 @@ def test_changed_refresh_on_the_local_platform_reads_fully_and_says_so(tmp_path:
     result = ok(chatroster("plan", manifest, "--refresh", "changed", "--format", "json", cwd=tmp_path))
     assert json.loads(result.stdout)["refresh"] == {"mode": "full", "trusted": 0, "records": 0}
     assert "--refresh changed reads fully, the same as --refresh full" in result.stderr
+
+
+def test_a_users_one_write_carries_its_digest_with_no_write_of_its_own(
+    emulator: EmulatorProcess, tmp_path: Path
+) -> None:
+    # Nexconn: a create without tags ends with its profile/set, which carries the digest.
+    users = {uid(i): {"name": f"User {i}", "profile": {"level": 1}} for i in range(5)}
+    manifest = write_manifest(tmp_path / "users.yaml", "nexconn", emulator, users)
+    emulator.reset()
+
+    done = ok(chatroster("apply", manifest, "--yes", cwd=tmp_path))
+
+    writes = calls(emulator)
+    assert writes["POST /v4/user/profile/set"] == 5 and writes["POST /v4/user/profile/batch/get"] == 0
+    assert "Recorded the applied state of 5 user(s)" in done.stderr
+    assert all(recorded_digest(emulator, "nexconn", name) == _digest_of(users, name) for name in users)
+    assert plan_json(manifest, "--refresh", "changed")["refresh"]["trusted"] == 5
+
+
+def _digest_of(users: dict[str, dict[str, Any]], name: str) -> str:
+    return digest(User(uid=name, name=users[name]["name"], profile=users[name]["profile"]), OWNER)
