@@ -38,7 +38,10 @@ Against the loop a team would write instead (`--vs-loop`, Nexconn): the vendor's
 user after user (bench/sdk_loop.py), side by side with chatroster on the same manifest
 (name, avatar, profile, tags, a blocklist on every tenth user), each on its own emulator
 at the vendor's rate limits with `--latency 40` (a real network's round trip). Rows:
-initial sync, no-change sync, and a sync after one user's name changed; each with
+initial sync, no-change sync, and a sync after one user's name changed (all with the
+default `--refresh full`), then a no-change sync and a sync after another user's name
+changed with `--refresh changed` (only the bulk lists and the changed user are read);
+each with
 calls, seconds, the floor (the busiest endpoint's calls / its limit: what running every
 endpoint at once would allow) and the loop's seconds over chatroster's. The loop visits
 every user on every sync, so it is timed over its first `--loop-sample` users and
@@ -358,12 +361,18 @@ def run_vs_loop(n: int, sample: int) -> list[tuple[str, dict[str, Any], dict[str
         sampled = dict(list(manifest["users"].items())[:sample])
         ours.reset()
         theirs.reset()
-        steps = [("initial sync", None), ("no-change sync", None), ("one user changed", "u0")]
-        for name, changed in steps:
+        steps = [
+            ("initial sync", None, "full"),
+            ("no-change sync", None, "full"),
+            ("one user changed", "u0", "full"),
+            ("no-change, changed", None, "changed"),
+            ("one changed, changed", "u1", "changed"),
+        ]
+        for name, changed, refresh in steps:
             if changed is not None:
                 manifest["users"][changed]["name"] += " (renamed)"
                 path.write_text(yaml.safe_dump(manifest, sort_keys=False))
-            result = measured(ours, nexconn_step("apply", str(path), "--yes"))
+            result = measured(ours, nexconn_step("apply", str(path), "--yes", "--refresh", refresh))
             if result["code"] != 0:
                 raise SystemExit(f"chatroster apply failed ({name}): exit {result['code']}")
             rows.append((name, result, timed_loop(theirs, sampled, scale)))

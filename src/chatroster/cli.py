@@ -19,7 +19,7 @@ import click
 from . import __version__
 from .apply import apply as apply_changes
 from .apply import interruptible
-from .cli_options import DURATION, env_option, targeting_options
+from .cli_options import DURATION, env_option, refresh_option, targeting_options
 from .drift import DriftReport
 from .errors import (
     EXIT_CHANGES,
@@ -41,6 +41,7 @@ from .model import Manifest
 from .plan import Plan
 from .providers import Provider, open_provider
 from .record import Recorder, recorded
+from .refresh import Refresh, recording
 from .render import plan_json, plan_markdown, plan_text
 from .render.describe import code
 from .render.environments import Section, several_markdown, several_text, share
@@ -141,19 +142,30 @@ def _masker(manifest: Manifest, provider: Provider, show_personal: bool) -> Mask
     )
 
 
-def _open(manifest: Manifest, prefix: str = "", **options: Any) -> Provider:
+def _open(manifest: Manifest, refresh: str | None = None, prefix: str = "", **options: Any) -> Provider:
     """The manifest's platform, with what the user should know about it on stderr."""
     provider = open_provider(manifest.provider, **options)
     for note in provider.notes:
         _note(f"{prefix}note: {note}")
+    if refresh == "changed" and not provider.capabilities.refresh_changed:
+        _note(
+            f"{prefix}note: [{provider.type}] reads every user cheaply, so --refresh changed "
+            "reads fully, the same as --refresh full"
+        )
     return provider
 
 
 def _options(
-    target: tuple[str, ...], exclude: tuple[str, ...], only: tuple[str, ...], allow_takeover: bool = False
+    target: tuple[str, ...],
+    exclude: tuple[str, ...],
+    only: tuple[str, ...],
+    allow_takeover: bool = False,
+    refresh: Refresh = "full",
 ) -> Options:
     return Options(
-        allow_takeover=allow_takeover, targeting=Targeting(include=target, exclude=exclude, only=only)
+        allow_takeover=allow_takeover,
+        targeting=Targeting(include=target, exclude=exclude, only=only),
+        refresh=refresh,
     )
 
 
@@ -203,6 +215,7 @@ def _validated(target: Target) -> str:
 @click.option("--force", is_flag=True, help="Do not stop at safety limits.")
 @click.option("--show-personal", is_flag=True, help="Show personal data unmasked.")
 @env_option
+@refresh_option
 @targeting_options
 @verbose_option
 def plan(
@@ -214,6 +227,7 @@ def plan(
     force: bool,
     show_personal: bool,
     envs: tuple[str, ...],
+    refresh: Refresh | None,
     target: tuple[str, ...],
     exclude: tuple[str, ...],
     only: tuple[str, ...],
@@ -224,7 +238,7 @@ def plan(
     each; the exit code is the worst of theirs (1, then 3, then 2, then 0).
     """
     found = targets(paths, envs)
-    options = _options(target, exclude, only, allow_takeover)
+    options = _options(target, exclude, only, allow_takeover, refresh or "full")
     if len(found) > 1:
         if out:
             raise ChatrosterError(
@@ -234,7 +248,7 @@ def plan(
         flags = _PlanFlags(fmt, detailed_exitcode, force, show_personal)
         sys.exit(_plan_several(found, options, flags))
     manifest = _load(found[0].paths)
-    with _open(manifest) as provider:
+    with _open(manifest, refresh) as provider:
         with _reading(provider):
             result = make_plan(manifest, provider, options)
         masker = _masker(manifest, provider, show_personal)
@@ -269,7 +283,7 @@ def _plan_several(found: Sequence[Target], options: Options, flags: _PlanFlags) 
 
     def work(target: Target) -> tuple[_Planned, int]:
         manifest = _load(target.paths)
-        with _open(manifest, prefix=f"[{target.name}] ") as provider:
+        with _open(manifest, options.refresh, prefix=f"[{target.name}] ") as provider:
             result = make_plan(manifest, provider, options)
             masker = _masker(manifest, provider, flags.show_personal)
             capacity = provider.capacity()
@@ -403,6 +417,7 @@ def _save_plan(result: Plan, path: Path) -> None:
 )
 @click.option("--show-personal", is_flag=True, help="Show personal data unmasked.")
 @env_option
+@refresh_option
 @targeting_options
 @verbose_option
 def apply(
@@ -418,6 +433,7 @@ def apply(
     record_file: str | None,
     show_personal: bool,
     envs: tuple[str, ...],
+    refresh: Refresh | None,
     target: tuple[str, ...],
     exclude: tuple[str, ...],
     only: tuple[str, ...],
@@ -428,9 +444,18 @@ def apply(
         paths = saved.manifest_files  # the files the plan was made from (digest-checked)
     if not paths:
         raise click.UsageError("give the manifest (file or directory) to apply")
+    if saved is not None and refresh is not None and refresh != saved.refresh:
+        raise click.UsageError(
+            f"the saved plan was made with --refresh {saved.refresh}, and apply --plan reads "
+            f"the same way; leave out --refresh {refresh}, or make the plan again with it"
+        )
     manifest = _load(_one_environment(paths, envs).paths)
-    options = replace(_options(target, exclude, only, allow_takeover), refuse_unmatched_targets=True)
-    with _open(manifest, concurrency=concurrency, writable=True, lock_timeout=lock_timeout) as provider:
+    mode = saved.refresh if saved is not None else refresh or "full"
+    options = replace(
+        _options(target, exclude, only, allow_takeover, "changed" if mode == "changed" else "full"),
+        refuse_unmatched_targets=True,
+    )
+    with _open(manifest, mode, concurrency=concurrency, writable=True, lock_timeout=lock_timeout) as provider:
         with _reading(provider):
             if saved is not None:
                 result = recheck(saved, manifest, provider, options, max_age=max_age)
@@ -449,17 +474,24 @@ def apply(
             )
         with recorded(recorder, result.changes):
             check_safety(result, manifest.policy, label(manifest), force=force, capacity=provider.capacity())
-            if result.empty:
+            if result.empty and not result.records:
                 return
-            _confirm(yes, len(result.changes))
+            _confirm(yes, len(result.changes), len(result.records))
             with interruptible(_note) as stop, _applying(len(result.changes)) as progress:
-                outcome = apply_changes(
-                    result.changes,
+                outcome = recording(
+                    manifest,
+                    result,
                     provider,
-                    stop=stop,
-                    continue_on_error=continue_on_error,
-                    progress=progress,
-                    record=recorder.change if recorder is not None else None,
+                    lambda record: apply_changes(
+                        result.changes,
+                        provider,
+                        stop=stop,
+                        continue_on_error=continue_on_error,
+                        progress=progress,
+                        record=record,
+                    ),
+                    then=recorder.change if recorder is not None else None,
+                    note=_note,
                 )
     click.echo(f"Applied {outcome.done} change(s).")
 
@@ -476,14 +508,17 @@ def _one_environment(paths: Sequence[str], envs: Sequence[str]) -> Target:
     return found[0]
 
 
-def _confirm(yes: bool, count: int) -> None:
+def _confirm(yes: bool, count: int, records: int = 0) -> None:
     if yes:
         return
     if not sys.stdin.isatty():
         raise ChatrosterError(
             "refusing to apply without confirmation: stdin is not a terminal; re-run with --yes"
         )
-    if not click.confirm(f"Apply {count} change(s)?", err=True):
+    question = f"Apply {count} change(s)"
+    if records:
+        question += f" and record the applied state of {records} user(s)"
+    if not click.confirm(question + "?", err=True):
         raise ChatrosterError("cancelled; nothing was changed")
 
 

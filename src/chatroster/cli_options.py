@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 import click
 
+from .refresh import REFRESH_MODES
 from .runner import KINDS
 
 
@@ -60,4 +61,16 @@ def env_option(func: Callable[..., Any]) -> Callable[..., Any]:
         metavar="NAME",
         help="An environment of the base manifest PATH, from its environments/ directory "
         "(repeatable; 'all': every one).",
+    )(func)
+
+
+def refresh_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--refresh",
+        "refresh",
+        type=click.Choice(REFRESH_MODES),
+        default=None,
+        help="full (default): read every declared user; changed: take users whose "
+        "recorded state matches their declaration as in sync without per-user reads "
+        "(misses changes made outside the manifest; see docs/workflows.md).",
     )(func)

@@ -118,6 +118,9 @@ class User:
     """One of `FRIEND_PERMISSIONS`."""
     owner: str | None = None
     """Live only: the ownership marker kept on the platform (``None``: unowned)."""
+    digest: str | None = None
+    """Live only: the digest of the declaration last applied to this user, recorded
+    with the ownership marker (`chatroster.refresh`; ``None``: none recorded)."""
 
     def __post_init__(self) -> None:
         # Normalise once here so that equality means "same meaning" everywhere. This runs
@@ -190,6 +193,10 @@ class State:
     users: Mapping[str, User] = field(default_factory=dict)
     bans: Mapping[str, Ban] | None = None
     roles: Mapping[str, Role] | None = None
+    trusted: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    """Live only (``--refresh changed``): declared users taken as in sync without their
+    per-user reads, each with the fields the provider did not read for it, which
+    `chatroster.refresh.trusting` takes from the declaration."""
 
 
 @dataclass(frozen=True)

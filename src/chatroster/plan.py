@@ -36,6 +36,14 @@ class Plan:
     """Per change key, a hash of the live object it was computed from."""
     warnings: tuple[str, ...] = ()
     """What the manifest asks for that cannot be done and was left out."""
+    refresh: str = "full"
+    """How live state was read: ``full``, or ``changed`` (see `chatroster.refresh`)."""
+    trusted: int = 0
+    """Declared users taken as in sync without per-user reads (``changed``)."""
+    records: tuple[str, ...] = ()
+    """Users whose applied state apply records (a missing or stale digest)."""
+    stale: tuple[str, ...] = ()
+    """Those of ``records`` holding a stale digest, removed before their changes."""
 
     def summary(self) -> dict[str, int]:
         """A count per action, in plan order, only for actions present."""
@@ -82,6 +90,7 @@ class Plan:
             data["fingerprints"] = dict(self.fingerprints)
         if self.warnings:
             data["warnings"] = list(self.warnings)
+        data["refresh"] = {"mode": self.refresh, "trusted": self.trusted, "records": len(self.records)}
         return data
 
     @classmethod
@@ -104,6 +113,8 @@ class Plan:
                 targeting=data.get("targeting", {}),
                 fingerprints=data.get("fingerprints", {}),
                 warnings=tuple(data.get("warnings", ())),
+                refresh=str((data.get("refresh") or {}).get("mode", "full")),
+                trusted=int((data.get("refresh") or {}).get("trusted", 0)),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise PlanFileError(f"the plan file is damaged ({exc!r}); make the plan again") from None

@@ -20,6 +20,7 @@ from .model import Manifest, State
 from .plan import Plan
 from .planner import Context, plan, unknown_roles
 from .providers import CAPABILITIES, Provider, Scope
+from .refresh import Refresh, declared_digests, to_record, trusting
 
 #: --only kinds and the actions each one covers.
 KINDS: dict[str, frozenset[Action]] = {
@@ -116,6 +117,8 @@ class Options:
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
     refuse_unmatched_targets: bool = False
     """A --target that matches no uid is an error (apply), not a warning (plan, drift)."""
+    refresh: Refresh = "full"
+    """``changed``: trust users whose recorded digest matches (`chatroster.refresh`)."""
 
 
 def unmatched_targets(manifest: Manifest, live: State, targeting: Targeting) -> tuple[str, ...]:
@@ -158,24 +161,33 @@ def read_live(
     everything: bool = False,
     owned: bool = False,
     uids: frozenset[str] = frozenset(),
+    refresh: Refresh = "full",
 ) -> State:
     """Live state for the manifest; ``owned`` adds every owned user (drift),
     ``everything`` every user the platform can list (export), and ``uids`` users the
-    platform cannot list (Nexconn) that the caller names."""
+    platform cannot list (Nexconn) that the caller names. With ``refresh`` ``changed``,
+    users whose recorded digest matches their declaration are not read per user, and
+    their unread fields are taken from the declaration (`chatroster.refresh`)."""
     scope = scope_for(manifest)
+    changed = refresh == "changed" and provider.capabilities.refresh_changed and not everything
+    if changed:
+        # A uid a saved plan names beyond the manifest is read fully: never trusted.
+        digests = declared_digests(manifest)
+        scope = replace(scope, digests={uid: d for uid, d in digests.items() if uid not in uids})
     if owned:
         scope = replace(scope, owned=True)
     if everything:
         scope = replace(scope, everything=True, owned=True, bans=True)
     if uids:
         scope = replace(scope, uids=scope.uids | uids)
-    return provider.read(scope)
+    live = provider.read(scope)
+    return trusting(manifest.desired, live) if changed else live
 
 
 def make_plan(manifest: Manifest, provider: Provider, options: Options, live: State | None = None) -> Plan:
     """Read live state (unless given) and plan; targeting filters the changes."""
     if live is None:
-        live = read_live(manifest, provider)
+        live = read_live(manifest, provider, refresh=options.refresh)
     with paused_collection():  # a change or more per user: see `chatroster.bulk`
         return _plan(manifest, provider, options, live)
 
@@ -192,7 +204,20 @@ def _plan(manifest: Manifest, provider: Provider, options: Options, live: State)
     result = plan(manifest.desired, live, ctx)
     if options.targeting:
         result = _targeted(result, options, unmatched_targets(manifest, live, options.targeting))
+    records, stale = to_record(
+        manifest,
+        live,
+        result,
+        provider.capabilities,
+        options.targeting.wants_uid,
+        only=bool(options.targeting.only),
+    )
     return result.evolve(
+        # The local platform reads everything cheaply: its plans are always full.
+        refresh=options.refresh if provider.capabilities.refresh_changed else "full",
+        trusted=len(live.trusted),
+        records=records,
+        stale=stale,
         provider=provider.identity(),
         manifest_digest=manifest.digest,
         manifest_files=tuple(str(Path(source).resolve()) for source in manifest.entry or manifest.sources),

@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import cache
 from importlib.resources import files
@@ -36,6 +37,7 @@ from .model import Manifest, State, thaw
 from .plan import Plan
 from .planner import BAN_TOLERANCE
 from .providers import Provider
+from .refresh import recorded_uids
 from .runner import Options, make_plan, read_live
 
 #: Saved plans larger than this are not plans chatroster wrote (100k changes ≈ 60 MB).
@@ -197,7 +199,8 @@ def recheck(
     # (Roles are always read whole, in one call.)
     users = [c for c in saved.changes if c.action not in ROLE_ACTIONS]
     named = frozenset(c.uid for c in users) | frozenset(c.target for c in users if c.target)
-    live = read_live(manifest, provider, uids=named)
+    options = replace(options, refresh="changed" if saved.refresh == "changed" else "full")
+    live = read_live(manifest, provider, uids=named, refresh=options.refresh)
     fresh = make_plan(manifest, provider, options, live=live)
     kept, problems = _compare(saved, fresh, live)
     if problems:
@@ -207,7 +210,16 @@ def recheck(
             f"{len(problems)} change(s) of the saved plan cannot be applied:\n{listed}{more}\n"
             "Nothing was applied; make the plan again and review it."
         )
-    return fresh.evolve(changes=tuple(kept), targeting=saved.targeting, created_at=saved.created_at)
+    # Digests only for users whose every fresh change is applied (an edited plan may
+    # leave some out): their declaration is what apply reaches.
+    records = recorded_uids(fresh, kept)
+    return fresh.evolve(
+        changes=tuple(kept),
+        targeting=saved.targeting,
+        created_at=saved.created_at,
+        records=records,
+        stale=tuple(uid for uid in fresh.stale if uid in set(records)),
+    )
 
 
 def _compare(saved: Plan, fresh: Plan, live: State) -> tuple[list[Change], list[str]]:

@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from ..errors import PartialFailure
 from ..model import ProviderConfig
-from .base import Capabilities, Capacity, Provider, ReadProgress, Scope
+from .base import Capabilities, Capacity, DigestEntry, Provider, ReadProgress, Scope
 
 LOCAL = Capabilities()
 
@@ -20,6 +20,7 @@ NEXCONN = Capabilities(
     delete=False,
     edit_inactive=False,
     restore_keeps_data=False,
+    refresh_changed=True,
     development_user_limit=100,
     max_ban=timedelta(days=30),
     list_users=False,
@@ -37,8 +38,9 @@ NEXCONN = Capabilities(
         "friends.*.alias": 64,
         "friends.*.ext.*": 256,
     },
-    # 20 ext fields a user, two of which hold chatroster's ownership marker.
-    max_items={"tags": 20, "profile.ext": 18, "friends": 3000, "friends.*.ext": 10},
+    # 20 ext fields a user, three of which hold chatroster's ownership marker, token
+    # watermark and digest of the applied declaration.
+    max_items={"tags": 20, "profile.ext": 17, "friends": 3000, "friends.*.ext": 10},
     uid_rule="letters and digits only, at most 64 characters",
     alternatives={
         "link": "keep it in profile.ext (an ext_* field)",
@@ -57,6 +59,7 @@ COMETCHAT = Capabilities(
     whitelist=False,
     friends=False,
     edit_inactive=False,
+    refresh_changed=True,
     uid_pattern=re.compile(r"^[a-z0-9_-]{1,100}$"),
     max_length={"name": 100, "avatar": 3000, "link": 3000, "tags[]": 100},
     max_items={"tags": 25},
@@ -86,6 +89,7 @@ __all__ = [
     "CAPABILITIES",
     "Capabilities",
     "Capacity",
+    "DigestEntry",
     "PartialFailure",
     "Provider",
     "ReadProgress",

@@ -20,7 +20,7 @@ from typing import Any
 
 from ..changes import Change
 from ..errors import ProviderError
-from ..model import UID_PATTERN, USER_FIELDS, State
+from ..model import UID_PATTERN, USER_FIELDS, State, User
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,10 @@ class Capabilities:
     development_user_limit: int | None = None
     """Registered users an app in its development environment may hold (Nexconn: 100,
     "The development environment has a maximum limit of 100 registered users")."""
+    refresh_changed: bool = False
+    """Whether ``--refresh changed`` can skip reads: the platform keeps a digest of each
+    user's applied declaration with its ownership marker (`chatroster.refresh`). The
+    local platform reads everything cheaply, so there ``changed`` is the same as full."""
     list_users: bool = True
     """Whether every user can be listed (pruning of users the manifest no longer names)."""
     uid_pattern: re.Pattern[str] = UID_PATTERN
@@ -86,6 +90,22 @@ class Scope:
     """Other uids whose existence matters (ban and block targets not declared as users)."""
     everything: bool = False
     """Read every user the platform can list, with blocklists, whitelists and friends (export)."""
+    digests: Mapping[str, str] | None = None
+    """``--refresh changed``: the digest of each declared user's declaration. A user whose
+    recorded digest equals it is not read per user (see `State.trusted`); ``None``:
+    read everything (full refresh)."""
+
+
+@dataclass(frozen=True)
+class DigestEntry:
+    """One user's digest to record (`Provider.record_digests`), with its declaration,
+    from which a provider that keeps a copy of fields beside the marker (Nexconn's
+    name and avatar in the hosted profile) refreshes that copy."""
+
+    uid: str
+    digest: str
+    """``""``: remove the recorded digest (the user is about to change)."""
+    declared: User | None = None
 
 
 @dataclass(frozen=True)
@@ -258,6 +278,17 @@ class Provider(ABC):
 
     def set_friend_permissions(self, changes: Sequence[Change]) -> None:
         raise self._unsupported("set_friend_permission")
+
+    def carry_digests(self, digests: Mapping[str, tuple[Change, str]]) -> frozenset[str]:
+        """Digests to write with the one change this apply makes to their user, when that
+        change is a single write that can carry it (by uid: the change and the digest);
+        returns the uids whose digest the provider will write so. Default: none."""
+        return frozenset()
+
+    def record_digests(self, entries: Sequence[DigestEntry]) -> dict[str, str]:
+        """Write each user's digest next to its ownership marker (``""`` removes it);
+        returns why, per uid, a write failed. Only where `Capabilities.refresh_changed`."""
+        raise self._unsupported("recording digests")
 
     def _unsupported(self, action: str) -> ProviderError:
         return ProviderError(f"[{self.type}] {action} is not supported by this platform")

@@ -11,6 +11,7 @@ from typing import Any
 from ..changes import DESTRUCTIVE, Action, Change
 from ..masking import Masker
 from ..model import thaw
+from ..plan import Plan
 
 SYMBOLS = {
     Action.CREATE_USER: "+",
@@ -140,6 +141,18 @@ def _listed(items: Iterable[str], word: str) -> str:
     if len(listed) < 2:
         return "".join(listed)
     return f"{', '.join(listed[:-1])} {word} {listed[-1]}"
+
+
+def refresh_words(plan: Plan, quote: Callable[[str], str] = str) -> str:
+    """Which refresh the plan used, how many users it trusted, and what apply records:
+    ``Refresh: changed (998 users trusted without per-user reads); apply records the
+    applied state of 2 users``."""
+    text = f"Refresh: {quote(plan.refresh)}"
+    if plan.refresh == "changed":
+        text += f" ({plan.trusted} user(s) trusted without per-user reads)"
+    if plan.records:
+        text += f"; apply records the applied state of {len(plan.records)} user(s)"
+    return text + "."
 
 
 def code(text: str) -> str:

@@ -9,7 +9,7 @@ from itertools import groupby
 from ..changes import Change
 from ..masking import Masker
 from ..plan import Plan
-from .describe import code, describe, targeting_words
+from .describe import code, describe, refresh_words, targeting_words
 from .text import summary_line
 
 #: GitHub refuses comments over 65,536 characters; leave room for the wrapper.
@@ -24,6 +24,7 @@ def plan_markdown(plan: Plan, masker: Masker, *, max_chars: int = MAX_CHARS) -> 
     head = [f"### chatroster plan: {plan.provider.get('type', '?')}, owner `{plan.owner}`", ""]
     if plan.targeting:
         head += ["> **Targeted plan:** " + targeting_words(plan.targeting, code), ""]
+    head += [refresh_words(plan, code), ""]
     notes = [f"> ⛔ **refused:** {r}" for r in plan.refusals()]
     notes += [f"> ⚠️ {_plain(warning)}" for warning in plan.warnings]
     head += notes + ([""] if notes else [])

@@ -6,7 +6,7 @@ import click
 
 from ..masking import Masker
 from ..plan import Plan
-from .describe import describe, targeting_words
+from .describe import describe, refresh_words, targeting_words
 
 COLOURS = {"+": "green", "-": "red", "~": "yellow", "*": "cyan", "!": "magenta"}
 
@@ -31,7 +31,7 @@ def _header(plan: Plan) -> str:
     text = f"Plan for {plan.provider.get('type', '?')} ({where}), owner '{plan.owner}'"
     if plan.targeting:
         text += "\nTargeted plan: " + targeting_words(plan.targeting)
-    return text
+    return text + "\n" + refresh_words(plan)
 
 
 def summary_line(plan: Plan) -> str:

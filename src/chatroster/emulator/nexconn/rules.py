@@ -12,9 +12,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-#: The keys a fresh emulator has declared: chatroster's ownership marker and token
-#: watermark, and the ext fields the shipped examples use.
-DEFAULT_EXT_KEYS: tuple[str, ...] = ("ext_chatrosterOwner", "ext_chatrosterTokens", "ext_dept", "ext_status")
+#: The keys a fresh emulator has declared: chatroster's ownership marker, token
+#: watermark and digest of the applied declaration, and the ext fields the shipped
+#: examples use.
+DEFAULT_EXT_KEYS: tuple[str, ...] = (
+    "ext_chatrosterOwner",
+    "ext_chatrosterTokens",
+    "ext_chatrosterDigest",
+    "ext_dept",
+    "ext_status",
+)
 
 ANY_KEY = "*"
 """``--nexconn-ext-keys '*'``: every well-formed key counts as declared."""

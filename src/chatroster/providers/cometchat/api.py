@@ -5,7 +5,8 @@ No I/O here: the client and the provider send what these functions build and rea
 what they parse, so every rule of the vendor's format can be tested without a server.
 
 The ownership marker lives in the user's metadata under ``@chatroster``:
-``{"owner": "<owner>", "tokens_valid_after": <unix seconds>}``. It is stripped from
+``{"owner": "<owner>", "tokens_valid_after": <unix seconds>, "digest": "v1:..."}`` (the
+digest of the declaration last applied, `chatroster.refresh`). It is stripped from
 `User.metadata` on read and merged back into every metadata write, so the manifest's
 metadata never sees it; the tokens watermark is kept there because CometChat cannot say
 when a user's tokens were last flushed. A role carries the same marker in its own
@@ -68,6 +69,7 @@ def _user_from_api(data: Mapping[str, Any], *, active: bool) -> User:
         active=active,
         owner=marker.get("owner"),
         tokens_valid_after=None if watermark is None else _from_epoch(watermark),
+        digest=marker.get("digest"),
     )
 
 
@@ -144,6 +146,8 @@ def marker_from_api(value: Any) -> dict[str, Any]:
         marker["owner"] = value["owner"]
     if isinstance(value.get("tokens_valid_after"), (int, float)):
         marker["tokens_valid_after"] = int(value["tokens_valid_after"])
+    if isinstance(value.get("digest"), str) and value["digest"]:
+        marker["digest"] = value["digest"]
     return marker
 
 

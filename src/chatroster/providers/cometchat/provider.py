@@ -25,7 +25,7 @@ from ...errors import CometChatError, ProviderError
 from ...http import HttpClient, run_concurrently
 from ...model import ProviderConfig, State, User
 from .. import CAPABILITIES
-from ..base import Presence, Provider, Scope
+from ..base import DigestEntry, Presence, Provider, Scope
 from ..batches import raise_if
 from .api import (
     BLOCK_CHUNK,
@@ -41,6 +41,10 @@ from .api import (
 from .batches import Batches, Outcome, block_problem, problem
 from .client import DEFAULT_CONCURRENCY, DEFAULT_HTTP, CometChatClient, HttpOptions, Settings
 from .roles import Roles
+
+#: What a trusted user (``--refresh changed``) is not read for: its blocklist, the one
+#: per-user read; the user pages give everything else.
+TRUSTED_UNREAD = frozenset({"blocklist"})
 
 
 def open_cometchat(
@@ -79,6 +83,8 @@ class CometChatProvider(Provider):
         # Users this provider created deactivated: their blocks (planned after creation)
         # need them active for a moment, which is harmless as they have no tokens yet.
         self._created_inactive: set[str] = set()
+        # Digests written with the user's one change of this apply (`carry_digests`).
+        self._carried: dict[str, str] = {}
         self._lock = threading.Lock()
 
     def identity(self) -> dict[str, Any]:
@@ -120,15 +126,60 @@ class CometChatProvider(Provider):
             if scope.everything or self._in_scope(user, scope):
                 users[user.uid] = user
                 self._remember(user.uid, row.get("metadata"))
+        # --refresh changed: a user whose recorded digest is its declaration's is not
+        # read per user; everything but its blocklist came with the user pages.
+        digests = {} if scope.everything or scope.digests is None else scope.digests
+        trusted = {
+            uid
+            for uid, digest in digests.items()
+            if uid in users and users[uid].active and users[uid].digest == digest
+        }
         managed = users if scope.everything else scope.blocklists
         # Deactivated users answer as not found under /users/{uid}: their blocks are
         # kept, but cannot be read until they are reactivated (left unknown: None).
-        blockers = [uid for uid in managed if uid in users and users[uid].active]
+        blockers = [uid for uid in managed if uid in users and users[uid].active and uid not in trusted]
         blocklists = self.client.blocklists(blockers, self.tally("blocklists", len(blockers)))
         for uid, blocked in blocklists.items():
             users[uid] = users[uid].evolve(blocklist=blocked)
         # CometChat has no app-level bans: always none.
-        return State(users=users, bans={}, roles=self.roles.read())
+        return State(
+            users=users, bans={}, roles=self.roles.read(), trusted=dict.fromkeys(trusted, TRUSTED_UNREAD)
+        )
+
+    def carry_digests(self, digests: Mapping[str, tuple[Change, str]]) -> frozenset[str]:
+        """Create, update and adopt are one call each, which carries the marker; not a
+        create followed by a token flush or a deactivation."""
+        self._carried = {
+            uid: digest
+            for uid, (change, digest) in digests.items()
+            if change.action in (Action.UPDATE_USER, Action.ADOPT_USER)
+            or (
+                change.action is Action.CREATE_USER
+                and change.after.get("tokens_valid_after") is None
+                and change.after.get("active") is not False
+            )
+        }
+        return frozenset(self._carried)
+
+    def record_digests(self, entries: Sequence[DigestEntry]) -> dict[str, str]:
+        """One ``PUT /users/{uid}`` per user: its metadata as last seen, with the digest
+        in the marker (``""``: taken out); none when the marker already says so."""
+
+        def write(entry: DigestEntry) -> None:
+            metadata = self._current_metadata(entry.uid)
+            before = marker_from_api(metadata.pop(MARKER_KEY, None))
+            after = {key: value for key, value in before.items() if key != "digest"}
+            if entry.digest:
+                after["digest"] = entry.digest
+            if after != before:
+                data = self.client.call("PUT", f"/users/{entry.uid}", json=_user_to_api({}, after, metadata))
+                self._remember(entry.uid, data.get("metadata"))
+
+        failed: dict[str, str] = {}
+        for entry, outcome in run_concurrently(write, entries, self.concurrency):
+            if isinstance(outcome, BaseException):
+                failed[entry.uid] = str(outcome)
+        return failed
 
     @staticmethod
     def _in_scope(user: User, scope: Scope) -> bool:
@@ -227,6 +278,8 @@ class CometChatProvider(Provider):
     def _create(self, change: Change) -> Outcome:
         after = change.after
         marker = {"owner": after["owner"]}
+        if change.uid in self._carried:
+            marker["digest"] = self._carried[change.uid]
         if after.get("tokens_valid_after") is not None:
             marker["tokens_valid_after"] = to_epoch(after["tokens_valid_after"])
         body = {"uid": change.uid, **_user_to_api(after, marker, {})}
@@ -255,10 +308,20 @@ class CometChatProvider(Provider):
         return f"'{uid}' already exists on CometChat and is not owned by '{owner}'; run plan again"
 
     def _adopt(self, change: Change) -> Outcome:
-        return self._write_marker(change.uid, owner=change.after["owner"])
+        carried = {"digest": self._carried[change.uid]} if change.uid in self._carried else {}
+        return self._write_marker(change.uid, owner=change.after["owner"], **carried)
 
     def _update(self, change: Change) -> Outcome:
         fields = change.after
+        if change.uid in self._carried:
+            # The marker rides along with the digest: the metadata is written whole.
+            metadata = self._current_metadata(change.uid)
+            marker = {**marker_from_api(metadata.pop(MARKER_KEY, None)), "digest": self._carried[change.uid]}
+            data = self.client.call(
+                "PUT", f"/users/{change.uid}", json=_user_to_api(fields, marker, metadata)
+            )
+            self._remember(change.uid, data.get("metadata"))
+            return None
         # New metadata replaces the old as a whole, so the current marker is merged in.
         marker = {}
         if "metadata" in fields:

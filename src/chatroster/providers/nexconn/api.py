@@ -36,7 +36,12 @@ REGIONS: dict[str, tuple[str, str]] = {
 #: because that is the only per-user data Nexconn lets us read in bulk (profile/list).
 OWNER_KEY = "ext_chatrosterOwner"
 TOKENS_KEY = "ext_chatrosterTokens"
-MARKER_KEYS = frozenset({OWNER_KEY, TOKENS_KEY})
+DIGEST_KEY = "ext_chatrosterDigest"
+"""The digest of the declaration last applied to the user (`chatroster.refresh`)."""
+NO_DIGEST = "-"
+"""``DIGEST_KEY`` of a user whose digest was removed: ``profile/set`` only adds and
+replaces keys, and clearing the profile to drop one would put the marker at risk."""
+MARKER_KEYS = frozenset({OWNER_KEY, TOKENS_KEY, DIGEST_KEY})
 
 MAX_BAN_MINUTES = 43200
 """One ban call lasts at most 30 days; the planner caps longer bans and renews them."""
@@ -180,7 +185,8 @@ def error_message(body: Mapping[str, Any]) -> str:
 UNDECLARED_HINT = (
     "Nexconn refuses ext keys not declared in its console: declare {key} under Chat > "
     "User profile hosting > Extended fields (at most 20 keys, chatroster's "
-    "ext_chatrosterOwner and ext_chatrosterTokens included), then run apply again"
+    "ext_chatrosterOwner, ext_chatrosterTokens and ext_chatrosterDigest included), then "
+    "run apply again"
 )
 """What to do when the vendor refuses a ``userExtProfile`` key (it names the key)."""
 
@@ -347,6 +353,11 @@ class HostedProfile:
         return from_ms(self.ext.get(TOKENS_KEY))
 
     @property
+    def digest(self) -> str | None:
+        found = self.ext.get(DIGEST_KEY)
+        return None if not found or found == NO_DIGEST else found
+
+    @property
     def push(self) -> Push:
         """The name and avatar kept in the profile (see `NAME_KEY`)."""
         return self.basic.get(NAME_KEY) or None, self.basic.get(AVATAR_KEY) or None
@@ -375,6 +386,12 @@ class HostedProfile:
 
     def with_owner(self, owner: str) -> HostedProfile:
         return replace(self, ext={**self.ext, OWNER_KEY: owner})
+
+    def with_digest(self, digest: str) -> HostedProfile:
+        """The digest recorded (``""``: removed, as `NO_DIGEST` where one was kept)."""
+        if not digest and DIGEST_KEY not in self.ext:
+            return self
+        return replace(self, ext={**self.ext, DIGEST_KEY: digest or NO_DIGEST})
 
     def with_tokens(self, valid_after: datetime) -> HostedProfile:
         return replace(self, ext={**self.ext, TOKENS_KEY: str(to_ms(valid_after))})

@@ -157,7 +157,7 @@ class NexconnClient:
         self._v4.close()
         self._legacy.close()
 
-    def register(self, change: Change) -> None:
+    def register(self, change: Change, digest: str | None = None) -> None:
         """Register the user, then write its whole hosted profile at once: profile, the
         copy of name and avatar, the ownership marker and the token watermark.
 
@@ -171,6 +171,8 @@ class NexconnClient:
         # Translated first, so that a bad value fails the change with nothing written.
         hosted = HostedProfile().with_profile(after.get("profile") or {}).with_push(after)
         hosted = hosted.with_owner(str(after["owner"]))
+        if digest:  # this write is the user's last of the apply (`carry_digests`)
+            hosted = hosted.with_digest(digest)
         if after.get("tokens_valid_after"):
             hosted = hosted.with_tokens(api.required_time(change, "tokens_valid_after"))
         self.call(api.ISSUE, {"userId": change.uid, **api.push_to_api(after)})

@@ -9,23 +9,30 @@ that owned users are found for pruning.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 
-from ...changes import Change
+from ...changes import Action, Change
 from ...errors import Refusal
 from ...http import run_concurrently
 from ...model import ProviderConfig, State, User
 from .. import CAPABILITIES
-from ..base import Capacity, Presence, Provider, Scope
+from ..base import Capacity, DigestEntry, Presence, Provider, Scope
 from ..batches import Failures
 from . import api, friends
 from .api import Endpoint, HostedProfile, Push
 from .batches import Batches, failure
 from .client import Details, NexconnClient, Settings
+
+#: What a trusted user (``--refresh changed``) is not read for: the per-user reads. Its
+#: hosted profile, owner, token watermark and name and avatar (the copy in the profile)
+#: come from ``profile/list``, read in bulk anyway.
+TRUSTED_UNREAD = frozenset(
+    {"tags", "blocklist", "whitelist", "whitelist_mode", "friends", "friend_permission"}
+)
 
 #: Two ban expiries this close are the same ban (the vendor counts in minutes).
 BAN_TOLERANCE = timedelta(minutes=2)
@@ -58,6 +65,8 @@ class NexconnProvider(friends.NexconnFriends, Provider):
         """Push data of the active users the last `read` found (adoption copies it)."""
         self._registered = 0
         """Registered users the last `read` saw (counted in a development app only)."""
+        self._carried: dict[str, str] = {}
+        """Digests written with the user's one change of this apply (`carry_digests`)."""
 
     def identity(self) -> dict[str, Any]:
         return {
@@ -92,19 +101,22 @@ class NexconnProvider(friends.NexconnFriends, Provider):
 
     def read(self, scope: Scope) -> State:
         # A development app counts its registered users: hosted profiles are the one
-        # list of them the vendor gives (see `capacity`).
+        # list of them the vendor gives (see `capacity`). With --refresh changed the
+        # hosted profiles are read in bulk too: the digests are there.
         counting = self.settings.environment == "development"
-        lists = scope.owned or scope.everything or counting
+        changed = scope.digests is not None and not scope.everything
+        lists = scope.owned or scope.everything or counting or changed
         read_bans = scope.bans or scope.everything
         entries = self.tally("list entries (deactivated users, bans, profiles)")
         deleted, bans, listed = self.client.lists(with_bans=read_bans, with_profiles=lists, tally=entries)
-        wanted = set(scope.uids | scope.extra_uids) | (set(listed) if scope.everything else set())
+        trusted = _trusted(scope, listed, deleted) if changed else set()
+        wanted = set(scope.uids | scope.extra_uids) - trusted | (set(listed) if scope.everything else set())
         # user/get answers "not found" for a soft-deleted user, so it is not asked.
         asked = sorted(wanted - deleted)
         push = self.client.pushes(asked, self.tally("users", len(asked)))
         found = set(push) | (wanted & deleted)
-        self._seen = push
-        self._registered = len(deleted | set(listed) | set(push))
+        self._seen = {**push, **{uid: listed[uid].push for uid in trusted}}
+        self._registered = len(deleted | set(listed) | set(push) | trusted)
         detailed = sorted(found if scope.everything else found & scope.uids)
         # Relations of a soft-deleted user cannot be read (the vendor drops them).
         readable = set(push) & set(detailed)
@@ -120,12 +132,58 @@ class NexconnProvider(friends.NexconnFriends, Provider):
             uid: _user(uid, push.get(uid), profiles.get(uid, HostedProfile()), uid in detailed, details)
             for uid in found
         }
+        users.update({uid: _owned_user(uid, listed[uid], active=True) for uid in trusted})
         self._read_friends(users, readable, scope)
         if scope.owned:
             for uid, hosted in listed.items():
                 if uid not in users and hosted.owner == scope.owner:
                     users[uid] = _owned_user(uid, hosted, active=uid not in deleted)
-        return State(users=users, bans=bans if read_bans else None)
+        return State(
+            users=users, bans=bans if read_bans else None, trusted=dict.fromkeys(trusted, TRUSTED_UNREAD)
+        )
+
+    def carry_digests(self, digests: Mapping[str, tuple[Change, str]]) -> frozenset[str]:
+        """A create is carried when its ``profile/set`` is its last write (no tags, no
+        whitelist mode, not deactivated after), an adoption always (one profile write)."""
+        self._carried = {
+            uid: digest
+            for uid, (change, digest) in digests.items()
+            if change.action is Action.ADOPT_USER
+            or (
+                change.action is Action.CREATE_USER
+                and not change.after.get("tags")
+                and not change.after.get("whitelist_mode")
+                and change.after.get("active") is not False
+            )
+        }
+        return frozenset(self._carried)
+
+    def record_digests(self, entries: Sequence[DigestEntry]) -> dict[str, str]:
+        """The hosted-profile read-modify-write (by 20) with the digest, and the copy of
+        the declared name and avatar, so that a trusted user reads with them."""
+        failed: dict[str, str] = {}
+        current: dict[str, HostedProfile] = {}
+        chunks = list(api.chunked([entry.uid for entry in entries], api.PROFILE_GET.per_call))
+        for chunk, outcome in run_concurrently(self.client.profiles, chunks, self.batches.concurrency):
+            if isinstance(outcome, BaseException):
+                failed.update(dict.fromkeys(chunk, str(outcome)))
+            else:
+                current.update(outcome)
+
+        def write(entry: DigestEntry) -> None:
+            before = current.get(entry.uid, HostedProfile())
+            after = before.with_digest(entry.digest)
+            if entry.declared is not None:
+                declared = {"name": entry.declared.name, "avatar": entry.declared.avatar}
+                after = after.with_push({k: v for k, v in declared.items() if v is not None})
+            if after != before:
+                self.client.call(api.PROFILE_SET, after.to_api(entry.uid))
+
+        pending = [entry for entry in entries if entry.uid not in failed]
+        for entry, written in run_concurrently(write, pending, self.batches.concurrency):
+            if isinstance(written, BaseException):
+                failed[entry.uid] = str(written)
+        return failed
 
     # ======================================================================== write
     # Each action is a pipeline of steps; a step runs on the changes every earlier step
@@ -136,7 +194,9 @@ class NexconnProvider(friends.NexconnFriends, Provider):
         self.batches.pipeline(
             changes,
             [
-                lambda batch: self.batches.each(batch, self.client.register),
+                lambda batch: self.batches.each(
+                    batch, lambda change: self.client.register(change, self._carried.get(change.uid))
+                ),
                 lambda batch: self._set_tags([c for c in batch if c.after.get("tags")]),
                 lambda batch: self._set_modes([c for c in batch if c.after.get("whitelist_mode")]),
                 lambda batch: self._soft_delete([c for c in batch if c.after.get("active") is False]),
@@ -265,7 +325,9 @@ class NexconnProvider(friends.NexconnFriends, Provider):
         name, avatar = self._seen.get(change.uid) or self.client.push(change.uid) or (None, None)
         if name is not None:
             hosted = hosted.with_push({"name": name, "avatar": avatar})
-        return hosted.with_owner(str(change.after["owner"]))
+        hosted = hosted.with_owner(str(change.after["owner"]))
+        carried = self._carried.get(change.uid)
+        return hosted.with_digest(carried) if carried else hosted
 
     def _rewrite_profiles(
         self, changes: list[Change], edit: Callable[[Change, HostedProfile], HostedProfile]
@@ -424,11 +486,23 @@ def _user(uid: str, push: Push | None, hosted: HostedProfile, detailed: bool, de
         whitelist_mode=details.modes.get(uid),
         tokens_valid_after=hosted.tokens_valid_after,
         owner=hosted.owner,
+        digest=hosted.digest,
     )
 
 
+def _trusted(scope: Scope, listed: dict[str, HostedProfile], deleted: set[str]) -> set[str]:
+    """Declared users whose recorded digest (in the hosted profile) is their declaration's."""
+    digests = scope.digests or {}
+    return {
+        uid
+        for uid in scope.uids
+        if uid in listed and uid not in deleted and digests.get(uid) and listed[uid].digest == digests[uid]
+    }
+
+
 def _owned_user(uid: str, hosted: HostedProfile, active: bool) -> User:
-    """An owned user the manifest does not declare, known from ``profile/list`` alone."""
+    """A user known from ``profile/list`` alone: an owned user the manifest does not
+    declare, or a trusted one (its name and avatar from the copy kept in the profile)."""
     name, avatar = hosted.push
     return User(
         uid=uid,
@@ -438,6 +512,7 @@ def _owned_user(uid: str, hosted: HostedProfile, active: bool) -> User:
         active=active,
         tokens_valid_after=hosted.tokens_valid_after,
         owner=hosted.owner,
+        digest=hosted.digest,
     )
 
 

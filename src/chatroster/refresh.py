@@ -1,0 +1,324 @@
+"""``--refresh changed``: plans that read only what may have changed.
+
+Design
+======
+
+**The digest.** At apply, chatroster records with each user's ownership marker a
+digest of the user's declaration as applied (`digest`): every field the manifest
+declares for the user that a plan compares (`USER_FIELDS`, ``active``, blocklist,
+whitelist and its mode, friends, friend permission, token watermark) and the
+manifest's ``owner``, as canonical JSON (sorted keys, no spaces, UTF-8) behind a
+version prefix (``v1:``), hashed with SHA-256 and cut to 24 hex digits. It depends on
+the declaration alone, never on the order of keys, tags or lists, nor on the run, so
+an unchanged declaration gives the same digest on every machine; a new version prefix
+(when what the digest covers changes) makes every recorded digest stale at once,
+which is safe: stale means "read fully". Where it is kept: CometChat, ``digest`` in
+the ``@chatroster`` metadata marker; Nexconn, the hosted-profile ext field
+``ext_chatrosterDigest`` (which has to be declared in the console like the others).
+
+**Reading with ``changed``.** The provider always reads the bulk lists (Nexconn:
+soft-deleted users, bans when managed, and every hosted profile, where the digests
+are; CometChat: the user pages), then skips the per-user reads of each declared user
+whose recorded digest equals the digest of its declaration now (Nexconn: ``user/get``,
+``tag/batch/get``, blocklist, whitelist, friends, friend permission; CometChat: the
+blocklist). Such a user is *trusted*: the fields not read for it are taken from its
+declaration (`trusting`), so it plans nothing for them. What the bulk lists show is
+still compared (Nexconn: hosted profile, owner, token watermark, active; CometChat:
+every field but the blocklist), because it costs nothing more. A change made outside
+the manifest to what is not read (a name set with ``user/update``, a tag, a block
+made in an app) is therefore missed by ``changed`` and found by ``full`` and
+``drift`` (which is always full): ``changed`` is for pull requests, ``full`` for
+merges and schedules. The local platform reads everything cheaply; there ``changed``
+is accepted and is the same as ``full``.
+
+**Writing the digest, never claiming more than was done.** A digest is recorded only
+for a user whose every change of this apply was applied (a failed or not attempted
+change of the user, or of a friendship it is part of, leaves it out), once the
+changes are over (`record_applied`); an interrupted apply records none. Where a
+user's one change of the apply is a single write that carries the marker, the digest
+rides in it (`carry`, `Provider.carry_digests`): CometChat's create (without a token
+flush or a deactivation after it), update and adopt; Nexconn's create (without tags,
+whitelist mode or a deactivation after its ``profile/set``) and adopt. The write and
+the digest then succeed or fail together. Otherwise the vendors' lanes run a user's
+changes on several endpoints at once, so no write of the user's is known to be its
+last: the digest is one marker write at the end (CometChat: a ``PUT /users/{uid}`` of
+the metadata with the marker; Nexconn: the hosted-profile read-modify-write,
+``profile/batch/get`` per 20 and ``profile/set`` per user, which also refreshes the
+copy of the name and avatar kept there). A user that is about to change and holds a
+digest of an older declaration has it removed first (`clear_stale`, the same write;
+not needed when its one write carries the new digest), so that a crashed or failed
+apply never leaves a digest that a later revert of the manifest would match while the
+platform holds half of the newer one.
+
+**Users with nothing to change.** Every apply (full or changed) records the digest of
+each declared user it read fully and found in sync or brought in sync, whose recorded
+digest is missing or stale: the first full apply after an upgrade (or after a user
+was edited outside chatroster and put back) makes the next ``changed`` plan cheap. The
+plan says so ("records the applied state of N users") because what plan shows is
+all apply may do; it is not a change: ``--detailed-exitcode`` still exits 0 when only
+digests are to be recorded. Left out: users declared ``active: false`` on a platform
+that cannot edit deactivated users (both vendors), users whose lists could not be read
+(a deactivated user being reactivated), users refused for another owner, plans limited
+by ``--only`` (only part of the declaration is applied), and seed mode (it never
+brings users to their declaration).
+
+**Saved plans.** A saved plan records its refresh mode; ``apply --plan`` reads and
+plans again with the same mode, and records digests only for users all of whose fresh
+changes it applies.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+from .apply import ApplyResult, Record
+from .changes import Action, Change
+from .errors import ApplyError, ChatrosterError
+from .model import USER_FIELDS, Manifest, State, User, thaw, utc
+from .plan import Plan
+from .providers.base import Capabilities, DigestEntry, Provider
+
+Refresh = Literal["full", "changed"]
+REFRESH_MODES: tuple[Refresh, ...] = ("full", "changed")
+
+DIGEST_VERSION = "v1"
+"""Bumped when what the digest covers changes: every recorded digest is then stale."""
+
+_FRIEND_ACTIONS = frozenset(
+    {Action.ADD_FRIEND, Action.REMOVE_FRIEND, Action.UPDATE_FRIEND, Action.SET_FRIEND_PERMISSION}
+)
+_LISTS = ("blocklist", "whitelist", "whitelist_mode", "friends", "friend_permission")
+
+_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode
+
+
+def digest(user: User, owner: str) -> str:
+    """The digest of ``user``'s declaration under ``owner``: ``v1:`` and 24 hex digits."""
+    data = {name: thaw(getattr(user, name)) for name in USER_FIELDS}
+    data.update(
+        owner=owner,
+        active=user.active is not False,
+        blocklist=None if user.blocklist is None else sorted(user.blocklist),
+        whitelist=None if user.whitelist is None else sorted(user.whitelist),
+        whitelist_mode=user.whitelist_mode,
+        tokens_valid_after=_iso(user),
+        friends=thaw(user.friends),
+        friend_permission=user.friend_permission,
+    )
+    text = f"{DIGEST_VERSION}\n{_JSON(data)}"
+    return f"{DIGEST_VERSION}:{hashlib.sha256(text.encode('utf-8')).hexdigest()[:24]}"
+
+
+def _iso(user: User) -> str | None:
+    return None if user.tokens_valid_after is None else utc(user.tokens_valid_after).isoformat()
+
+
+def declared_digests(manifest: Manifest) -> dict[str, str]:
+    """The digest of every declared user's declaration."""
+    return {uid: digest(user, manifest.owner) for uid, user in manifest.desired.users.items()}
+
+
+def trusting(desired: State, live: State) -> State:
+    """``live`` with each trusted user's unread fields taken from its declaration."""
+    if not live.trusted:
+        return live
+    users = dict(live.users)
+    for uid, unread in live.trusted.items():
+        want, have = desired.users.get(uid), users.get(uid)
+        if want is None or have is None:
+            continue
+        taken = {name: getattr(want, name) for name in unread if getattr(want, name) is not None}
+        users[uid] = have.evolve(**taken)
+    return replace(live, users=users)
+
+
+# ------------------------------------------------------------------------ planning
+
+
+def to_record(
+    manifest: Manifest,
+    live: State,
+    result: Plan,
+    capabilities: Capabilities,
+    wants_uid: Callable[[str], bool],
+    only: bool,
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The users whose applied state apply records (missing or stale digest), and those
+    of them that hold a stale digest (removed before their changes)."""
+    if not capabilities.refresh_changed or manifest.policy.mode == "seed" or only:
+        return (), ()
+    conflicts = set(result.conflicts)
+    records: list[str] = []
+    stale: list[str] = []
+    for uid, want in sorted(manifest.desired.users.items()):
+        if uid in conflicts or not wants_uid(uid):
+            continue
+        if want.active is False and not capabilities.edit_inactive:
+            continue  # the vendor refuses writes to a deactivated user
+        have = live.users.get(uid)
+        if have is not None and _unread_lists(want, have, live):
+            continue  # not compared this run (a deactivated user's lists): not applied
+        if not _reachable(want, manifest.desired, live, wants_uid):
+            continue  # a relation the plan leaves out: the declaration is not reached
+        recorded = None if have is None else have.digest
+        if recorded == digest(want, manifest.owner):
+            continue
+        records.append(uid)
+        if recorded:
+            stale.append(uid)
+    return tuple(records), tuple(stale)
+
+
+def _reachable(want: User, desired: State, live: State, wants_uid: Callable[[str], bool]) -> bool:
+    """Whether the plan can bring every relation of ``want`` to its declaration: each
+    target exists or is created (the planner drops relations to unknown users, with a
+    warning), and each friend is within the targets (a friendship is planned once,
+    for both users)."""
+    targets = (want.blocklist or frozenset()) | (want.whitelist or frozenset()) | set(want.friends or ())
+    exists = all(t in live.users or t in desired.users for t in targets)
+    return exists and all(wants_uid(friend) for friend in want.friends or ())
+
+
+def _unread_lists(want: User, have: User, live: State) -> bool:
+    return have.uid not in live.trusted and any(
+        getattr(want, name) is not None and getattr(have, name) is None for name in _LISTS
+    )
+
+
+# ------------------------------------------------------------------------ applying
+
+
+def touched(change: Change) -> Iterable[str]:
+    """The users whose declared state ``change`` is part of (both ends of a friendship)."""
+    yield change.uid
+    if change.action in _FRIEND_ACTIONS and change.target:
+        yield change.target
+
+
+@dataclass
+class Applied:
+    """The changes apply reported applied, through its ``record`` hook (which it
+    passes on to ``then``, the apply record, when given)."""
+
+    then: Callable[[Change, str | None], None] | None = None
+    keys: set[str] = field(default_factory=set)
+
+    def __call__(self, change: Change, why: str | None) -> None:
+        if why is None:
+            self.keys.add(change.key)
+        if self.then is not None:
+            self.then(change, why)
+
+
+def carry(manifest: Manifest, result: Plan, provider: Provider) -> frozenset[str]:
+    """The users whose digest the provider writes with their one change of this apply,
+    that change being a single write (`Provider.carry_digests`): no write of their own."""
+    changes: dict[str, list[Change]] = {}
+    for change in result.changes:
+        for uid in touched(change):
+            changes.setdefault(uid, []).append(change)
+    single = {
+        uid: (changes[uid][0], digest(manifest.desired.users[uid], manifest.owner))
+        for uid in result.records
+        if len(changes.get(uid, ())) == 1 and uid in manifest.desired.users
+    }
+    return provider.carry_digests(single) if single else frozenset()
+
+
+def clear_stale(result: Plan, provider: Provider, carried: frozenset[str] = frozenset()) -> None:
+    """Remove the stale digest of each user about to change, before any change: a
+    failed or interrupted apply then leaves no digest a reverted manifest would match.
+    A digest ``carried`` by the user's one write is replaced by that write instead."""
+    changing = {uid for change in result.changes for uid in touched(change)}
+    clearing = [DigestEntry(uid, "") for uid in result.stale if uid in changing and uid not in carried]
+    if not clearing:
+        return
+    failed = provider.record_digests(clearing)
+    if failed:
+        uid, why = sorted(failed.items())[0]
+        raise ChatrosterError(
+            f"[{provider.type}] could not remove the recorded state of {len(failed)} user(s) "
+            f"before changing them ({uid}: {why}); nothing was applied; run apply again, or "
+            "apply with --refresh full after fixing the cause"
+        )
+
+
+def record_applied(
+    manifest: Manifest,
+    result: Plan,
+    provider: Provider,
+    applied: set[str],
+    carried: frozenset[str] = frozenset(),
+) -> tuple[int, Mapping[str, str]]:
+    """Record the digest of each user of ``result.records`` whose every change was
+    applied (and not ``carried`` by its one write already); returns how many were
+    recorded, and why the others could not be."""
+    unfinished = {uid for c in result.changes if c.key not in applied for uid in touched(c)} | carried
+    entries = [
+        DigestEntry(uid, digest(manifest.desired.users[uid], manifest.owner), manifest.desired.users[uid])
+        for uid in result.records
+        if uid not in unfinished and uid in manifest.desired.users
+    ]
+    if not entries:
+        return 0, {}
+    failed = provider.record_digests(entries)
+    return len(entries) - len(failed), failed
+
+
+def recording(
+    manifest: Manifest,
+    result: Plan,
+    provider: Provider,
+    run: Callable[[Record], ApplyResult],
+    *,
+    then: Record | None,
+    note: Callable[[str], None],
+) -> ApplyResult:
+    """Apply ``result`` (``run`` given the hook that sees each change settle, which
+    passes it on to ``then``) between removing stale digests and recording new ones;
+    the new ones also when some changes failed (`ApplyError`), never when interrupted."""
+    carried = carry(manifest, result, provider)
+    clear_stale(result, provider, carried)
+    applied = Applied(then)
+    try:
+        outcome = run(applied)
+    except ApplyError:
+        _record(manifest, result, provider, applied.keys, carried, note)
+        raise
+    _record(manifest, result, provider, applied.keys, carried, note)
+    return outcome
+
+
+def _record(
+    manifest: Manifest,
+    result: Plan,
+    provider: Provider,
+    applied: set[str],
+    carried: frozenset[str],
+    note: Callable[[str], None],
+) -> None:
+    if not result.records:
+        return
+    recorded, failed = record_applied(manifest, result, provider, applied, carried)
+    recorded += len(carried & {uid for c in result.changes if c.key in applied for uid in touched(c)})
+    if recorded:
+        note(f"Recorded the applied state of {recorded} user(s) (for --refresh changed).")
+    if failed:
+        uid, why = sorted(failed.items())[0]
+        note(
+            f"warning: [{provider.type}] could not record the applied state of {len(failed)} "
+            f"user(s) ({uid}: {why}); the changes are made, and the next plan with --refresh "
+            "changed reads these users fully"
+        )
+
+
+def recorded_uids(result: Plan, kept: Sequence[Change]) -> tuple[str, ...]:
+    """``result.records`` less the users with a fresh change that ``kept`` leaves out
+    (an edited saved plan): their declaration is not what apply reaches."""
+    keys = {change.key for change in kept}
+    left_out = {uid for c in result.changes if c.key not in keys for uid in touched(c)}
+    return tuple(uid for uid in result.records if uid not in left_out)
