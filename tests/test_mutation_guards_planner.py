@@ -245,13 +245,15 @@ def test_tokens_are_expired_only_when_the_cutoff_moves_later() -> None:
 
 
 def test_a_frozen_user_is_left_with_a_warning_and_the_next_users_are_still_planned() -> None:
-    desired = State({"a": User("a", name="New"), "b": User("b", name="New")})
+    # A user declared `active: false` that is deactivated stays so; CometChat refuses
+    # changes to it (Nexconn keeps nothing of it to compare: test_reactivation.py).
+    desired = State({"a": User("a", name="New", active=False), "b": User("b", name="New")})
     live = State({"a": live_user("a", active=False), "b": live_user("b")})
-    result = plan(desired, live, ctx("nexconn"))
+    result = plan(desired, live, ctx("cometchat"))
     assert [(c.action.value, c.uid) for c in result.changes] == [("update_user", "b")]
     assert result.warnings == (
-        "a is deactivated, and 1 change(s) to it are left until it is reactivated (active: true): "
-        "the platform refuses changes to deactivated users",
+        "a is deactivated, and 1 change(s) to it are left until it is reactivated "
+        "(remove active: false): the platform refuses changes to deactivated users",
     )
 
 
