@@ -192,3 +192,24 @@ def test_a_later_segment_runs_after_the_one_before_it_settled() -> None:
     result = apply(plan, platform, record=lambda c, why: records.append(c.key))
     assert result.done == 4 and records[-1] == "add_friend:a:b"
     assert platform.calls[-1] == (Action.ADD_FRIEND, ("add_friend:a:b",))
+
+
+def test_a_change_opened_by_a_gate_is_started_even_when_an_earlier_waiter_still_waits() -> None:
+    # a's creation opens ("exists", a) for two waiters: a's block of b, which still waits
+    # for b (created in the next batch), and a's whitelist mode, which waits for nothing
+    # else and must start.
+    class Whitelisting(Platform):
+        def set_whitelist_modes(self, changes: Sequence[Change]) -> None:
+            self._call(Action.SET_WHITELIST_MODE, changes)
+            for change in changes:
+                assert self._exists(change.uid), f"{change.key}: no such user"
+
+    mode = Change(
+        Action.SET_WHITELIST_MODE, "a", before={"whitelist_mode": False}, after={"whitelist_mode": True}
+    )
+    plan = ordered([create("a"), create("b"), block("a", "b"), mode])
+    platform = Whitelisting(batch_size=1)
+    result = apply(plan, platform)
+    assert result.done == 4 and not result.failures
+    assert platform.blocks == {("a", "b")}
+    assert (Action.SET_WHITELIST_MODE, ("set_whitelist_mode:a",)) in platform.calls

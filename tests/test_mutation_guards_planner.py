@@ -584,3 +584,15 @@ def test_roles_still_held_after_the_plan_are_not_pruned_whoever_holds_them() -> 
         "role spare is not in the manifest but is not deleted: 1 user(s) still hold it (n); "
         "give them another role first",
     )
+
+
+def test_a_user_reactivated_on_nexconn_has_its_fields_written_from_nothing() -> None:
+    # Nexconn restores the uid alone: no name, and no tags (an empty list, not unknown).
+    desired = State({"a": User("a", name="A", tags=("x",))})
+    live = State({"a": live_user("a", active=False, tags=("x",))})
+    assert changes(desired, live, ctx("nexconn"))[1] == {
+        "action": "update_user",
+        "uid": "a",
+        "before": {"name": None, "tags": []},
+        "after": {"name": "A", "tags": ["x"]},
+    }
