@@ -10,6 +10,8 @@ time where it checks an order, so that nothing depends on which thread runs firs
 
 from __future__ import annotations
 
+import signal
+import threading
 from collections.abc import Sequence
 
 import pytest
@@ -213,3 +215,28 @@ def test_a_change_opened_by_a_gate_is_started_even_when_an_earlier_waiter_still_
     assert result.done == 4 and not result.failures
     assert platform.blocks == {("a", "b")}
     assert (Action.SET_WHITELIST_MODE, ("set_whitelist_mode:a",)) in platform.calls
+
+
+def test_a_second_ctrl_c_counts_every_lane_in_flight_as_unknown() -> None:
+    # Both lanes meet at the barrier, so both are in flight when the Ctrl-C arrives
+    # (delivered to the calling thread, as a terminal does); they finish after it.
+    release = threading.Event()
+
+    class Held(Platform):
+        def _call(self, action: Action, changes: Sequence[Change]) -> None:
+            super()._call(action, changes)
+            if action is Action.UPDATE_USER:
+                signal.raise_signal(signal.SIGINT)
+            release.wait(timeout=30)
+
+    platform = Held(["a", "b", "c"])
+    platform.barrier = threading.Barrier(2, timeout=30)
+    platform.meet = {Action.UPDATE_USER, Action.ADD_BLOCK}
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(Interrupted) as raised:
+            apply(ordered([update("a", "A"), block("b", "c")]), platform)
+    finally:
+        release.set()
+        signal.signal(signal.SIGINT, previous)
+    assert (raised.value.done, raised.value.total, raised.value.in_flight) == (0, 2, 2)
