@@ -256,3 +256,16 @@ def test_a_stop_after_a_failed_batch_reports_the_failure() -> None:
             progress=lambda *n: stop.request(),
         )
     assert (caught.value.done, caught.value.failed) == (1, 1)
+
+
+def test_each_change_is_recorded_as_its_batch_settles_with_why_it_failed() -> None:
+    provider = Scripted(fail={"create_user:b": "taken"})
+    recorded: list[tuple[str, str | None]] = []
+    with pytest.raises(ApplyError):
+        apply(
+            ordered(creates("a", "b", "c")),
+            provider,
+            continue_on_error=True,
+            record=lambda change, why: recorded.append((change.key, why)),
+        )
+    assert recorded == [("create_user:a", None), ("create_user:b", "taken"), ("create_user:c", None)]

@@ -16,7 +16,7 @@ import pytest
 
 from chatroster.changes import Action, Change
 from chatroster.fingerprint import fingerprint, live_object, reached
-from chatroster.model import Ban, State, User, thaw
+from chatroster.model import Ban, Role, State, User, thaw
 
 OWNER = "team"
 UNTIL = datetime(2026, 12, 31, 8, 30, tzinfo=UTC)
@@ -200,3 +200,108 @@ def test_an_update_is_reached_when_every_field_it_writes_is_as_wanted(
 ) -> None:
     change = Change(Action.UPDATE_USER, "bob", after=after)
     assert reached(change, State({"bob": user("bob", **fields)})) is done
+
+
+# ---------------------------------------------------------- roles and friends
+
+ROLE = Role("agent", description="Agents", metadata={"tier": 1}, owner=OWNER)
+
+
+def test_a_role_change_rests_on_the_live_role_its_fields_and_its_owner() -> None:
+    live = State({}, roles={"agent": ROLE})
+    create = Change(Action.CREATE_ROLE, "agent", after={"description": "Agents"})
+    assert live_object(create, live, OWNER) == {"exists": True, "claimable": True}
+    assert fingerprint(create, live, OWNER) == digest({"claimable": True, "exists": True})
+    assert live_object(create, State({}, roles={}), OWNER) is None
+    assert live_object(create, State({}), OWNER) is None  # roles not read
+    theirs = State({}, roles={"agent": Role("agent", owner="sales")})
+    assert live_object(create, theirs, OWNER) == {"exists": True, "claimable": False}
+    unowned = State({}, roles={"agent": Role("agent")})
+    assert live_object(Change(Action.DELETE_ROLE, "agent"), unowned, OWNER) == {
+        "exists": True,
+        "claimable": True,
+    }
+    update = Change(
+        Action.UPDATE_ROLE,
+        "agent",
+        before={"description": "Old"},
+        after={"description": "New", "metadata": {"tier": 2}, "owner": OWNER},
+    )
+    assert live_object(update, live, OWNER) == {
+        "description": "Agents",
+        "metadata": {"tier": 1},
+        "claimable": True,
+    }
+
+
+def test_a_role_change_is_reached_when_the_live_role_has_what_it_writes() -> None:
+    live = State({}, roles={"agent": ROLE})
+    for after in ({"description": "Agents"}, {"metadata": {"tier": 1}}, {"owner": OWNER}):
+        assert reached(Change(Action.UPDATE_ROLE, "agent", after=after), live), after
+        assert reached(Change(Action.CREATE_ROLE, "agent", after=after), live), after
+    for after in ({"description": "Other"}, {"metadata": {"tier": 2}}, {"owner": "sales"}):
+        assert not reached(Change(Action.UPDATE_ROLE, "agent", after=after), live), after
+    create = Change(Action.CREATE_ROLE, "agent", after={"description": "Agents"})
+    assert not reached(create, State({}, roles={}))
+    assert not reached(create, State({}))
+    delete = Change(Action.DELETE_ROLE, "agent")
+    assert not reached(delete, live)
+    assert reached(delete, State({}, roles={}))
+    assert reached(delete, State({}, roles={"other": ROLE}))
+
+
+FRIENDS = {"carol": {"alias": "Caz", "ext": {"team": "red"}}}
+
+
+def test_a_friendship_is_reached_when_the_live_friends_have_it_or_not() -> None:
+    live = State({"bob": user("bob", friends=FRIENDS)})
+    assert reached(Change(Action.ADD_FRIEND, "bob", target="carol"), live)
+    assert not reached(Change(Action.ADD_FRIEND, "bob", target="dave"), live)
+    assert not reached(Change(Action.REMOVE_FRIEND, "bob", target="carol"), live)
+    assert reached(Change(Action.REMOVE_FRIEND, "bob", target="dave"), live)
+    assert not reached(Change(Action.ADD_FRIEND, "bob", target="carol"), State({"bob": user("bob")}))
+    assert live_object(Change(Action.ADD_FRIEND, "bob", target="carol"), live, OWNER) is True
+    assert live_object(Change(Action.ADD_FRIEND, "bob", target="dave"), live, OWNER) is False
+    assert (
+        live_object(Change(Action.ADD_FRIEND, "bob", target="carol"), State({"bob": user("bob")}), OWNER)
+        is None
+    )
+
+
+def test_a_friend_s_alias_and_ext_rest_on_what_the_user_keeps_about_that_friend() -> None:
+    live = State({"bob": user("bob", friends=FRIENDS)})
+    alias = Change(Action.UPDATE_FRIEND, "bob", target="carol", before={"alias": "C"}, after={"alias": "Caz"})
+    assert live_object(alias, live, OWNER) == {"alias": "Caz", "ext": {"team": "red"}}
+    assert fingerprint(alias, live, OWNER) == digest({"alias": "Caz", "ext": {"team": "red"}})
+    assert reached(alias, live)
+    assert reached(Change(Action.UPDATE_FRIEND, "bob", target="carol", after={"ext": {"team": "red"}}), live)
+    assert not reached(Change(Action.UPDATE_FRIEND, "bob", target="carol", after={"alias": "C"}), live)
+    stranger = Change(Action.UPDATE_FRIEND, "bob", target="dave", after={"alias": "Caz"})
+    assert live_object(stranger, live, OWNER) is None and not reached(stranger, live)
+    unread = State({"bob": user("bob")})
+    assert live_object(alias, unread, OWNER) is None and not reached(alias, unread)
+    assert live_object(alias, State({}), OWNER) is None and not reached(alias, State({}))
+
+
+def test_the_friend_permission_is_read_from_the_live_user() -> None:
+    live = State({"bob": user("bob", friend_permission="need_verify")})
+    change = Change(
+        Action.SET_FRIEND_PERMISSION,
+        "bob",
+        before={"friend_permission": "need_verify"},
+        after={"friend_permission": "free"},
+    )
+    assert live_object(change, live, OWNER) == {"friend_permission": "need_verify", "claimable": True}
+    assert not reached(change, live)
+    assert reached(change, State({"bob": user("bob", friend_permission="free")}))
+
+
+def test_tokens_are_expired_once_the_live_cutoff_is_at_or_after_the_wanted_one() -> None:
+    change = Change(Action.EXPIRE_TOKENS, "bob", after={"tokens_valid_after": "2026-12-31T08:30:00Z"})
+    assert reached(change, State({"bob": user("bob", tokens_valid_after=UNTIL)}))
+    assert reached(change, State({"bob": user("bob", tokens_valid_after=UNTIL + timedelta(seconds=1))}))
+    assert not reached(change, State({"bob": user("bob", tokens_valid_after=UNTIL - timedelta(seconds=1))}))
+    assert not reached(change, State({"bob": user("bob")}))
+    assert not reached(
+        Change(Action.EXPIRE_TOKENS, "bob"), State({"bob": user("bob", tokens_valid_after=UNTIL)})
+    )

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from chatroster.model import Ban, Policy, State, User
+from chatroster.model import Ban, Policy, Role, State, User
 from chatroster.planner import Context, plan
 from chatroster.providers import CAPABILITIES
 
@@ -245,14 +245,15 @@ def test_tokens_are_expired_only_when_the_cutoff_moves_later() -> None:
 
 
 def test_a_frozen_user_is_left_with_a_warning_and_the_next_users_are_still_planned() -> None:
-    # A declared user is active unless it says otherwise, so a frozen one says so; on
-    # CometChat, which keeps a deactivated user's data but refuses to change it.
+    # A user declared `active: false` that is deactivated stays so; CometChat refuses
+    # changes to it (Nexconn keeps nothing of it to compare: test_reactivation.py).
     desired = State({"a": User("a", name="New", active=False), "b": User("b", name="New")})
     live = State({"a": live_user("a", active=False), "b": live_user("b")})
     result = plan(desired, live, ctx("cometchat"))
     assert [(c.action.value, c.uid) for c in result.changes] == [("update_user", "b")]
-    assert len(result.warnings) == 1 and result.warnings[0].startswith(
-        "a is deactivated, and 1 change(s) to it are left until it is reactivated"
+    assert result.warnings == (
+        "a is deactivated, and 1 change(s) to it are left until it is reactivated "
+        "(remove active: false): the platform refuses changes to deactivated users",
     )
 
 
@@ -513,3 +514,85 @@ def test_a_ban_for_good_on_a_capped_platform_is_set_for_the_longest_call_saying_
             "note": "longer than 30 days: set for 30 days, renewed by a later run",
         }
     ]
+
+
+# -------------------------------------------------------------------- roles
+
+
+def test_a_role_field_is_written_unless_both_sides_are_empty() -> None:
+    live = State(
+        roles={"agent": Role("agent", description="Old", owner=OWNER), "lead": Role("lead", owner=OWNER)}
+    )
+    desired = State(
+        roles={"agent": Role("agent", description="", metadata={}), "lead": Role("lead", description="Leads")}
+    )
+    assert changes(desired, live, ctx("cometchat")) == [
+        # "" empties a description; {} on a role without metadata changes nothing
+        {
+            "action": "update_role",
+            "uid": "agent",
+            "before": {"description": "Old"},
+            "after": {"description": ""},
+        },
+        {
+            "action": "update_role",
+            "uid": "lead",
+            "before": {"description": None},
+            "after": {"description": "Leads"},
+        },
+    ]
+
+
+def test_adopting_a_role_writes_its_owner_with_what_it_had_before() -> None:
+    live = State(roles={"agent": Role("agent", description="Agents")})
+    [adopt] = plan(
+        State(roles={"agent": Role("agent", description="Agents")}), live, ctx("cometchat")
+    ).changes
+    assert (adopt.before, adopt.after, adopt.note) == (
+        {"owner": None},
+        {"owner": OWNER},
+        "adopt: no owner yet",
+    )
+
+
+def test_roles_still_held_after_the_plan_are_not_pruned_whoever_holds_them() -> None:
+    live = State(
+        users={
+            # not ours: not pruned, so it still holds its role
+            "x": live_user("x", owner="sales", role="kept"),
+            # ours and undeclared: deleted by the plan, so its role goes too
+            **{f"d{i}": live_user(f"d{i}", role="gone") for i in range(3)},
+            # declared with another role: moved off it
+            **{f"m{i}": live_user(f"m{i}", role="old") for i in range(30)},
+        },
+        roles={name: Role(name, owner=OWNER) for name in ("kept", "gone", "old", "new", "spare")},
+    )
+    desired = State(
+        users={
+            **{f"m{i}": User(f"m{i}", name=f"m{i}", role="new") for i in range(30)},
+            "n": User("n", name="N", role="spare"),  # created with an undeclared live role
+            "plain": User("plain", name="Plain"),  # created without a role
+        },
+        roles={"new": Role("new")},
+    )
+    result = plan(desired, live, ctx("cometchat", prune="delete"))
+    deleted_roles = sorted(c.uid for c in result.changes if c.action.value == "delete_role")
+    assert deleted_roles == ["gone", "old"]
+    assert result.warnings == (
+        "role kept is not in the manifest but is not deleted: 1 user(s) still hold it (x); "
+        "give them another role first",
+        "role spare is not in the manifest but is not deleted: 1 user(s) still hold it (n); "
+        "give them another role first",
+    )
+
+
+def test_a_user_reactivated_on_nexconn_has_its_fields_written_from_nothing() -> None:
+    # Nexconn restores the uid alone: no name, and no tags (an empty list, not unknown).
+    desired = State({"a": User("a", name="A", tags=("x",))})
+    live = State({"a": live_user("a", active=False, tags=("x",))})
+    assert changes(desired, live, ctx("nexconn"))[1] == {
+        "action": "update_user",
+        "uid": "a",
+        "before": {"name": None, "tags": []},
+        "after": {"name": "A", "tags": ["x"]},
+    }

@@ -16,7 +16,8 @@ from chatroster.changes import Action, Change
 from chatroster.errors import UnsafePlanError
 from chatroster.model import Limit, Policy
 from chatroster.plan import Plan
-from chatroster.safety import check, conflict_reasons, limit_reasons, overwrites
+from chatroster.providers.base import Capacity
+from chatroster.safety import capacity_reasons, check, conflict_reasons, limit_reasons, overwrites
 
 
 def plan_of(*changes: Change, managed: int = 10, conflicts: dict[str, str] | None = None) -> Plan:
@@ -230,3 +231,31 @@ def test_every_refusal_names_the_platform() -> None:
     with pytest.raises(UnsafePlanError) as caught:
         check(result, Policy(), "nexconn", force=False)
     assert [reason[:10] for reason in caught.value.reasons] == ["[nexconn] ", "[nexconn] "]
+
+
+# ------------------------------------------------ registered users (capacity)
+
+DEVELOPMENT = Capacity(registered=97, limit=100, environment="development")
+
+
+def test_a_plan_registering_users_over_the_app_s_limit_is_refused_even_with_force() -> None:
+    plan = plan_of(*many(Action.CREATE_USER, 4))
+    with pytest.raises(UnsafePlanError) as refused:
+        check(plan, Policy(), "prod", force=True, capacity=DEVELOPMENT)
+    assert refused.value.reasons == (
+        "[prod] the development app has 97 registered users and this plan registers 4 more (101), "
+        "over the development environment's limit of 100 registered users; delete test users in "
+        "the console, declare fewer users, or use a production app (provider.environment: production)",
+    )
+
+
+def test_registering_up_to_the_app_s_limit_is_allowed() -> None:
+    check(plan_of(*many(Action.CREATE_USER, 3)), Policy(), "prod", force=False, capacity=DEVELOPMENT)
+    assert capacity_reasons(plan_of(*many(Action.CREATE_USER, 3)), DEVELOPMENT, "prod") == []
+    assert len(capacity_reasons(plan_of(*many(Action.CREATE_USER, 4)), DEVELOPMENT, "prod")) == 1
+
+
+def test_a_plan_registering_no_one_is_never_over_capacity() -> None:
+    full = Capacity(registered=101, limit=100, environment="development")
+    assert capacity_reasons(plan_of(*many(Action.UPDATE_USER, 2, **RENAME)), full, "prod") == []
+    assert capacity_reasons(plan_of(*many(Action.CREATE_USER, 200)), None, "prod") == []
