@@ -34,6 +34,7 @@ from chatroster.plan import Plan
 from chatroster.providers import open_provider
 from chatroster.providers.nexconn import NexconnProvider, Settings, api
 from chatroster.providers.nexconn.api import HostedProfile
+from chatroster.refresh import digest, recording
 from chatroster.runner import Options, make_plan, read_live
 from chatroster.store import Store
 
@@ -582,6 +583,68 @@ def test_batches_bans_by_20_soft_deletes_by_100_and_tags_by_tag_set(nexconn: Nex
     made = nexconn.converge(nexconn.manifest(*gone))
     assert actions(made) == {"deactivate_user": 250}
     assert nexconn.calls()["/v4/user/soft-delete"] == 3
+
+
+def _apply_recording_digests(nexconn: Nexconn, manifest: Manifest) -> Plan:
+    """Apply as the CLI does: stale digests removed before, new ones recorded after."""
+    with nexconn.open() as provider:
+        made = make_plan(manifest, provider, Options())
+        recording(
+            manifest,
+            made,
+            provider,
+            lambda record: apply(made.changes, provider, continue_on_error=True, record=record),
+            then=None,
+            note=lambda _: None,
+        )
+    return made
+
+
+def test_a_create_with_tags_writes_its_profile_once_after_its_tags_carrying_the_digest(
+    nexconn: Nexconn,
+) -> None:
+    users = [person(f"u{i}", tags=("staff", f"team{i % 2}")) for i in range(4)]
+    manifest = nexconn.manifest(*users)
+    _apply_recording_digests(nexconn, manifest)
+
+    calls = nexconn.calls("200")
+    assert calls["/v4/user/profile/set"] == 4 and calls["/v4/user/profile/batch/get"] == 0
+    sent = [(path, json.loads(body)) for path, body in nexconn.recorder.sent]
+    for user in users:
+        tagged = max(
+            i
+            for i, (path, body) in enumerate(sent)
+            if path.endswith("tag/batch/set") and user.uid in body["userIds"]
+        )
+        profiled = [
+            i
+            for i, (path, body) in enumerate(sent)
+            if path.endswith("profile/set") and body["userId"] == user.uid
+        ]
+        assert profiled and min(profiled) > tagged  # the digest is written last
+    with nexconn.open() as provider:
+        trusted = make_plan(manifest, provider, Options(refresh="changed"))
+    assert trusted.empty and trusted.trusted == 4
+
+
+def test_a_create_whose_tags_are_refused_records_no_digest_and_is_read_fully_next_time(
+    nexconn: Nexconn,
+) -> None:
+    alice, bob = person("alice"), person("bob", tags=("no good!",))
+    with pytest.raises(ApplyError) as caught:
+        _apply_recording_digests(nexconn, nexconn.manifest(alice, bob))
+
+    assert [key for key, _ in caught.value.failures] == ["create_user:bob"]
+    live = nexconn.live(nexconn.manifest(alice, bob))
+    assert live["alice"].digest == digest(alice, OWNER)
+    assert live["bob"].digest is None and live["bob"].owner is None  # registered, nothing more
+    fixed = nexconn.manifest(alice, bob.evolve(tags=("staff",)))
+    with nexconn.open() as provider:
+        again = make_plan(fixed, provider, Options(refresh="changed"))
+    assert again.trusted == 1 and {c.uid for c in again.changes} == {"bob"}
+    _apply_recording_digests(nexconn, fixed)
+    with nexconn.open() as provider:
+        assert make_plan(fixed, provider, Options(refresh="changed")).empty
 
 
 def test_blocks_go_20_targets_to_a_call(nexconn: Nexconn) -> None:

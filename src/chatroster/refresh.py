@@ -37,9 +37,10 @@ change of the user, or of a friendship it is part of, leaves it out), once the
 changes are over (`record_applied`); an interrupted apply records none. Where a
 user's one change of the apply is a single write that carries the marker, the digest
 rides in it (`carry`, `Provider.carry_digests`): CometChat's create (without a token
-flush or a deactivation after it), update and adopt; Nexconn's create (without tags,
-whitelist mode or a deactivation after its ``profile/set``) and adopt. The write and
-the digest then succeed or fail together. Otherwise the vendors' lanes run a user's
+flush or a deactivation after it), update and adopt; Nexconn's create (not deactivated
+after it; one with tags or a whitelist mode writes its ``profile/set`` after them) and
+adopt. The write and the digest then succeed or fail together, and nothing of the
+user's is written after it. Otherwise the vendors' lanes run a user's
 changes on several endpoints at once, so no write of the user's is known to be its
 last: the digest is one marker write at the end (CometChat: a ``PUT /users/{uid}`` of
 the metadata with the marker; Nexconn: the hosted-profile read-modify-write,

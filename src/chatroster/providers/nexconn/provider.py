@@ -143,18 +143,15 @@ class NexconnProvider(friends.NexconnFriends, Provider):
         )
 
     def carry_digests(self, digests: Mapping[str, tuple[Change, str]]) -> frozenset[str]:
-        """A create is carried when its ``profile/set`` is its last write (no tags, no
-        whitelist mode, not deactivated after), an adoption always (one profile write)."""
+        """A create is carried unless it is deactivated after (the vendor refuses the
+        profile write to a soft-deleted user); an adoption always (one profile write).
+        A carried create with tags or a whitelist mode writes its profile last
+        (`create_users`)."""
         self._carried = {
             uid: digest
             for uid, (change, digest) in digests.items()
             if change.action is Action.ADOPT_USER
-            or (
-                change.action is Action.CREATE_USER
-                and not change.after.get("tags")
-                and not change.after.get("whitelist_mode")
-                and change.after.get("active") is not False
-            )
+            or (change.action is Action.CREATE_USER and change.after.get("active") is not False)
         }
         return frozenset(self._carried)
 
@@ -190,18 +187,29 @@ class NexconnProvider(friends.NexconnFriends, Provider):
     # carried out, and the changes that failed anywhere are reported together.
 
     def create_users(self, changes: Sequence[Change]) -> None:
-        # Soft-delete goes last: the vendor refuses every other write to a soft-deleted user.
+        # A create carrying its digest writes its profile after its tags and whitelist
+        # mode, so that a digest is never recorded for a user whose writes did not all
+        # land (an interrupted create leaves a user without a marker: adopted next
+        # time). The others write the profile from the registering worker, which keeps
+        # the two endpoints busy at once. Soft-delete goes last: the vendor refuses
+        # every other write to a soft-deleted user.
+        last = {c.key for c in changes if c.uid in self._carried and _written_after_profile(c)}
         self.batches.pipeline(
             changes,
             [
-                lambda batch: self.batches.each(
-                    batch, lambda change: self.client.register(change, self._carried.get(change.uid))
-                ),
+                lambda batch: self.batches.each(batch, lambda c: self._register(c, c.key not in last)),
                 lambda batch: self._set_tags([c for c in batch if c.after.get("tags")]),
                 lambda batch: self._set_modes([c for c in batch if c.after.get("whitelist_mode")]),
+                lambda batch: self.batches.each(
+                    [c for c in batch if c.key in last],
+                    lambda c: self.client.write_created_profile(c, self._carried[c.uid]),
+                ),
                 lambda batch: self._soft_delete([c for c in batch if c.after.get("active") is False]),
             ],
         )
+
+    def _register(self, change: Change, profile: bool) -> None:
+        self.client.register(change, self._carried.get(change.uid), profile=profile)
 
     def update_users(self, changes: Sequence[Change]) -> None:
         self.batches.pipeline(
@@ -523,6 +531,11 @@ def _edit_for_update(change: Change, hosted: HostedProfile) -> HostedProfile:
     if "profile" in change.after:
         hosted = hosted.with_profile(change.after["profile"] or {})
     return hosted.with_push(change.after)
+
+
+def _written_after_profile(change: Change) -> bool:
+    """Whether a create writes more than its registration and profile (tags, mode)."""
+    return bool(change.after.get("tags")) or bool(change.after.get("whitelist_mode"))
 
 
 def _having(changes: Sequence[Change], *names: str) -> list[Change]:
