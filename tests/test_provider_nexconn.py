@@ -568,7 +568,9 @@ def test_batches_bans_by_20_soft_deletes_by_100_and_tags_by_tag_set(nexconn: Nex
     users = [person(f"u{i}", tags=("red",) if i % 2 else ("blue",)) for i in range(250)]
     nexconn.converge(nexconn.manifest(*users))
     calls = nexconn.calls("200")
-    assert calls["/v4/user/tag/batch/set"] == 2  # two tag sets, 125 users each
+    # Two tag sets of 125 users, created in waves of 50, 100 and 200 users with the same
+    # tags: blue 50 + 75, red 125.
+    assert calls["/v4/user/tag/batch/set"] == 3
     assert calls["/v4/auth/access-token/issue"] == calls["/v4/user/profile/set"] == 250
 
     until = datetime.now(UTC) + timedelta(days=3)
