@@ -34,7 +34,7 @@ from chatroster.plan import Plan
 from chatroster.providers import open_provider
 from chatroster.providers.nexconn import NexconnProvider, Settings, api
 from chatroster.providers.nexconn.api import HostedProfile
-from chatroster.refresh import digest, recording
+from chatroster.refresh import Digests, carry, digest, recording
 from chatroster.runner import Options, make_plan, read_live
 from chatroster.store import Store
 
@@ -647,6 +647,34 @@ def test_a_create_whose_tags_are_refused_records_no_digest_and_is_read_fully_nex
     _apply_recording_digests(nexconn, fixed)
     with nexconn.open() as provider:
         assert make_plan(fixed, provider, Options(refresh="changed")).empty
+
+
+def test_a_digest_is_recorded_once_every_change_of_its_user_is_applied_and_none_after_a_stop(
+    nexconn: Nexconn,
+) -> None:
+    users = [
+        person(name, blocklist=frozenset({other})) for name, other in (("alice", "bob"), ("bob", "alice"))
+    ]
+    manifest = nexconn.manifest(*users)
+    with nexconn.open() as provider:
+        made = make_plan(manifest, provider, Options())
+        creates = [c for c in made.changes if c.action is Action.CREATE_USER]
+        block = {c.uid: c for c in made.changes if c.action is Action.ADD_BLOCK}
+        digests = Digests(manifest, made, provider, carry(manifest, made, provider))
+        apply([*creates, block["alice"]], provider)
+        for change in (*creates, block["alice"]):
+            digests.applied(change)
+        digests.finish()  # bob's block was never applied
+
+        stopped = Digests(manifest, made, provider, frozenset())
+        stopped.stop()  # as when the apply is interrupted
+        apply([block["bob"]], provider)
+        stopped.applied(block["bob"])
+        stopped.thread.join(5)
+
+    live = nexconn.live(manifest)
+    assert digests.recorded == 1 and live["alice"].digest == digest(users[0], OWNER)
+    assert live["bob"].digest is None and stopped.recorded == 0
 
 
 def test_blocks_go_20_targets_to_a_call(nexconn: Nexconn) -> None:
