@@ -100,8 +100,25 @@ _LISTS = ("blocklist", "whitelist", "whitelist_mode", "friends", "friend_permiss
 _JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode
 
 
+_MEMO_SIZE = 200_000
+_memo: dict[int, tuple[User, str, str]] = {}
+"""Digests computed, by the identity of the declared user (kept, so that the identity
+stays its own): a plan computes each twice (what to trust, what to record)."""
+
+
 def digest(user: User, owner: str) -> str:
     """The digest of ``user``'s declaration under ``owner``: ``v1:`` and 24 hex digits."""
+    hit = _memo.get(id(user))
+    if hit is not None and hit[0] is user and hit[1] == owner:
+        return hit[2]
+    value = _digest(user, owner)
+    if len(_memo) >= _MEMO_SIZE:
+        _memo.clear()
+    _memo[id(user)] = (user, owner, value)
+    return value
+
+
+def _digest(user: User, owner: str) -> str:
     data = {name: thaw(getattr(user, name)) for name in USER_FIELDS}
     data.update(
         owner=owner,
