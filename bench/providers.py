@@ -120,18 +120,17 @@ def plan_formula(n: int) -> int:
 
 
 def apply_formula(n: int) -> tuple[int, float]:
-    """Calls of an apply on an empty app, and the floor: the vendor's limits, and the
-    dependency chain (the read, then the writes of every lane at once, then the digests
-    of users with more than one change: the blockers)."""
+    """Calls of an apply on an empty app, and the floor at the vendor's limits: the
+    read, then every lane at once (creates in the core class; deactivations, blocks
+    and the blockers' digests, written as each blocker's block is in, in the standard)."""
     c = counts(n)
     empty_read = 3  # two listings, each one empty page, and the roles
     core = n
-    writes = math.ceil(c["deactivated"] / 25) + c["blockers"]
-    digests = c["blockers"]  # PUT /users/{uid}, once each blocker's block is in
+    digests = c["blockers"]  # PUT /users/{uid}: users with more than one change
+    standard = math.ceil(c["deactivated"] / 25) + c["blockers"] + digests
     per_second = VENDOR_LIMIT / 60
-    floor = (empty_read + max(core, writes)) / per_second + digests / per_second
-    floor = max(floor, (empty_read + writes + digests) / per_second)
-    return core + empty_read + writes + digests, floor
+    floor = (empty_read + max(core, standard)) / per_second
+    return core + empty_read + standard, floor
 
 
 def changed_formula(n: int) -> int:
