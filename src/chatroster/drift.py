@@ -121,7 +121,7 @@ def _kind(change: Change) -> str:
 
 
 def _extra_roles(
-    manifest: Manifest, live: State, plan: Plan, wanted: Callable[[str], bool]
+    manifest: Manifest, live: State, plan: Plan, wanted: Callable[[str], bool], masker: Masker
 ) -> list[Difference]:
     """Owned roles the manifest does not declare and the plan does not delete."""
     declared = manifest.desired.roles or {}
@@ -131,7 +131,7 @@ def _extra_roles(
             name,
             "extra",
             "role owned but not in the manifest",
-            fields=(FieldDrift(("owner",), role.owner, None),),
+            fields=(FieldDrift(("owner",), masker.field("owner", role.owner), None),),
             role=True,
         )
         for name, role in sorted((live.roles or {}).items())
@@ -201,6 +201,6 @@ def report(
             found.append(
                 Difference(uid, "extra", f"owned ({state}) but not in the manifest", fields=live_state)
             )
-    found += _extra_roles(manifest, live, plan, wanted_role)
+    found += _extra_roles(manifest, live, plan, wanted_role, masker)
     ordered = tuple(sorted(found, key=lambda d: (KINDS.index(d.kind), d.uid, d.description)))
     return DriftReport(ordered, dict(plan.provider), manifest.owner)
