@@ -380,7 +380,8 @@ def test_verbose_logs_each_http_call_on_stderr_without_secrets_or_personal_data(
         assert result.returncode == 0, result.stderr
         json.loads(result.stdout)  # stdout stays the plan
         calls = re.findall(
-            r"^\[nexconn\] POST (\S*?)(/v4/\S+) -> (\d{3}) \(attempt (\d+), \d+ ms\)$",
+            r"^\[nexconn\] POST (\S*?)(/v4/\S+) -> (\d{3}) \(attempt (\d+), \d+ ms, "
+            r"request id [0-9a-f-]{36}\)$",
             result.stderr,
             re.MULTILINE,
         )

@@ -232,6 +232,7 @@ def apply(
                 provider=provider.type,
                 owner=manifest.owner,
                 environment=manifest.environment,
+                request_ids=provider.request_ids,
             )
         with recorded(recorder, result.changes):
             check_safety(result, manifest.policy, label(manifest), force=force, capacity=provider.capacity())
