@@ -120,13 +120,23 @@ def plan_formula(n: int) -> int:
 
 
 def apply_formula(n: int) -> tuple[int, float]:
-    """Calls of an apply on an empty app, and the least time the limits allow."""
+    """Calls of an apply on an empty app, and the floor at the vendor's limits: the
+    read, then every lane at once (creates in the core class; deactivations, blocks
+    and the blockers' digests, written as each blocker's block is in, in the standard)."""
     c = counts(n)
     empty_read = 3  # two listings, each one empty page, and the roles
     core = n
-    standard = empty_read + math.ceil(c["deactivated"] / 25) + c["blockers"]
-    floor = max(core / (VENDOR_LIMIT * SAFETY), standard / (VENDOR_LIMIT * SAFETY)) * 60
-    return core + standard, floor
+    digests = c["blockers"]  # PUT /users/{uid}: users with more than one change
+    standard = math.ceil(c["deactivated"] / 25) + c["blockers"] + digests
+    per_second = VENDOR_LIMIT / 60
+    floor = (empty_read + max(core, standard)) / per_second
+    return core + empty_read + standard, floor
+
+
+def changed_formula(n: int) -> int:
+    """A no-change plan with --refresh changed: the listings and the roles alone."""
+    c = counts(n)
+    return 1 + max(1, math.ceil(c["active"] / 1000)) + max(1, math.ceil(c["deactivated"] / 1000))
 
 
 def step(*args: str, env: dict[str, str] | None = None) -> dict[str, Any]:
@@ -144,21 +154,43 @@ def measured(emulator: EmulatorProcess, result: dict[str, Any]) -> dict[str, Any
     }
 
 
+EDITED = "u10"
+"""The user whose declaration the "one user edited" plan changes (it blocks another)."""
+
+
 def run(n: int) -> list[tuple[str, dict[str, Any], int, float | None]]:
     with (
         tempfile.TemporaryDirectory() as tmp,
         running_emulator(Path(tmp) / "emulator.db", "--cometchat-rate", str(VENDOR_LIMIT)) as emulator,
     ):
         path = Path(tmp) / "users.yaml"
-        path.write_text(yaml.safe_dump(manifest(n, emulator.base_url), sort_keys=False))
+        document = manifest(n, emulator.base_url)
+        path.write_text(yaml.safe_dump(document, sort_keys=False))
         emulator.reset()
         applied = measured(emulator, step("apply", str(path), "--yes"))
         planned = measured(emulator, step("plan", str(path), "--detailed-exitcode"))
+        changed, edited = changed_plans(emulator, path, document, step)
+    for name, result in (("changed", changed), ("edited", edited)):
+        blocklists = result["by_endpoint"].get("GET /v3/users/{uid}/blockedusers", 0)
+        print(f"  {name}: {blocklists} blocklist read(s); calls by endpoint {result['by_endpoint']}")
     apply_calls, floor = apply_formula(n)
     return [
         ("apply (all new)", applied, apply_calls, floor),
         ("plan (no changes)", planned, plan_formula(n), None),
+        ("plan, changed", changed, changed_formula(n), None),
+        ("plan 1 edit, changed", edited, changed_formula(n) + 1, None),
     ]
+
+
+def changed_plans(
+    emulator: EmulatorProcess, path: Path, document: dict[str, Any], run_step: Any
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A no-change plan with --refresh changed, then one after editing `EDITED`."""
+    changed = measured(emulator, run_step("plan", str(path), "--detailed-exitcode", "--refresh", "changed"))
+    document["users"][EDITED]["name"] += " (renamed)"
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    edited = measured(emulator, run_step("plan", str(path), "--refresh", "changed"))
+    return changed, edited
 
 
 # ------------------------------------------------------------------------- Nexconn
@@ -229,38 +261,75 @@ def nexconn_counts(n: int) -> dict[str, int]:
     }
 
 
+def windowed(pages: int, concurrency: int = 8) -> int:
+    """Calls for a list of unknown length whose last (short) page is ``pages``: read in
+    windows of 1, 2, 4 ... pages up to ``concurrency`` (http/paging.py)."""
+    end, growing = 1, 1
+    while end < pages:
+        end += growing
+        growing = min(concurrency, growing * 2)
+    return end
+
+
+def nexconn_lists(n: int) -> dict[str, int]:
+    """The bulk lists of a plan after the apply: soft-deleted users (50 a page), hosted
+    profiles (100 a page; soft-deleted users have none) and bans (1,000 a page)."""
+    c = nexconn_counts(n)
+    return {
+        "/v4/user/soft-deleted/list": windowed(c["deactivated"] // 50 + 1),
+        "/v4/user/profile/list": windowed((n - c["deactivated"]) // 100 + 1),
+        "/v4/user/ban/list": windowed(c["bans"] // 1000 + 1),
+    }
+
+
 def nexconn_plan_calls(n: int) -> dict[str, int]:
     """The documented read formula (docs/providers.md) for this manifest, per endpoint."""
     c = nexconn_counts(n)
     return {
-        "/v4/user/soft-deleted/list": c["deactivated"] // 50 + 1,
+        **nexconn_lists(n),
         "/v4/user/get": n - c["deactivated"],
         "/v4/user/tag/batch/get": math.ceil(n / 50),
-        "/v4/user/profile/list": n // 100 + 1,
-        "/v4/user/ban/list": c["bans"] // 1000 + 1,
         "/v4/user/blocklist/get": c["blockers"],
     }
 
 
-def nexconn_apply_calls(n: int) -> dict[str, int]:
-    """Calls of an apply on an empty app: the read finds nobody, then the writes."""
+def create_waves(tags: list[tuple[str, ...]], first: int = 50, most: int = 1000) -> int:
+    """Tag calls for one batch of creates: users with the same tags in waves that
+    double from ``first`` (providers/nexconn/provider.py: `_waves`)."""
+    groups: dict[tuple[str, ...], int] = {}
+    for key in tags:
+        groups[key] = groups.get(key, 0) + 1
+    calls, size = 0, first
+    for members in groups.values():
+        while members > 0:
+            calls, members, size = calls + 1, members - size, min(2 * size, most)
+    return calls
+
+
+def nexconn_apply_calls(n: int) -> tuple[dict[str, int], dict[str, int]]:
+    """Calls of an apply on an empty app: the read finds nobody, then the writes; and
+    the digests recorded apart (users with more than one change: the blockers)."""
     c = nexconn_counts(n)
     batches = [range(start, min(n, start + APPLY_BATCH)) for start in range(0, n, APPLY_BATCH)]
-    return {
+    calls = {
         "/v4/user/soft-deleted/list": 1,
         "/v4/user/ban/list": 1,
         "/v4/user/profile/list": 1,
         "/v4/user/get": n,
         "/v4/auth/access-token/issue": n,
         "/v4/user/profile/set": n,
-        # Users with the same tags share a call, within each batch the applier hands over.
-        "/v4/user/tag/batch/set": sum(len({i % 20 for i in batch}) for batch in batches),
+        "/v4/user/tag/batch/set": sum(create_waves([("staff", f"team{i % 20}") for i in b]) for b in batches),
         "/v4/user/soft-delete": sum(
             math.ceil(len([i for i in batch if i % 20 == 5]) / 100) for batch in batches
         ),
         "/v4/user/ban": math.ceil(c["bans"] / 20),
         "/v4/user/blocklist/add": c["blockers"],
     }
+    digests = {
+        "/v4/user/profile/batch/get": math.ceil(c["blockers"] / 20),
+        "/v4/user/profile/set": c["blockers"],
+    }
+    return calls, digests
 
 
 def nexconn_floor(calls: dict[str, int], stages: list[list[str]]) -> float:
@@ -269,6 +338,16 @@ def nexconn_floor(calls: dict[str, int], stages: list[list[str]]) -> float:
         max(calls.get(path, 0) / NEXCONN_LIMITS.get(path, NEXCONN_LIMIT) for path in stage)
         for stage in stages
     )
+
+
+def nexconn_apply_floor(calls: dict[str, int], digests: dict[str, int]) -> float:
+    """The read's stages one after the other, then every write endpoint at once (each
+    action on its own lane), the digests of the blockers beside them; never less than
+    the busiest endpoint's calls over its limit."""
+    reads = nexconn_floor(calls, NEXCONN_READ)
+    writes = {path: calls.get(path, 0) + digests.get(path, 0) for stage in NEXCONN_WRITE for path in stage}
+    writes["/v4/user/profile/batch/get"] = digests["/v4/user/profile/batch/get"]
+    return reads + max(calls / NEXCONN_LIMITS.get(path, NEXCONN_LIMIT) for path, calls in writes.items())
 
 
 def nexconn_step(*args: str) -> dict[str, Any]:
@@ -282,23 +361,37 @@ def run_nexconn(n: int) -> list[tuple[str, dict[str, Any], int, float | None]]:
         running_emulator(Path(tmp) / "emulator.db", "--nexconn-rate", str(NEXCONN_LIMIT)) as emulator,
     ):
         path = Path(tmp) / "users.yaml"
-        path.write_text(yaml.safe_dump(nexconn_manifest(n, emulator.base_url), sort_keys=False))
+        document = nexconn_manifest(n, emulator.base_url)
+        path.write_text(yaml.safe_dump(document, sort_keys=False))
         emulator.reset()
         applied = measured(emulator, nexconn_step("apply", str(path), "--yes"))
         planned = measured(emulator, nexconn_step("plan", str(path), "--detailed-exitcode"))
-    plan_calls, apply_calls = nexconn_plan_calls(n), nexconn_apply_calls(n)
-    for name, result, expected in (("plan", planned, plan_calls), ("apply", applied, apply_calls)):
+        changed, edited = changed_plans(emulator, path, document, nexconn_step)
+    plan_calls = nexconn_plan_calls(n)
+    apply_calls, digests = nexconn_apply_calls(n)
+    applied_calls = {
+        path: apply_calls.get(path, 0) + digests.get(path, 0) for path in {*apply_calls, *digests}
+    }
+    # The declared soft-deleted users are never trusted: their tags are read (50 a call).
+    deactivated = nexconn_counts(n)["deactivated"]
+    lists = {**nexconn_lists(n), "/v4/user/tag/batch/get": math.ceil(deactivated / 50)}
+    # The edited user's own reads: user/get, its tags and (a blocker) its blocklist.
+    one = {
+        **lists,
+        "/v4/user/get": 1,
+        "/v4/user/tag/batch/get": math.ceil((deactivated + 1) / 50),
+        "/v4/user/blocklist/get": 1,
+    }
+    checks = (("plan", planned, plan_calls), ("apply", applied, applied_calls), ("changed", changed, lists))
+    for name, result, expected in (*checks, ("edited", edited, one)):
         got = {path.split(" ", 1)[1]: calls for path, calls in result["by_endpoint"].items()}
         if got != expected:
             print(f"  {name}: calls by endpoint {got} differ from the formula's {expected}")
     return [
-        (
-            "apply (all new)",
-            applied,
-            sum(apply_calls.values()),
-            nexconn_floor(apply_calls, NEXCONN_READ + NEXCONN_WRITE),
-        ),
+        ("apply (all new)", applied, sum(applied_calls.values()), nexconn_apply_floor(apply_calls, digests)),
         ("plan (no changes)", planned, sum(plan_calls.values()), nexconn_floor(plan_calls, NEXCONN_READ)),
+        ("plan, changed", changed, sum(lists.values()), nexconn_floor(lists, NEXCONN_READ)),
+        ("plan 1 edit, changed", edited, sum(one.values()), nexconn_floor(one, NEXCONN_READ)),
     ]
 
 

@@ -36,6 +36,7 @@ from chatroster.providers.nexconn import NexconnProvider, Settings, api
 from chatroster.providers.nexconn.api import HostedProfile
 from chatroster.providers.nexconn.client import NexconnClient
 from chatroster.providers.requests import serving
+from chatroster.refresh import Digests, carry, digest, recording
 from chatroster.runner import Options, make_plan, read_live
 from chatroster.store import Store
 
@@ -607,7 +608,9 @@ def test_batches_bans_by_20_soft_deletes_by_100_and_tags_by_tag_set(nexconn: Nex
     users = [person(f"u{i}", tags=("red",) if i % 2 else ("blue",)) for i in range(250)]
     nexconn.converge(nexconn.manifest(*users))
     calls = nexconn.calls("200")
-    assert calls["/v4/user/tag/batch/set"] == 2  # two tag sets, 125 users each
+    # Two tag sets of 125 users, created in waves of 50, 100 and 200 users with the same
+    # tags: blue 50 + 75, red 125.
+    assert calls["/v4/user/tag/batch/set"] == 3
     assert calls["/v4/auth/access-token/issue"] == calls["/v4/user/profile/set"] == 250
 
     until = datetime.now(UTC) + timedelta(days=3)
@@ -622,6 +625,96 @@ def test_batches_bans_by_20_soft_deletes_by_100_and_tags_by_tag_set(nexconn: Nex
     made = nexconn.converge(nexconn.manifest(*gone))
     assert actions(made) == {"deactivate_user": 250}
     assert nexconn.calls()["/v4/user/soft-delete"] == 3
+
+
+def _apply_recording_digests(nexconn: Nexconn, manifest: Manifest) -> Plan:
+    """Apply as the CLI does: stale digests removed before, new ones recorded after."""
+    with nexconn.open() as provider:
+        made = make_plan(manifest, provider, Options())
+        recording(
+            manifest,
+            made,
+            provider,
+            lambda record: apply(made.changes, provider, continue_on_error=True, record=record),
+            then=None,
+            note=lambda _: None,
+        )
+    return made
+
+
+def test_a_create_with_tags_writes_its_profile_once_after_its_tags_carrying_the_digest(
+    nexconn: Nexconn,
+) -> None:
+    users = [person(f"u{i}", tags=("staff", f"team{i % 2}")) for i in range(4)]
+    manifest = nexconn.manifest(*users)
+    _apply_recording_digests(nexconn, manifest)
+
+    calls = nexconn.calls("200")
+    assert calls["/v4/user/profile/set"] == 4 and calls["/v4/user/profile/batch/get"] == 0
+    sent = [(path, json.loads(body)) for path, body in nexconn.recorder.sent]
+    for user in users:
+        tagged = max(
+            i
+            for i, (path, body) in enumerate(sent)
+            if path.endswith("tag/batch/set") and user.uid in body["userIds"]
+        )
+        profiled = [
+            i
+            for i, (path, body) in enumerate(sent)
+            if path.endswith("profile/set") and body["userId"] == user.uid
+        ]
+        assert profiled and min(profiled) > tagged  # the digest is written last
+    with nexconn.open() as provider:
+        trusted = make_plan(manifest, provider, Options(refresh="changed"))
+    assert trusted.empty and trusted.trusted == 4
+
+
+def test_a_create_whose_tags_are_refused_records_no_digest_and_is_read_fully_next_time(
+    nexconn: Nexconn,
+) -> None:
+    alice, bob = person("alice"), person("bob", tags=("no good!",))
+    with pytest.raises(ApplyError) as caught:
+        _apply_recording_digests(nexconn, nexconn.manifest(alice, bob))
+
+    assert [key for key, _ in caught.value.failures] == ["create_user:bob"]
+    live = nexconn.live(nexconn.manifest(alice, bob))
+    assert live["alice"].digest == digest(alice, OWNER)
+    assert live["bob"].digest is None and live["bob"].owner is None  # registered, nothing more
+    fixed = nexconn.manifest(alice, bob.evolve(tags=("staff",)))
+    with nexconn.open() as provider:
+        again = make_plan(fixed, provider, Options(refresh="changed"))
+    assert again.trusted == 1 and {c.uid for c in again.changes} == {"bob"}
+    _apply_recording_digests(nexconn, fixed)
+    with nexconn.open() as provider:
+        assert make_plan(fixed, provider, Options(refresh="changed")).empty
+
+
+def test_a_digest_is_recorded_once_every_change_of_its_user_is_applied_and_none_after_a_stop(
+    nexconn: Nexconn,
+) -> None:
+    users = [
+        person(name, blocklist=frozenset({other})) for name, other in (("alice", "bob"), ("bob", "alice"))
+    ]
+    manifest = nexconn.manifest(*users)
+    with nexconn.open() as provider:
+        made = make_plan(manifest, provider, Options())
+        creates = [c for c in made.changes if c.action is Action.CREATE_USER]
+        block = {c.uid: c for c in made.changes if c.action is Action.ADD_BLOCK}
+        digests = Digests(manifest, made, provider, carry(manifest, made, provider))
+        apply([*creates, block["alice"]], provider)
+        for change in (*creates, block["alice"]):
+            digests.applied(change)
+        digests.finish()  # bob's block was never applied
+
+        stopped = Digests(manifest, made, provider, frozenset())
+        stopped.stop()  # as when the apply is interrupted
+        apply([block["bob"]], provider)
+        stopped.applied(block["bob"])
+        stopped.thread.join(5)
+
+    live = nexconn.live(manifest)
+    assert digests.recorded == 1 and live["alice"].digest == digest(users[0], OWNER)
+    assert live["bob"].digest is None and stopped.recorded == 0
 
 
 def test_blocks_go_20_targets_to_a_call(nexconn: Nexconn) -> None:

@@ -33,15 +33,17 @@ is accepted and is the same as ``full``.
 
 **Writing the digest, never claiming more than was done.** A digest is recorded only
 for a user whose every change of this apply was applied (a failed or not attempted
-change of the user, or of a friendship it is part of, leaves it out), once the
-changes are over (`record_applied`); an interrupted apply records none. Where a
+change of the user, or of a friendship it is part of, leaves it out), as soon as
+the last of them was applied, while the apply goes on (`Digests`); an interrupted
+apply records no more (those recorded before had every change applied). Where a
 user's one change of the apply is a single write that carries the marker, the digest
 rides in it (`carry`, `Provider.carry_digests`): CometChat's create (without a token
-flush or a deactivation after it), update and adopt; Nexconn's create (without tags,
-whitelist mode or a deactivation after its ``profile/set``) and adopt. The write and
-the digest then succeed or fail together. Otherwise the vendors' lanes run a user's
+flush or a deactivation after it), update and adopt; Nexconn's create (not deactivated
+after it; one with tags or a whitelist mode writes its ``profile/set`` after them) and
+adopt. The write and the digest then succeed or fail together, and nothing of the
+user's is written after it. Otherwise the vendors' lanes run a user's
 changes on several endpoints at once, so no write of the user's is known to be its
-last: the digest is one marker write at the end (CometChat: a ``PUT /users/{uid}`` of
+last: the digest is one marker write after the last of them (CometChat: a ``PUT /users/{uid}`` of
 the metadata with the marker; Nexconn: the hosted-profile read-modify-write,
 ``profile/batch/get`` per 20 and ``profile/set`` per user, which also refreshes the
 copy of the name and avatar kept there). A user that is about to change and holds a
@@ -69,8 +71,11 @@ changes it applies.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
+import threading
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
@@ -96,8 +101,25 @@ _LISTS = ("blocklist", "whitelist", "whitelist_mode", "friends", "friend_permiss
 _JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode
 
 
+_MEMO_SIZE = 200_000
+_memo: dict[int, tuple[User, str, str]] = {}
+"""Digests computed, by the identity of the declared user (kept, so that the identity
+stays its own): a plan computes each twice (what to trust, what to record)."""
+
+
 def digest(user: User, owner: str) -> str:
     """The digest of ``user``'s declaration under ``owner``: ``v1:`` and 24 hex digits."""
+    hit = _memo.get(id(user))
+    if hit is not None and hit[0] is user and hit[1] == owner:
+        return hit[2]
+    value = _digest(user, owner)
+    if len(_memo) >= _MEMO_SIZE:
+        _memo.clear()
+    _memo[id(user)] = (user, owner, value)
+    return value
+
+
+def _digest(user: User, owner: str) -> str:
     data = {name: thaw(getattr(user, name)) for name in USER_FIELDS}
     data.update(
         owner=owner,
@@ -132,8 +154,18 @@ def trusting(desired: State, live: State) -> State:
         if want is None or have is None:
             continue
         taken = {name: getattr(want, name) for name in unread if getattr(want, name) is not None}
-        users[uid] = have.evolve(**taken)
+        if taken:
+            users[uid] = _with(have, taken)
     return replace(live, users=users)
+
+
+def _with(user: User, fields: Mapping[str, object]) -> User:
+    """``user`` with ``fields`` taken from another `User`: already normalised, so the
+    copy skips `User.__post_init__` (a tenth of a --refresh changed plan of 10k users)."""
+    copied = copy.copy(user)
+    for name, value in fields.items():
+        object.__setattr__(copied, name, value)
+    return copied
 
 
 # ------------------------------------------------------------------------ planning
@@ -206,10 +238,13 @@ class Applied:
 
     then: Callable[[Change, str | None], None] | None = None
     keys: set[str] = field(default_factory=set)
+    on_applied: Callable[[Change], None] | None = None
 
     def __call__(self, change: Change, why: str | None) -> None:
         if why is None:
             self.keys.add(change.key)
+            if self.on_applied is not None:
+                self.on_applied(change)
         if self.then is not None:
             self.then(change, why)
 
@@ -247,28 +282,6 @@ def clear_stale(result: Plan, provider: Provider, carried: frozenset[str] = froz
         )
 
 
-def record_applied(
-    manifest: Manifest,
-    result: Plan,
-    provider: Provider,
-    applied: set[str],
-    carried: frozenset[str] = frozenset(),
-) -> tuple[int, Mapping[str, str]]:
-    """Record the digest of each user of ``result.records`` whose every change was
-    applied (and not ``carried`` by its one write already); returns how many were
-    recorded, and why the others could not be."""
-    unfinished = {uid for c in result.changes if c.key not in applied for uid in touched(c)} | carried
-    entries = [
-        DigestEntry(uid, digest(manifest.desired.users[uid], manifest.owner), manifest.desired.users[uid])
-        for uid in result.records
-        if uid not in unfinished and uid in manifest.desired.users
-    ]
-    if not entries:
-        return 0, {}
-    failed = provider.record_digests(entries)
-    return len(entries) - len(failed), failed
-
-
 def recording(
     manifest: Manifest,
     result: Plan,
@@ -279,31 +292,41 @@ def recording(
     note: Callable[[str], None],
 ) -> ApplyResult:
     """Apply ``result`` (``run`` given the hook that sees each change settle, which
-    passes it on to ``then``) between removing stale digests and recording new ones;
-    the new ones also when some changes failed (`ApplyError`), never when interrupted."""
+    passes it on to ``then``) between removing stale digests and recording new ones
+    (`Digests`: each as soon as its user's changes were all applied), the new ones also
+    when some changes failed (`ApplyError`); when the apply is interrupted, the
+    digests not written yet are dropped."""
     carried = carry(manifest, result, provider)
     clear_stale(result, provider, carried)
     applied = Applied(then)
+    digests = Digests(manifest, result, provider, carried) if result.records else None
+    if digests is not None:
+        applied.on_applied = digests.applied
     try:
         outcome = run(applied)
     except ApplyError:
-        _record(manifest, result, provider, applied.keys, carried, note)
+        _record(result, provider, applied.keys, carried, digests, note)
         raise
-    _record(manifest, result, provider, applied.keys, carried, note)
+    except BaseException:
+        if digests is not None:
+            digests.stop()
+        raise
+    _record(result, provider, applied.keys, carried, digests, note)
     return outcome
 
 
 def _record(
-    manifest: Manifest,
     result: Plan,
     provider: Provider,
     applied: set[str],
     carried: frozenset[str],
+    digests: Digests | None,
     note: Callable[[str], None],
 ) -> None:
-    if not result.records:
+    if digests is None:
         return
-    recorded, failed = record_applied(manifest, result, provider, applied, carried)
+    digests.finish()
+    recorded, failed = digests.recorded, digests.failed
     recorded += len(carried & {uid for c in result.changes if c.key in applied for uid in touched(c)})
     if recorded:
         note(f"Recorded the applied state of {recorded} user(s) (for --refresh changed).")
@@ -314,6 +337,74 @@ def _record(
             f"user(s) ({uid}: {why}); the changes are made, and the next plan with --refresh "
             "changed reads these users fully"
         )
+
+
+class Digests:
+    """Records the digest of each user of ``result.records`` (not ``carried`` by its
+    one write) as soon as every change naming it was applied, on a thread of its own,
+    while the apply goes on: the marker writes run beside the changes instead of after
+    the last of them. A user with a change that failed or was never attempted is never
+    recorded; users with nothing to change are recorded from the start."""
+
+    CHUNK = 20
+    """Entries written together while the apply runs (Nexconn reads hosted profiles
+    20 a call); what is left when it ends goes at once."""
+
+    def __init__(self, manifest: Manifest, result: Plan, provider: Provider, carried: frozenset[str]) -> None:
+        self.manifest, self.provider = manifest, provider
+        self.pending: Counter[str] = Counter(uid for c in result.changes for uid in touched(c))
+        self.wanted = {uid for uid in result.records if uid in manifest.desired.users and uid not in carried}
+        self.queue = [uid for uid in result.records if uid in self.wanted and not self.pending[uid]]
+        self.recorded = 0
+        self.failed: dict[str, str] = {}
+        self.error: BaseException | None = None
+        self.finishing = self.stopped = False
+        self.cond = threading.Condition()
+        self.thread = threading.Thread(target=self._write, daemon=True)
+        self.thread.start()
+
+    def applied(self, change: Change) -> None:
+        """``change`` was applied: its users whose every change now was are queued."""
+        with self.cond:
+            for uid in touched(change):
+                self.pending[uid] -= 1
+                if not self.pending[uid] and uid in self.wanted:
+                    self.queue.append(uid)
+                    self.cond.notify()
+
+    def finish(self) -> None:
+        """Write what is queued and wait for it (the apply is over, or failed)."""
+        with self.cond:
+            self.finishing = True
+            self.cond.notify()
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+
+    def stop(self) -> None:
+        """Write nothing more (the apply was interrupted); a write in flight ends alone."""
+        with self.cond:
+            self.stopped = True
+            self.cond.notify()
+
+    def _write(self) -> None:
+        while True:
+            with self.cond:
+                while not self.stopped and not self.finishing and len(self.queue) < self.CHUNK:
+                    self.cond.wait()
+                if self.stopped or (self.finishing and not self.queue):
+                    return
+                size = len(self.queue) if self.finishing else len(self.queue) // self.CHUNK * self.CHUNK
+                uids, self.queue = self.queue[:size], self.queue[size:]
+            users = self.manifest.desired.users
+            entries = [DigestEntry(uid, digest(users[uid], self.manifest.owner), users[uid]) for uid in uids]
+            try:
+                failed = self.provider.record_digests(entries)
+            except BaseException as exc:  # noqa: BLE001 - raised by `finish`, in the apply's thread
+                self.error = exc
+                return
+            self.recorded += len(entries) - len(failed)
+            self.failed.update(failed)
 
 
 def recorded_uids(result: Plan, kept: Sequence[Change]) -> tuple[str, ...]:

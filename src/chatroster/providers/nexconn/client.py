@@ -162,9 +162,10 @@ class NexconnClient:
         self._v4.close()
         self._legacy.close()
 
-    def register(self, change: Change, digest: str | None = None) -> None:
-        """Register the user, then write its whole hosted profile at once: profile, the
-        copy of name and avatar, the ownership marker and the token watermark.
+    def register(self, change: Change, digest: str | None = None, *, profile: bool = True) -> None:
+        """Register the user, then (with ``profile``) write its whole hosted profile at
+        once: profile, the copy of name and avatar, the ownership marker and the token
+        watermark.
 
         On Nexconn, issuing a token is what registers a user; it is idempotent, so a
         create interrupted half-way is finished by the next apply. Both calls go from
@@ -172,16 +173,27 @@ class NexconnClient:
         time. A new user needs no ``access-token/expire``: its only token was issued
         here and never handed out.
         """
-        after = change.after
         # Translated first, so that a bad value fails the change with nothing written.
+        hosted = self._created_profile(change, digest)
+        self.call(api.ISSUE, {"userId": change.uid, **api.push_to_api(change.after)})
+        if profile:
+            self.call(api.PROFILE_SET, hosted.to_api(change.uid))
+
+    def write_created_profile(self, change: Change, digest: str | None) -> None:
+        """The hosted profile of a user registered earlier in this apply (`register`
+        with ``profile=False``), written after the user's other writes when it carries
+        the digest, so that the digest is never recorded before they all landed."""
+        self.call(api.PROFILE_SET, self._created_profile(change, digest).to_api(change.uid))
+
+    def _created_profile(self, change: Change, digest: str | None) -> HostedProfile:
+        after = change.after
         hosted = HostedProfile().with_profile(after.get("profile") or {}).with_push(after)
         hosted = hosted.with_owner(str(after["owner"]))
         if digest:  # this write is the user's last of the apply (`carry_digests`)
             hosted = hosted.with_digest(digest)
         if after.get("tokens_valid_after"):
             hosted = hosted.with_tokens(api.required_time(change, "tokens_valid_after"))
-        self.call(api.ISSUE, {"userId": change.uid, **api.push_to_api(after)})
-        self.call(api.PROFILE_SET, hosted.to_api(change.uid))
+        return hosted
 
     def call(self, endpoint: Endpoint, body: Mapping[str, Any]) -> dict[str, Any]:
         """One call; the payload of its answer, or `AuthError`/`Refusal`/`TransportError`.
