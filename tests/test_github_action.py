@@ -427,9 +427,15 @@ def test_action_yml_is_a_composite_action_with_the_documented_inputs() -> None:
         "github-token",
         "python-version",
         "extra-args",
+        "environments",
+        "apply-plan",
+        "record",
+        "refresh",
     }
     assert action["inputs"]["github-token"]["default"] == "${{ github.token }}"
     assert action["inputs"]["apply-on-default-branch"]["default"] == "true"
+    assert action["inputs"]["apply-plan"]["default"] == "reviewed"
+    assert {"plans-dir", "artifact-name", "changes", "exit-code"} <= set(action["outputs"])
     steps = action["runs"]["steps"]
     assert any(
         "${{ github.action_path }}" in str(s.get("env", {})) and "pip install" in s["run"]
@@ -438,6 +444,20 @@ def test_action_yml_is_a_composite_action_with_the_documented_inputs() -> None:
     )
     # Inputs reach scripts only through env: `${{ }}` spliced into a script is injectable.
     assert all("${{" not in s["run"] for s in steps if "run" in s)
+    # Every input the module reads is passed to it.
+    [run] = [s for s in steps if s.get("id") == "run"]
+    assert {f"INPUT_{name.upper().replace('-', '_')}" for name in action["inputs"]} - {
+        "INPUT_PYTHON_VERSION"
+    } <= set(run["env"])
+
+
+def test_action_yml_uploads_the_pull_requests_plans_for_the_merge_job() -> None:
+    [upload] = [s for s in action_yml()["runs"]["steps"] if "upload-artifact" in s.get("uses", "")]
+    assert upload["uses"] == "actions/upload-artifact@v4"
+    assert upload["with"]["name"] == "${{ steps.run.outputs.artifact-name }}"
+    assert upload["with"]["path"] == "${{ steps.run.outputs.plans-dir }}"
+    assert int(upload["with"]["retention-days"]) > 0
+    assert "steps.run.outputs.plans-dir != ''" in upload["if"]
 
 
 def run_step_script(workspace: Workspace, env: Mapping[str, str]) -> int:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 import shutil
+import stat
 import sys
 import threading
 import zipfile
@@ -399,3 +400,25 @@ def test_a_hostile_artifact_is_refused_before_anything_is_written(
     assert repr(name) in done.stdout
     assert not (repository.root.parent / "x.json").exists()
     assert not (repository.root / ".chatroster-plans").exists()
+
+
+def test_links_and_oversized_archives_are_refused_as_plans(tmp_path: Path) -> None:
+    from chatroster.errors import ActionError
+    from chatroster.integrations import artifacts
+
+    link = zipfile.ZipInfo("staging.json")
+    link.external_attr = (stat.S_IFLNK | 0o777) << 16
+    archive = tmp_path / "plans.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr(link, "/etc/passwd")
+    with pytest.raises(ActionError, match="'staging.json' is not a regular file"):
+        artifacts.unpack(archive, tmp_path / "plans")
+    with zipfile.ZipFile(archive, "w") as zipped:
+        for number in range(artifacts.MAX_FILES + 1):
+            zipped.writestr(f"e{number}.json", "{}")
+    with pytest.raises(ActionError, match="over 1000"):
+        artifacts.unpack(archive, tmp_path / "plans")
+    archive.write_bytes(b"not a zip")
+    with pytest.raises(ActionError, match="not a readable zip"):
+        artifacts.unpack(archive, tmp_path / "plans")
+    assert not (tmp_path / "plans").exists()
