@@ -121,6 +121,19 @@ def test_the_gitlab_example_validates_plans_applies_and_checks_drift() -> None:
     assert "plan.md" in document["plan"]["artifacts"]["paths"]
 
 
+def test_the_gitlab_example_applies_the_reviewed_plans_one_environment_at_a_time() -> None:
+    document = yaml.safe_load(GITLAB_CI.read_text())
+    apply, fetch = document["apply"], document["fetch-plans"]
+
+    assert "plans/" in document["plan"]["artifacts"]["paths"]
+    assert apply["parallel"]["matrix"] == [{"ENV": ["staging", "production"]}]
+    assert apply["resource_group"] == "chatroster-apply-$ENV"
+    assert apply["environment"]["name"] == "$ENV"
+    assert 'apply --plan "plans/$ENV.json" --yes' in apply["script"][0]
+    assert "CI_DEFAULT_BRANCH" in str(fetch["rules"]) and fetch["artifacts"]["paths"] == ["plans/"]
+    assert "/merge_requests" in fetch["script"][0] and "/artifacts" in fetch["script"][0]
+
+
 def test_the_github_example_uses_the_action_on_each_event() -> None:
     document = yaml.safe_load(GITHUB_WORKFLOW.read_text())
     events = document.get("on", document.get(True))  # YAML 1.1 reads a bare `on` as true
@@ -130,6 +143,29 @@ def test_the_github_example_uses_the_action_on_each_event() -> None:
         uses = [step["uses"] for step in job["steps"] if "chatroster" in step.get("uses", "")]
         assert uses, f"job {name} does not use the chatroster action"
     assert document["jobs"]["plan"]["permissions"]["pull-requests"] == "write"
+
+
+def test_the_github_example_plans_all_and_applies_each_environment_in_turn() -> None:
+    jobs = yaml.safe_load(GITHUB_WORKFLOW.read_text())["jobs"]
+
+    def action_inputs(job: str) -> dict[str, str]:
+        [step] = [s for s in jobs[job]["steps"] if "chatroster/" in s.get("uses", "")]
+        return dict(step["with"])
+
+    assert action_inputs("plan")["environments"] == "all"
+    apply = jobs["apply"]
+    assert apply["strategy"]["matrix"]["environment"] == ["staging", "production"]
+    assert apply["environment"] == "${{ matrix.environment }}"
+    assert apply["concurrency"] == {
+        "group": "chatroster-apply-${{ matrix.environment }}",
+        "cancel-in-progress": False,
+    }
+    assert apply["permissions"]["actions"] == "read"  # to download the reviewed plans
+    assert action_inputs("apply")["environments"] == "${{ matrix.environment }}"
+    assert action_inputs("apply").get("apply-plan", "reviewed") == "reviewed"
+    assert "matrix.environment" in action_inputs("apply")["record"]
+    assert any("upload-artifact" in s.get("uses", "") for s in apply["steps"])
+    assert action_inputs("drift")["environments"] == "all"
 
 
 # ------------------------------------------------------------------- the console script
