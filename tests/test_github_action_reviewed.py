@@ -422,3 +422,24 @@ def test_links_and_oversized_archives_are_refused_as_plans(tmp_path: Path) -> No
     with pytest.raises(ActionError, match="not a readable zip"):
         artifacts.unpack(archive, tmp_path / "plans")
     assert not (tmp_path / "plans").exists()
+
+
+def test_one_merge_job_applies_every_reviewed_environment_in_turn(repository: Repository) -> None:
+    merge = reviewed(repository)
+
+    done = merge.action("push", environments="all")
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.index("production.json --yes") < done.stdout.index("staging.json --yes")
+    after = merge.chatroster("plan", "users", "--env", "all", "--detailed-exitcode")
+    assert after.returncode == 0, after.stdout + after.stderr
+
+
+def test_an_environment_the_pull_request_did_not_plan_is_a_clear_error(repository: Repository) -> None:
+    merge = reviewed(repository)
+
+    done = merge.action("push", environments="qa")
+
+    assert done.returncode == 1
+    assert f"the reviewed plans of pull request #{PR} have no plan for qa" in done.stdout
+    assert "(there: production.json, staging.json)" in done.stdout

@@ -40,7 +40,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -66,9 +66,9 @@ PLANS_DIRECTORY = ".chatroster-plans"
 PLAN_FILE = "plan.json"
 APPLY_PLANS = ("reviewed", "fresh")
 STALE_HINT = (
-    "The reviewed plan was not applied. If it is stale (live state or the manifest changed "
-    "since the review), re-run the pull request's plan job, review the new plan, then re-run "
-    "this job; or set `apply-plan: fresh` to plan afresh and apply."
+    "A reviewed plan that is stale (live state or the manifest changed since the review) is "
+    "refused, and nothing of it is applied: re-run the pull request's plan job, review the new "
+    "plan, then re-run this job; or set `apply-plan: fresh` to plan afresh and apply."
 )
 REFRESHES = ("", "full", "changed")
 
@@ -296,13 +296,14 @@ def plan(inputs: Inputs, cli: Cli, saving: Sequence[str] = ()) -> Report:
 def apply_fresh(inputs: Inputs, cli: Cli) -> Report:
     """A push to the default branch, told `apply-plan: fresh`: plan afresh and apply,
     one environment after the other."""
+    names = _environment_names(inputs)
     runs = []
-    for environment in _environment_names(inputs):
+    for environment in names:
         where = ("--env", environment) if environment else ()
         runs.append(cli("apply", [*inputs.manifest, *where, "--yes", *_apply_args(inputs)]))
         if runs[-1].exit_code != EXIT_OK:
             break
-    return _applied(inputs, runs, "planned afresh")
+    return _applied(runs, "planned afresh", [name or "" for name in names[len(runs) :]])
 
 
 def _environment_names(inputs: Inputs) -> list[str | None]:
@@ -321,12 +322,12 @@ def _apply_args(inputs: Inputs) -> list[str]:
 
 @dataclass(frozen=True)
 class Reviewed:
-    """The plans of the merged pull request, unpacked into ``directory``."""
+    """The plans of the merged pull request, unpacked into the plans directory."""
 
-    directory: Path
     number: int
     head_sha: str
-    found: tuple[str, ...] = field(default=())
+    found: tuple[str, ...]
+    """The plan files' names."""
 
 
 def apply_reviewed(inputs: Inputs, cli: Cli, reviewed: Reviewed) -> Report:
@@ -338,7 +339,8 @@ def apply_reviewed(inputs: Inputs, cli: Cli, reviewed: Reviewed) -> Report:
         runs.append(cli("apply", ["--plan", plan_file, "--yes", *_apply_args(inputs)]))
         if runs[-1].exit_code != EXIT_OK:
             break
-    report = _applied(inputs, runs, f"the plan reviewed on pull request #{reviewed.number}")
+    how = f"the plan reviewed on pull request #{reviewed.number}"
+    report = _applied(runs, how, [Path(name).stem for name in plans[len(runs) :]])
     if report.exit_code != EXIT_ERROR:
         return report
     print(f"::error::{STALE_HINT}")
@@ -347,12 +349,13 @@ def apply_reviewed(inputs: Inputs, cli: Cli, reviewed: Reviewed) -> Report:
 
 def _reviewed_files(inputs: Inputs, reviewed: Reviewed) -> list[str]:
     """The plan file of each environment asked, from the artifact."""
+    wanted: list[str | None]
     if inputs.environments == (ALL,):
-        wanted = sorted(name.removesuffix(".json") for name in reviewed.found)
+        wanted = [name.removesuffix(".json") for name in sorted(reviewed.found)]
     elif inputs.environments:
-        wanted = list(inputs.environments)
+        wanted = [*inputs.environments]
     else:
-        wanted = [None]  # type: ignore[list-item]
+        wanted = [None]
     missing = [name or PLAN_FILE for name in wanted if Path(_plan_file(name)).name not in reviewed.found]
     if missing or not wanted:
         there = ", ".join(sorted(reviewed.found)) or "nothing"
@@ -364,12 +367,16 @@ def _reviewed_files(inputs: Inputs, reviewed: Reviewed) -> list[str]:
     return [_plan_file(name) for name in wanted]
 
 
-def _applied(inputs: Inputs, runs: Sequence[Run], how: str) -> Report:
+def _applied(runs: Sequence[Run], how: str, left: Sequence[str]) -> Report:
+    """The report of applies run one after the other; ``left``: the environments not
+    tried because one before them failed."""
     exit_code = combined_exit(run.exit_code for run in runs)
     title = "chatroster apply" + ("" if exit_code == EXIT_OK else " failed")
     sections = [f"### {title} ({how})\n"]
     for run in runs:
         sections.append(_fenced(run.stdout + run.stderr))
+    if left:
+        sections.append(f"Not applied, after the failure above: {', '.join(left)}.\n")
     # `apply` has no --detailed-exitcode; it ends with "Applied N change(s)." when it
     # changed something and says nothing of the kind when the plan was empty.
     changed = any((found := APPLIED.search(run.stdout)) and int(found.group(1)) for run in runs)
@@ -513,7 +520,7 @@ def reviewed_plans(environ: Mapping[str, str], inputs: Inputs, event: Event) -> 
     found = tuple(sorted(path.name for path in directory.iterdir()))
     pull = artifact.pull
     print(f"Reviewed plans of pull request #{pull.number} (head {pull.head_sha[:7]}): {', '.join(found)}")
-    return Reviewed(directory, pull.number, pull.head_sha, found)
+    return Reviewed(pull.number, pull.head_sha, found)
 
 
 def run_workflow(environ: Mapping[str, str], inputs: Inputs, event: Event, cli: Cli) -> Report:
@@ -549,10 +556,9 @@ def main(environ: Mapping[str, str] | None = None) -> int:
         print(f"::error::{message}")
         report = Report(EXIT_ERROR, f"### chatroster failed\n\n{message}\n", changes=False)
     body = redact(comment_body(inputs, event, report))
-    write_outputs(
-        environ, report, body, _plans_outputs(inputs, event) if choose(inputs, event) == "review" else {}
-    )
-    if choose(inputs, event) == "review":
+    reviewing = choose(inputs, event) == "review"
+    write_outputs(environ, report, body, _plans_outputs(inputs, event) if reviewing else {})
+    if reviewing:
         post_comment(environ, inputs, event, body, redact)
     return report.exit_code
 
