@@ -443,3 +443,17 @@ def test_an_environment_the_pull_request_did_not_plan_is_a_clear_error(repositor
     assert done.returncode == 1
     assert f"the reviewed plans of pull request #{PR} have no plan for qa" in done.stdout
     assert "(there: production.json, staging.json)" in done.stdout
+
+
+def test_a_reviewed_plan_is_refused_when_another_merge_changed_the_manifest(repository: Repository) -> None:
+    merge = reviewed(repository)
+    # Another pull request, merged first, renamed bob in the base every layer shares.
+    (merge.root / "users" / "team.yaml").write_text(BASE.replace("Bob Li", "Bob L."))
+
+    done = merge.action("push", environments="production")
+
+    assert done.returncode == 1
+    assert "the manifest changed since the plan was made" in done.stdout + done.stderr
+    assert "re-run the pull request's plan job" in done.stdout
+    after = merge.chatroster("plan", "users", "--env", "production", "--detailed-exitcode")
+    assert after.returncode == 2  # nothing was applied
