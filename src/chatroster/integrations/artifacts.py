@@ -125,8 +125,10 @@ class ReviewedPlans:
                 location = response.headers.get("Location", "")
             else:
                 if response.status_code != 200:
-                    response.read()
-                    self._refused(url, response)
+                    raise ActionError(
+                        f"the GitHub API answered {response.status_code} to GET {url}: the merge "
+                        "job's token needs `actions: read` to download the reviewed plans"
+                    )
                 _save(response, into, "GitHub")
                 return
         storage = httpx.URL(str(response.url)).join(location)
@@ -144,12 +146,6 @@ class ReviewedPlans:
                 raise ActionError(
                     f"cannot download {artifact.name} from {host}: {type(exc).__name__}"
                 ) from None
-
-    def _refused(self, url: str, response: httpx.Response) -> None:
-        raise ActionError(
-            f"the GitHub API answered {response.status_code} to GET {url}: the merge job's "
-            "token needs `actions: read` to download the reviewed plans"
-        )
 
 
 def _save(response: httpx.Response, into: Path, where: str) -> None:
