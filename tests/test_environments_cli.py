@@ -216,7 +216,64 @@ def test_plan_out_refuses_several_environments(repo: Path) -> None:
     result = chatroster("plan", "users", "--env", "all", "--out", "plan.json", cwd=repo)
     assert result.returncode == 1
     assert "--out saves the plan of one environment, and 2 were given" in result.stderr
+    assert "--out-dir DIR" in result.stderr
     assert not (repo / "plan.json").exists()
+
+
+def test_plan_out_dir_saves_a_plan_per_environment_that_applies_without_a_path(repo: Path) -> None:
+    args = ("plan", "users", "--env", "all", "--out-dir", "plans", "--detailed-exitcode")
+    planned = chatroster(*args, cwd=repo)
+    assert planned.returncode == 2, planned.stderr
+    assert sorted(path.name for path in (repo / "plans").iterdir()) == ["production.json", "staging.json"]
+    saved = json.loads((repo / "plans" / "staging.json").read_text())
+    assert saved["manifest_files"] == ["../users/environments/staging.yaml"]  # the layers follow from it
+    elsewhere = repo / "elsewhere"
+    elsewhere.mkdir()
+    for name in ("staging", "production"):
+        applied = chatroster("apply", "--plan", str(repo / "plans" / f"{name}.json"), "--yes", cwd=elsewhere)
+        assert applied.returncode == 0, applied.stderr
+    assert uids(repo / "staging.db") == {"alice", "bob", "carol", "qa1", "qa2"}
+    assert uids(repo / "production.db") == {"alice", "bob", "carol"}
+    after = chatroster("plan", "users", "--env", "all", "--detailed-exitcode", cwd=repo)
+    assert after.returncode == 0, after.stdout
+
+
+def test_plan_out_dir_saves_one_environment_by_its_name(repo: Path) -> None:
+    planned = chatroster("plan", "users/environments/staging.yaml", "--out-dir", "plans", cwd=repo)
+    assert planned.returncode == 0, planned.stderr
+    assert [path.name for path in (repo / "plans").iterdir()] == ["staging.json"]
+
+
+def test_a_plan_from_out_dir_is_refused_once_a_layer_changed(repo: Path) -> None:
+    assert chatroster("plan", "users", "--env", "all", "--out-dir", "plans", cwd=repo).returncode == 0
+    write(repo / "users" / "team.yaml", BASE.replace("Bob Li", "Bob L."))
+    applied = chatroster("apply", "--plan", "plans/production.json", "--yes", cwd=repo)
+    assert applied.returncode == 1
+    assert "the manifest changed since the plan was made" in applied.stderr
+    assert not (repo / "production.db").exists() or uids(repo / "production.db") == set()
+
+
+def test_a_plan_from_out_dir_is_refused_once_live_state_moved(repo: Path) -> None:
+    assert chatroster("apply", "users", "--env", "staging", "--yes", cwd=repo).returncode == 0
+    write(repo / "users" / "environments" / "staging.yaml", STAGING.replace("QA Two", "QA 2"))
+    assert chatroster("plan", "users", "--env", "staging", "--out-dir", "plans", cwd=repo).returncode == 0
+    store = Store(repo / "staging.db")
+    try:
+        store.update_user("qa2", {"name": "Renamed by hand"})  # another change landed meanwhile
+    finally:
+        store.close()
+    applied = chatroster("apply", "--plan", "plans/staging.json", "--yes", cwd=repo)
+    assert applied.returncode == 1
+    assert "update_user" in applied.stderr and "changed since the plan was made" in applied.stderr
+
+
+def test_out_dir_needs_an_environment_and_excludes_out(repo: Path) -> None:
+    plain = chatroster("plan", "users", "--out-dir", "plans", cwd=repo)
+    assert plain.returncode == 1
+    assert "this manifest is not an environment; save its plan with --out FILE" in plain.stderr
+    both = chatroster("plan", "users", "--env", "all", "--out", "p.json", "--out-dir", "plans", cwd=repo)
+    assert both.returncode == 1 and "not both" in both.stderr
+    assert not (repo / "plans").exists() and not (repo / "p.json").exists()
 
 
 def test_the_apply_record_names_the_environment(repo: Path) -> None:

@@ -284,7 +284,10 @@ def test_comments_the_plan_on_a_pull_request(workspace: Workspace, github: FakeG
     assert "### chatroster plan" in body and "create_user" in body
     assert all(f"`{uid}`" in body for uid in quickstart_users())
     assert posted.headers["Authorization"] == f"Bearer {TOKEN}"
-    assert workspace.outputs() == {"changes": "true", "exit-code": "2"}
+    outputs = workspace.outputs()
+    assert (outputs["changes"], outputs["exit-code"]) == ("true", "2")
+    assert outputs["artifact-name"].endswith("-" + ("feedface" * 5)[:12])
+    assert [p.name for p in Path(outputs["plans-dir"]).iterdir()] == ["plan.json"]  # for the merge job
     assert "### chatroster plan" in workspace.summary()
 
 
@@ -311,13 +314,16 @@ def test_a_later_push_updates_the_same_comment(workspace: Workspace, github: Fak
 
 
 def test_a_plan_without_changes_says_so_and_succeeds(workspace: Workspace, github: FakeGitHub) -> None:
-    assert workspace.push().returncode == 0
+    assert workspace.push(apply_plan="fresh").returncode == 0
 
     done = workspace.pull_request()
 
     assert done.returncode == 0, done.stderr
     assert "No changes" in body_of(github.writes()[-1])
-    assert workspace.outputs() == {"changes": "false", "exit-code": "0"}
+    assert {k: workspace.outputs()[k] for k in ("changes", "exit-code")} == {
+        "changes": "false",
+        "exit-code": "0",
+    }
 
 
 def test_an_invalid_manifest_fails_and_the_comment_shows_why(
@@ -337,7 +343,7 @@ def test_an_invalid_manifest_fails_and_the_comment_shows_why(
 def test_a_safety_refusal_fails_with_the_message_in_the_comment(
     workspace: Workspace, github: FakeGitHub
 ) -> None:
-    assert workspace.push().returncode == 0
+    assert workspace.push(apply_plan="fresh").returncode == 0
     kept = dict(list(quickstart_users().items())[:1])
     workspace.write_manifest(kept, policy={"prune": "deactivate", "max_deactivate": 0})
 
@@ -372,8 +378,10 @@ def test_a_refused_comment_is_a_warning_and_leaks_no_token(workspace: Workspace,
 # ------------------------------------------------------------------ merge and schedule
 
 
-def test_a_push_to_the_default_branch_applies(workspace: Workspace, github: FakeGitHub) -> None:
-    done = workspace.push()
+def test_a_push_told_apply_plan_fresh_plans_afresh_and_applies(
+    workspace: Workspace, github: FakeGitHub
+) -> None:
+    done = workspace.push(apply_plan="fresh")
 
     assert done.returncode == 0, done.stderr
     assert workspace.outputs() == {"changes": "true", "exit-code": "0"}
@@ -382,7 +390,7 @@ def test_a_push_to_the_default_branch_applies(workspace: Workspace, github: Fake
     after = workspace.chatroster("plan", "users.yaml", "--detailed-exitcode")
     assert after.returncode == 0, after.stdout + after.stderr
 
-    again = workspace.push()
+    again = workspace.push(apply_plan="fresh")
     assert again.returncode == 0 and workspace.outputs()["changes"] == "false"
 
 
@@ -397,7 +405,7 @@ def test_a_scheduled_run_checks_drift(workspace: Workspace) -> None:
     assert "drift" in cli_commands(), "`chatroster drift` is part of the CLI (PRODUCT.md)"
     assert workspace.schedule().returncode == 2
     assert workspace.outputs()["changes"] == "true"
-    workspace.push()
+    workspace.push(apply_plan="fresh")
 
     assert workspace.schedule().returncode == 0
     assert workspace.outputs()["changes"] == "false"
@@ -419,9 +427,15 @@ def test_action_yml_is_a_composite_action_with_the_documented_inputs() -> None:
         "github-token",
         "python-version",
         "extra-args",
+        "environments",
+        "apply-plan",
+        "record",
+        "refresh",
     }
     assert action["inputs"]["github-token"]["default"] == "${{ github.token }}"
     assert action["inputs"]["apply-on-default-branch"]["default"] == "true"
+    assert action["inputs"]["apply-plan"]["default"] == "reviewed"
+    assert {"plans-dir", "artifact-name", "changes", "exit-code"} <= set(action["outputs"])
     steps = action["runs"]["steps"]
     assert any(
         "${{ github.action_path }}" in str(s.get("env", {})) and "pip install" in s["run"]
@@ -430,6 +444,20 @@ def test_action_yml_is_a_composite_action_with_the_documented_inputs() -> None:
     )
     # Inputs reach scripts only through env: `${{ }}` spliced into a script is injectable.
     assert all("${{" not in s["run"] for s in steps if "run" in s)
+    # Every input the module reads is passed to it.
+    [run] = [s for s in steps if s.get("id") == "run"]
+    assert {f"INPUT_{name.upper().replace('-', '_')}" for name in action["inputs"]} - {
+        "INPUT_PYTHON_VERSION"
+    } <= set(run["env"])
+
+
+def test_action_yml_uploads_the_pull_requests_plans_for_the_merge_job() -> None:
+    [upload] = [s for s in action_yml()["runs"]["steps"] if "upload-artifact" in s.get("uses", "")]
+    assert upload["uses"] == "actions/upload-artifact@v4"
+    assert upload["with"]["name"] == "${{ steps.run.outputs.artifact-name }}"
+    assert upload["with"]["path"] == "${{ steps.run.outputs.plans-dir }}"
+    assert int(upload["with"]["retention-days"]) > 0
+    assert "steps.run.outputs.plans-dir != ''" in upload["if"]
 
 
 def run_step_script(workspace: Workspace, env: Mapping[str, str]) -> int:

@@ -4,6 +4,7 @@ commands and flags they use exist, and what they run behaves as documented."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -11,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import zipfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -121,6 +123,19 @@ def test_the_gitlab_example_validates_plans_applies_and_checks_drift() -> None:
     assert "plan.md" in document["plan"]["artifacts"]["paths"]
 
 
+def test_the_gitlab_example_applies_the_reviewed_plans_one_environment_at_a_time() -> None:
+    document = yaml.safe_load(GITLAB_CI.read_text())
+    apply, fetch = document["apply"], document["fetch-plans"]
+
+    assert "plans/" in document["plan"]["artifacts"]["paths"]
+    assert apply["parallel"]["matrix"] == [{"ENV": ["staging", "production"]}]
+    assert apply["resource_group"] == "chatroster-apply-$ENV"
+    assert apply["environment"]["name"] == "$ENV"
+    assert 'apply --plan "plans/$ENV.json" --yes' in apply["script"][0]
+    assert "CI_DEFAULT_BRANCH" in str(fetch["rules"]) and fetch["artifacts"]["paths"] == ["plans/"]
+    assert "/merge_requests" in fetch["script"][0] and "/artifacts" in fetch["script"][0]
+
+
 def test_the_github_example_uses_the_action_on_each_event() -> None:
     document = yaml.safe_load(GITHUB_WORKFLOW.read_text())
     events = document.get("on", document.get(True))  # YAML 1.1 reads a bare `on` as true
@@ -130,6 +145,29 @@ def test_the_github_example_uses_the_action_on_each_event() -> None:
         uses = [step["uses"] for step in job["steps"] if "chatroster" in step.get("uses", "")]
         assert uses, f"job {name} does not use the chatroster action"
     assert document["jobs"]["plan"]["permissions"]["pull-requests"] == "write"
+
+
+def test_the_github_example_plans_all_and_applies_each_environment_in_turn() -> None:
+    jobs = yaml.safe_load(GITHUB_WORKFLOW.read_text())["jobs"]
+
+    def action_inputs(job: str) -> dict[str, str]:
+        [step] = [s for s in jobs[job]["steps"] if "chatroster/" in s.get("uses", "")]
+        return dict(step["with"])
+
+    assert action_inputs("plan")["environments"] == "all"
+    apply = jobs["apply"]
+    assert apply["strategy"]["matrix"]["environment"] == ["staging", "production"]
+    assert apply["environment"] == "${{ matrix.environment }}"
+    assert apply["concurrency"] == {
+        "group": "chatroster-apply-${{ matrix.environment }}",
+        "cancel-in-progress": False,
+    }
+    assert apply["permissions"]["actions"] == "read"  # to download the reviewed plans
+    assert action_inputs("apply")["environments"] == "${{ matrix.environment }}"
+    assert action_inputs("apply").get("apply-plan", "reviewed") == "reviewed"
+    assert "matrix.environment" in action_inputs("apply")["record"]
+    assert any("upload-artifact" in s.get("uses", "") for s in apply["steps"])
+    assert action_inputs("drift")["environments"] == "all"
 
 
 # ------------------------------------------------------------------- the console script
@@ -466,3 +504,144 @@ def test_the_workflow_docs_give_every_workflow_and_exit_code() -> None:
         assert any(workflow in h for h in headings), f"no section for {workflow}"
     for fact in ("--detailed-exitcode", "apply --plan plan.json", "mode: seed", "| 3 |", "| 2 |"):
         assert fact in text
+
+
+# ------------------------------------------------- the GitLab merge: the reviewed plans
+
+GITLAB_BASE = """\
+version: 1
+provider: {type: local}
+owner: ci
+users:
+  alice: {name: Alice Ng}
+  bob: {name: Bob Li}
+"""
+
+
+def gitlab_environment(name: str) -> str:
+    return f"extends: ..\nprovider: {{path: ../../{name}.db}}\n"
+
+
+@dataclass
+class FakeGitLabPipelines:
+    """The API calls fetch-plans makes: merge requests of a commit, their pipelines, the
+    pipelines' jobs, a job's artifacts archive."""
+
+    archive: bytes = b""
+    requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+
+    def handle(self, path: str, headers: dict[str, str]) -> tuple[int, bytes]:
+        self.requests.append((path, {k.lower(): v for k, v in headers.items()}))
+        base = "/api/v4/projects/42"
+        answers: dict[str, Any] = {
+            f"{base}/repository/commits/c0ffee00/merge_requests": [{"iid": 9, "state": "merged"}],
+            f"{base}/merge_requests/9/pipelines": [{"id": 77}, {"id": 70}],
+            f"{base}/pipelines/77/jobs": [{"id": 5, "name": "plan", "artifacts_file": {"filename": "a.zip"}}],
+        }
+        if path == f"{base}/jobs/5/artifacts":
+            return 200, self.archive
+        if path in answers:
+            return 200, json.dumps(answers[path]).encode()
+        return 404, b'{"message": "404 Not Found"}'
+
+
+@pytest.fixture
+def gitlab_pipelines() -> Iterator[tuple[FakeGitLabPipelines, str]]:
+    fake = FakeGitLabPipelines()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            status, data = fake.handle(urlsplit(self.path).path, dict(self.headers.items()))
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield fake, f"http://127.0.0.1:{server.server_address[1]}/api/v4"
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+def gitlab_script(job: str) -> str:
+    [script] = yaml.safe_load(GITLAB_CI.read_text())[job]["script"]
+    return str(script)
+
+
+def artifacts_zip(root: Path, paths: list[str]) -> bytes:
+    """A job's artifacts as GitLab zips them: paths relative to the project directory."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zipped:
+        for path in paths:
+            for file in sorted((root / path).rglob("*")) if (root / path).is_dir() else [root / path]:
+                zipped.write(file, file.relative_to(root).as_posix())
+    return buffer.getvalue()
+
+
+def test_the_gitlab_merge_applies_the_plans_of_the_merge_request_pipeline(
+    tmp_path: Path, console: dict[str, str], gitlab_pipelines: tuple[FakeGitLabPipelines, str]
+) -> None:
+    fake, api = gitlab_pipelines
+    review, merge = tmp_path / "review", tmp_path / "merge"
+    for checkout in (review, merge):
+        (checkout / "users" / "environments").mkdir(parents=True)
+        (checkout / "users" / "team.yaml").write_text(GITLAB_BASE)
+        for name in ("staging", "production"):
+            (checkout / "users" / "environments" / f"{name}.yaml").write_text(gitlab_environment(name))
+    env = {**console, "MANIFEST": "users/", "ENVIRONMENTS": "all", "CI_COMMIT_SHORT_SHA": "c0ffee0"}
+    planned = run([bash(), "-eo", "pipefail", "-c", gitlab_script("plan")], env, review)
+    assert planned.returncode == 0, planned.stdout + planned.stderr
+    fake.archive = artifacts_zip(review, ["plan.md", "plans"])
+    token = "glpat-readApiNeverPrinted"
+    merge_env = {
+        **env,
+        "CI_API_V4_URL": api,
+        "CI_PROJECT_ID": "42",
+        "CI_COMMIT_SHA": "c0ffee00",
+        "CHATROSTER_API_TOKEN": token,
+        "APPLY_PLAN": "reviewed",
+    }
+
+    fetched = run([bash(), "-eo", "pipefail", "-c", gitlab_script("fetch-plans")], merge_env, merge)
+    assert fetched.returncode == 0, fetched.stdout + fetched.stderr
+    assert sorted(p.name for p in (merge / "plans").iterdir()) == ["production.json", "staging.json"]
+    for name in ("staging", "production"):
+        applied = run(
+            [bash(), "-eo", "pipefail", "-c", gitlab_script("apply")], {**merge_env, "ENV": name}, merge
+        )
+        assert applied.returncode == 0, applied.stdout + applied.stderr
+        assert (merge / f"apply-record-{name}.jsonl").read_text()
+    after = run(["chatroster", "plan", "users/", "--env", "all", "--detailed-exitcode"], env, merge)
+    assert after.returncode == 0, after.stdout + after.stderr
+    assert all(headers["private-token"] == token for _, headers in fake.requests)
+    assert token not in fetched.stdout + fetched.stderr
+
+
+def test_the_gitlab_merge_refuses_artifacts_that_are_not_plans(
+    tmp_path: Path, console: dict[str, str], gitlab_pipelines: tuple[FakeGitLabPipelines, str]
+) -> None:
+    fake, api = gitlab_pipelines
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zipped:
+        zipped.writestr("plans/../x.json", "{}")
+    fake.archive = buffer.getvalue()
+    env = {**console, "CI_API_V4_URL": api, "CI_PROJECT_ID": "42", "CI_COMMIT_SHA": "c0ffee00"}
+
+    done = run([bash(), "-eo", "pipefail", "-c", gitlab_script("fetch-plans")], env, tmp_path)
+
+    assert done.returncode == 1
+    assert "the plan job's artifacts are not plans (plans/../x.json)" in done.stderr
+    assert "re-run the merge request's plan job, or set APPLY_PLAN=fresh" in done.stderr
+    assert not (tmp_path / "x.json").exists() and not (tmp_path / "plans").exists()
+    unknown = run(
+        [bash(), "-eo", "pipefail", "-c", gitlab_script("fetch-plans")],
+        {**env, "CI_COMMIT_SHA": "d1rec7"},
+        tmp_path,
+    )
+    assert unknown.returncode == 1 and "answered 404" in unknown.stderr and "Traceback" not in unknown.stderr

@@ -39,7 +39,16 @@ from ..saved import load_plan, recheck
 from .console import console, note, reading, verbose_option
 from .options import DURATION, FORMATS, env_option, refresh_option, run_options, targeting_options
 from .several import PlanFlags, drift_several, plan_several
-from .steps import drift_report, load_manifest, masker_for, open_platform, render_plan, save_plan, titled
+from .steps import (
+    drift_report,
+    environment_plan,
+    load_manifest,
+    masker_for,
+    open_platform,
+    render_plan,
+    save_plan,
+    titled,
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -83,6 +92,11 @@ def _validated(target: Target) -> str:
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False), help="Save the plan for `apply --plan`.")
+@click.option(
+    "--out-dir",
+    type=click.Path(file_okay=False),
+    help="Save each environment's plan for `apply --plan` as DIR/<environment>.json.",
+)
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 0 when there are no changes, 2 when there are.")
 @click.option("--allow-takeover", is_flag=True, help="Plan to take over other owners' users.")
 @click.option("--force", is_flag=True, help="Do not stop at safety limits.")
@@ -95,6 +109,7 @@ def plan(
     paths: tuple[str, ...],
     fmt: str,
     out: str | None,
+    out_dir: str | None,
     detailed_exitcode: bool,
     allow_takeover: bool,
     force: bool,
@@ -110,25 +125,32 @@ def plan(
     Several environments (environment files, or --env) are planned at once, a report
     each; the exit code is the worst of theirs (1, then 3, then 2, then 0).
     """
+    if out and out_dir:
+        raise click.UsageError(
+            "give --out FILE (one plan) or --out-dir DIR (a plan per environment), not both"
+        )
     found = targets(paths, envs)
     options = run_options(target, exclude, only, allow_takeover, refresh or "full")
     if len(found) > 1:
         if out:
             raise ChatrosterError(
                 f"--out saves the plan of one environment, and {len(found)} were given; "
-                "run plan --out once for each environment"
+                "save a plan each with --out-dir DIR (DIR/<environment>.json)"
             )
-        flags = PlanFlags(fmt, detailed_exitcode, force, show_personal)
+        flags = PlanFlags(fmt, detailed_exitcode, force, show_personal, Path(out_dir) if out_dir else None)
         sys.exit(plan_several(found, options, flags))
     manifest = load_manifest(found[0].paths)
+    saved_as = (
+        Path(out) if out else environment_plan(Path(out_dir), manifest.environment) if out_dir else None
+    )
     with open_platform(manifest, refresh) as provider:
         with reading(provider):
             result = make_plan(manifest, provider, options)
         masker = masker_for(manifest, provider, show_personal)
         capacity = provider.capacity()
     click.echo(titled(render_plan(result, fmt, masker), manifest.environment, fmt))
-    if out:
-        save_plan(result, Path(out))
+    if saved_as is not None:
+        save_plan(result, saved_as)
     check_safety(result, manifest.policy, label(manifest), force=force, capacity=capacity)
     if detailed_exitcode and not result.empty:
         sys.exit(EXIT_CHANGES)

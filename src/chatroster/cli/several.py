@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import click
@@ -24,7 +25,15 @@ from ..runner import Options, label, make_plan
 from ..runs import Result, combined_exit, run_each
 from ..safety import check as check_safety
 from .console import note
-from .steps import drift_report, load_manifest, masker_for, open_platform, render_plan
+from .steps import (
+    drift_report,
+    environment_plan,
+    load_manifest,
+    masker_for,
+    open_platform,
+    render_plan,
+    save_plan,
+)
 
 
 @dataclass(frozen=True)
@@ -33,6 +42,8 @@ class PlanFlags:
     detailed_exitcode: bool
     force: bool
     show_personal: bool
+    out_dir: Path | None = None
+    """`--out-dir`: each environment's plan saved there as ``<environment>.json``."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +64,8 @@ def plan_several(found: Sequence[Target], options: Options, flags: PlanFlags) ->
             result = make_plan(manifest, provider, options)
             masker = masker_for(manifest, provider, flags.show_personal)
             capacity = provider.capacity()
+        if flags.out_dir is not None:  # saved even when refused: apply --plan checks again
+            save_plan(result, environment_plan(flags.out_dir, manifest.environment or target.name))
         try:
             check_safety(result, manifest.policy, label(manifest), force=flags.force, capacity=capacity)
         except UnsafePlanError as exc:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..drift import DriftReport, report
+from ..errors import ChatrosterError
 from ..files import write_private
 from ..manifest import load
 from ..manifest.environments import Target
@@ -71,6 +72,16 @@ def titled(text: str, environment: str | None, fmt: str) -> str:
     if fmt == "markdown":
         return f"## Environment {code(environment)}\n\n{text}"
     return f"Environment {environment}\n{text}"
+
+
+def environment_plan(directory: Path, environment: str | None) -> Path:
+    """Where `plan --out-dir` saves an environment's plan: ``DIR/<environment>.json``."""
+    if environment is None:
+        raise ChatrosterError(
+            f"--out-dir saves each environment's plan as {directory}/<environment>.json, and this "
+            "manifest is not an environment; save its plan with --out FILE"
+        )
+    return directory / f"{environment}.json"
 
 
 def save_plan(result: Plan, path: Path) -> None:
