@@ -23,6 +23,7 @@ import argparse
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import yaml
@@ -78,7 +79,8 @@ def write(data: dict, directory: Path, split: int) -> Path:
     return folder
 
 
-def run(n: int, split: int, steps: tuple[str, ...]) -> list[tuple[str, dict]]:
+def run(n: int, split: int, steps: tuple[str, ...]) -> Iterator[tuple[str, dict]]:
+    """Each step's name and figures as soon as it is done (a million users take minutes)."""
     with tempfile.TemporaryDirectory() as tmp:
         path = str(write(manifest(n), Path(tmp), split))
         commands = {
@@ -90,7 +92,9 @@ def run(n: int, split: int, steps: tuple[str, ...]) -> list[tuple[str, dict]]:
             ),
             "export": ("export", ("export", path, "--out", str(Path(tmp) / "out.yaml"))),
         }
-        return [(commands[name][0], step(*commands[name][1])) for name in STEPS if name in steps]
+        for name in STEPS:
+            if name in steps:
+                yield commands[name][0], step(*commands[name][1])
 
 
 def main() -> None:
@@ -108,6 +112,7 @@ def main() -> None:
         started = time.perf_counter()
         for name, result in run(n, args.split, steps):
             print(f"{n:>7}  {args.split:>5}  {name:<18} {result['seconds']:>8.2f} {result['peak_mb']:>8.0f}")
+            sys.stdout.flush()
         sys.stdout.flush()
         print(f"{'':>7}  {'':>5}  {'(whole run)':<18} {time.perf_counter() - started:>8.2f}")
 
