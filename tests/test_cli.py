@@ -203,7 +203,9 @@ def test_targeting_limits_the_plan_and_says_so(team: Path) -> None:
     assert plan["targeting"] == {"target": ["a*"], "only": ["users"]}
     text = chatroster("plan", str(team), "--exclude", "a*", cwd=team.parent).stdout
     assert "Targeted plan: excluding a*" in text
-    assert "create_user alice" not in text and "create_user bob" in text
+    assert "+ create_user alice" not in text and "+ create_user bob" in text
+    # Changes that need alice to exist are left out too, and the plan says so.
+    assert "they need create_user alice, which this targeting leaves out" in text
 
 
 def test_targeting_is_echoed_in_plain_words_in_text_and_markdown(team: Path) -> None:
@@ -378,7 +380,8 @@ def test_verbose_logs_each_http_call_on_stderr_without_secrets_or_personal_data(
         assert result.returncode == 0, result.stderr
         json.loads(result.stdout)  # stdout stays the plan
         calls = re.findall(
-            r"^\[nexconn\] POST (\S*?)(/v4/\S+) -> (\d{3}) \(attempt (\d+), \d+ ms\)$",
+            r"^\[nexconn\] POST (\S*?)(/v4/\S+) -> (\d{3}) \(attempt (\d+), \d+ ms, "
+            r"request id [0-9a-f-]{36}\)$",
             result.stderr,
             re.MULTILINE,
         )

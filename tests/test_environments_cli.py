@@ -335,28 +335,45 @@ def test_the_environments_example_plans_both_apps_and_applies_one(examples: Path
     }
 
 
-def test_the_readme_applies_the_vendor_variant_to_the_emulator(
-    examples: Path, emulator: EmulatorProcess
+def test_the_readme_plans_both_vendor_apps_in_one_run_and_applies_each(
+    examples: Path, emulator_factory: Callable[..., EmulatorProcess]
 ) -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     section = readme.split("## Try it against the vendor APIs", 1)[1].split("\n## ", 1)[0]
-    [line] = [
-        block for block in re.findall(r"```sh\n(.*?)\n```", section, flags=re.S) if "environments" in block
-    ]
+    [block] = [b for b in re.findall(r"```sh\n(.*?)\n```", section, flags=re.S) if "environments" in b]
+    start, *commands = block.splitlines()
+    # The README starts an emulator per app on the port its example file defaults to;
+    # here each is a fresh emulator on a free port, named by the same variables.
+    apps = {"staging": emulator_factory(), "production": emulator_factory()}
     env = {key: value for key, value in os.environ.items() if not key.startswith("NEXCONN_")}
-    env.update(NEXCONN_URL=emulator.base_url, NO_COLOR="1")
-    done = subprocess.run(
-        ["bash", "-c", line], cwd=examples, env=env, capture_output=True, text=True, timeout=120, check=False
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    again = chatroster(
-        "plan",
-        "examples/environments/vendor/nexconn-staging.yaml",
-        "--detailed-exitcode",
-        cwd=examples,
-        env={"NEXCONN_URL": emulator.base_url},
-    )
-    assert again.returncode == 0, again.stdout + again.stderr
+    env["NO_COLOR"] = "1"
+    for name, emulator in apps.items():
+        example = (examples / f"examples/environments/vendor/nexconn-{name}.yaml").read_text()
+        [port] = re.findall(rf"NEXCONN_{name.upper()}_URL:-http://127\.0\.0\.1:(\d+)", example)
+        assert f"emulator --port {port} --db examples/.chatroster/{name}-app.db &" in start
+        env[f"NEXCONN_{name.upper()}_URL"] = emulator.base_url
+    ran = [
+        subprocess.run(
+            ["bash", "-c", command], cwd=examples, env=env, capture_output=True, text=True, timeout=180
+        )
+        for command in commands
+    ]
+    for done in ran:
+        assert done.returncode == 0, done.stdout + done.stderr
+    planned, applied = ran
+    assert summary(planned.stdout) == {"nexconn-staging": "6 change(s)", "nexconn-production": "3 change(s)"}
+    assert applied.stdout.count("Applied ") == 2
+    for name, app in apps.items():
+        again = chatroster(
+            "plan",
+            f"examples/environments/vendor/nexconn-{name}.yaml",
+            "--detailed-exitcode",
+            cwd=examples,
+            env={f"NEXCONN_{name.upper()}_URL": app.base_url},
+        )
+        assert again.returncode == 0, again.stdout + again.stderr
+    assert uids(apps["staging"].db_path) == {"admin", "alice", "bob", "qa1", "qa2"}
+    assert uids(apps["production"].db_path) == {"admin", "alice", "bob"}
 
 
 def test_a_report_of_one_environment_says_which(repo: Path) -> None:

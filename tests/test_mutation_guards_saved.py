@@ -626,3 +626,29 @@ def test_the_ban_tolerance_is_for_the_end_of_a_ban_only(app: Path) -> None:
     assert keys(load_plan(plan)) == ["unban_user:carol"]
     rewrite_plan(plan, lambda d: d["changes"][0]["before"].update(until="2026-01-01T00:00:00+00:00"))
     assert "unban_user:carol: before.until in the plan is not what" in refusal(app, plan)
+
+
+def test_a_dated_unbans_before_is_checked_to_the_second(app: Path) -> None:
+    # The two-minute tolerance is for the end of a new ban (capped at now + the maximum
+    # when the fresh plan is made); what an unban ends was read, and must match exactly.
+    edit(app, lambda d: d["bans"].update(carol={"until": "2026-12-31T00:00:00Z"}))
+    apply_now(app)
+    edit(app, lambda d: d["bans"].clear())
+    plan = save(app)
+    assert keys(load_plan(plan)) == ["unban_user:carol"]
+    rewrite_plan(plan, lambda d: d["changes"][0]["before"].update(until="2026-12-30T23:59:00+00:00"))
+    assert "unban_user:carol: before.until in the plan is not what" in refusal(app, plan)
+
+
+def test_changes_listed_once_are_not_named_among_those_listed_twice(app: Path) -> None:
+    edit(app, lambda d: d["users"].update({f"x{i}": {"name": f"X {i}"} for i in range(7)}))
+    plan = save(app)
+
+    def twice(data: Document) -> None:  # x5 and x6 twice; x0 to x4, sorting first, once
+        data["changes"] += [c for c in data["changes"] if c["uid"] in ("x5", "x6")]
+        data["summary"] = {"create_user": 9}
+
+    rewrite_plan(plan, twice)
+    with pytest.raises(PlanFileError) as caught:
+        load_plan(plan)
+    assert "changes listed twice (create_user:x5, create_user:x6); the file" in str(caught.value)

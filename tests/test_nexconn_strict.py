@@ -6,34 +6,16 @@ guessed. The CLI runs as a subprocess against the emulator on loopback.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import yaml
+from cli_process import chatroster
 from emulator_process import EmulatorProcess
 
 from chatroster.model import User
 from chatroster.store import Store
-
-
-def chatroster(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [sys.executable, "-m", "chatroster", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        env={
-            **{k: v for k, v in os.environ.items() if not k.startswith("NEXCONN_")},
-            "NO_COLOR": "1",
-        },
-    )
-    assert "Traceback" not in result.stdout + result.stderr
-    return result
 
 
 def manifest(tmp_path: Path, emulator: EmulatorProcess, users: dict[str, Any], **provider: Any) -> Path:

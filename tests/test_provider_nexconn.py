@@ -34,6 +34,8 @@ from chatroster.plan import Plan
 from chatroster.providers import open_provider
 from chatroster.providers.nexconn import NexconnProvider, Settings, api
 from chatroster.providers.nexconn.api import HostedProfile
+from chatroster.providers.nexconn.client import NexconnClient
+from chatroster.providers.requests import serving
 from chatroster.runner import Options, make_plan, read_live
 from chatroster.store import Store
 
@@ -74,6 +76,44 @@ def test_treats_a_200_answer_with_an_error_code_as_a_failure() -> None:
     }
     with pytest.raises(api.Refusal):  # v4 success code on a legacy endpoint is not success
         api.result_of(_answer(200, {"code": 0}), api.WHITELIST_GET)
+
+
+def test_write_calls_note_their_request_id_for_the_changes_they_serve_and_reads_do_not() -> None:
+    sent: list[tuple[str, str]] = []
+
+    def vendor(request: httpx.Request) -> httpx.Response:
+        sent.append((request.url.path, request.headers["X-Request-ID"]))
+        if request.url.path == api.PROFILE_SET.path:  # an answer that names its request
+            return _answer(200, {"code": 0, "requestId": "vendor-says-1"})
+        if request.url.path == api.USER_UPDATE.path:
+            return _answer(400, {"code": 1002, "errorMessage": "bad name"})
+        return _answer(200, {"code": 0, "result": {"users": []}})
+
+    settings = Settings(base_urls=("https://nexconn.test",), app_key=KEY, app_secret=SECRET, retries=0)
+    client = NexconnClient(settings, transport=httpx.MockTransport(vendor))
+    alice, bob = Change(Action.UPDATE_USER, "alice"), Change(Action.UPDATE_USER, "bob")
+    with serving([alice, bob]):
+        client.call(api.TAG_SET, {"userIds": ["alice", "bob"], "tags": ["x"]})
+        client.call(api.TAG_GET, {"userIds": ["alice", "bob"]})  # a read: no change's
+    with serving([alice]):
+        client.call(api.PROFILE_SET, {"userId": "alice"})
+        with pytest.raises(api.Refusal):
+            client.call(api.USER_UPDATE, {"userId": "alice", "name": ""})
+    client.call(api.PROFILE_SET, {"userId": "carol"})  # outside any change (a digest write)
+    ids = [request_id for _, request_id in sent]
+    assert len(set(ids)) == len(ids) == 5 and all(len(i) == 36 for i in ids)
+    # Each change lists its write calls in order; the vendor's echo wins; taken once.
+    assert client.request_ids.take(alice) == (ids[0], "vendor-says-1", ids[3])
+    assert client.request_ids.take(bob) == (ids[0],)
+    assert client.request_ids.take(alice) == ()
+
+
+def test_every_read_endpoint_and_only_those_are_marked_as_reads() -> None:
+    endpoints = {e for e in vars(api).values() if isinstance(e, api.Endpoint)}
+    assert len(endpoints) >= len(api.ENDPOINTS)
+    for endpoint in endpoints:
+        reads = endpoint.path.endswith(("/get", "/list", "/query.json"))
+        assert endpoint.reads == reads, endpoint
 
 
 def test_a_refused_signature_says_which_settings_to_check() -> None:

@@ -7,6 +7,10 @@ the capability table does not give a platform is skipped for it, with the reason
 
 The fixture `provider_manifest` is the platform under test; calling it builds a
 manifest for that platform (``provider_manifest(User(...), owner=..., policy=...)``).
+The vendors run every test twice: with ``--refresh full`` and with ``--refresh
+changed`` (each apply records the digests of what it applied, as the CLI's does, and
+each plan trusts users whose digest matches), so that trusting a recorded digest never
+changes what a user relies on. The local platform always reads fully.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from chatroster.manifest import load
 from chatroster.model import Ban, Manifest, Policy, ProviderConfig, State, User
 from chatroster.plan import Plan
 from chatroster.providers import CAPABILITIES, Capabilities, Provider, open_provider
+from chatroster.refresh import Refresh, recording
 from chatroster.runner import Options, make_plan, read_live
 from chatroster.store import Store
 
@@ -50,6 +55,8 @@ class Platform:
     """The SQLite store behind the platform (the emulator serves the same file)."""
     emulator: EmulatorProcess | None = None
     concurrency: int = 4
+    refresh: Refresh = "full"
+    """How plans read (`chatroster.refresh`): ``changed`` trusts recorded digests."""
     _store: Store | None = field(default=None, repr=False)
 
     @property
@@ -72,13 +79,21 @@ class Platform:
 
     def plan(self, manifest: Manifest, **options: Any) -> Plan:
         with self.open() as provider:
-            return make_plan(manifest, provider, Options(**options))
+            return make_plan(manifest, provider, Options(**{"refresh": self.refresh, **options}))
 
     def apply(self, manifest: Manifest, **options: Any) -> Plan:
-        """Plan and apply; returns the plan that was applied."""
+        """Plan and apply, recording digests as `chatroster apply` does; returns the plan
+        that was applied."""
         with self.open(writable=True) as provider:
-            made = make_plan(manifest, provider, Options(**options))
-            apply(made.changes, provider)
+            made = make_plan(manifest, provider, Options(**{"refresh": self.refresh, **options}))
+            recording(
+                manifest,
+                made,
+                provider,
+                lambda record: apply(made.changes, provider, record=record),
+                then=None,
+                note=lambda _: None,
+            )
         return made
 
     def converge(self, manifest: Manifest, **options: Any) -> Plan:
@@ -86,6 +101,11 @@ class Platform:
         made = self.apply(manifest, **options)
         again = self.plan(manifest, **options)
         assert again.empty, f"not converged: {[c.to_json() for c in again.changes]}"
+        if self.refresh == "changed" and any(u.active is not False for u in manifest.desired.users.values()):
+            # The apply recorded what it applied, so the plan after it trusted users
+            # instead of reading them: the mode under test really was in use (users
+            # declared inactive are always read, `chatroster.refresh`).
+            assert again.trusted > 0 and not again.records, (again.trusted, again.records)
         return made
 
     def live(self, manifest: Manifest) -> dict[str, User]:
@@ -144,16 +164,21 @@ def _nexconn(tmp_path: Path, start: Callable[..., EmulatorProcess]) -> Platform:
 
 
 PLATFORMS = {"local": _local, "cometchat": _cometchat, "nexconn": _nexconn}
+#: Every platform with a full read; the vendors again trusting recorded digests.
+RUNS = [(kind, "full") for kind in KINDS] + [("cometchat", "changed"), ("nexconn", "changed")]
 
 
-@pytest.fixture(params=KINDS)
+@pytest.fixture(params=RUNS, ids=[kind if mode == "full" else f"{kind}-changed" for kind, mode in RUNS])
 def provider_manifest(
     request: pytest.FixtureRequest,
     tmp_path: Path,
     emulator_factory: Callable[..., EmulatorProcess],
 ) -> Iterator[Platform]:
-    """The platform under test (local, cometchat, nexconn) as a manifest builder."""
-    platform = PLATFORMS[request.param](tmp_path, emulator_factory)
+    """The platform under test (local, cometchat, nexconn; the vendors also with
+    ``--refresh changed``) as a manifest builder."""
+    kind, refresh = request.param
+    platform = PLATFORMS[kind](tmp_path, emulator_factory)
+    platform.refresh = refresh
     yield platform
     platform.close()
 

@@ -10,15 +10,13 @@ as a subprocess, against a real SQLite store or the emulator on loopback.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from cli_process import chatroster
 from emulator_process import EmulatorProcess
 
 from chatroster.store import Store
@@ -35,22 +33,6 @@ ALICE = {
 BOB = {"name": "Bob Tan", "tags": ["staff"]}
 MALLORY = {"name": "Mallory"}
 PROFILE = {"email": "alice@example.com", "level": 3, "ext": {"ext_dept": "eng"}}
-
-
-def chatroster(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [sys.executable, "-m", "chatroster", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={
-            **{k: v for k, v in os.environ.items() if not k.startswith(("NEXCONN_", "COMETCHAT_"))},
-            "NO_COLOR": "1",
-        },
-    )
-    assert "Traceback" not in result.stdout + result.stderr
-    return result
 
 
 def write(path: Path, provider: dict[str, Any], users: dict[str, Any]) -> Path:

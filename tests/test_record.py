@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -18,6 +19,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 from emulator_process import EmulatorProcess
@@ -26,9 +28,10 @@ from referencing import Registry, Resource
 from test_apply import big_manifest
 from test_apply_interrupt import wait_for_progress, written
 
-from chatroster.emulator.config import DEFAULT_APP_KEY, DEFAULT_APP_SECRET
+from chatroster.emulator.config import DEFAULT_API_KEY, DEFAULT_APP_ID, DEFAULT_APP_KEY, DEFAULT_APP_SECRET
 
 ROOT = Path(__file__).resolve().parents[1]
+UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
 
 def validator() -> Draft202012Validator:
@@ -173,6 +176,7 @@ def test_an_interrupted_apply_records_exactly_what_the_store_holds(tmp_path: Pat
 
 
 CREDENTIALS = {"NEXCONN_APP_KEY": DEFAULT_APP_KEY, "NEXCONN_APP_SECRET": DEFAULT_APP_SECRET}
+COMETCHAT_CREDENTIALS = {"COMETCHAT_API_KEY": DEFAULT_API_KEY}
 
 
 def nexconn_manifest(path: Path, emulator: EmulatorProcess, users: dict[str, Any]) -> None:
@@ -230,3 +234,119 @@ def test_a_refused_change_is_a_failed_line_with_the_vendors_reason(
 @pytest.mark.parametrize("name", ["record.schema.json"])
 def test_the_record_schema_is_a_valid_schema(name: str) -> None:
     Draft202012Validator.check_schema(json.loads((ROOT / "schemas" / name).read_text()))
+
+
+def emulator_requests(emulator: EmulatorProcess) -> dict[str, list[dict[str, str]]]:
+    """The emulator's log of the requests that carried an X-Request-ID, by id."""
+    found: dict[str, list[dict[str, str]]] = {}
+    for request in httpx.get(f"{emulator.base_url}/_emulator/requests").json()["requests"]:
+        found.setdefault(request["request_id"], []).append(request)
+    return found
+
+
+#: The Nexconn write endpoints each action may call (chatroster's own choice of calls).
+WRITES = {
+    "create_user": {
+        "POST /v4/auth/access-token/issue",
+        "POST /v4/user/profile/set",
+        "POST /v4/user/tag/batch/set",
+        "POST /user/whitesetting/set.json",
+    },
+    "add_block": {"POST /v4/user/blocklist/add"},
+    "add_whitelist": {"POST /user/whitelist/add.json"},
+    "ban_user": {"POST /v4/user/ban"},
+    "update_user": {"POST /v4/user/update", "POST /v4/user/profile/set", "POST /v4/user/tag/batch/set"},
+    "deactivate_user": {"POST /v4/user/soft-delete"},
+}
+
+
+def test_each_nexconn_change_lists_the_request_ids_of_the_write_calls_that_made_it(
+    tmp_path: Path, emulator: EmulatorProcess
+) -> None:
+    manifest = tmp_path / "team.yaml"
+
+    def staff() -> dict[str, Any]:
+        return {"tags": ["staff"], "profile": {"email": "x@example.com"}}
+
+    users = {
+        "alice": {"name": "Alice", "blocklist": ["bob", "carol"], "whitelist": ["bob"], **staff()},
+        "bob": {"name": "Bob", **staff()},
+        "carol": {"name": "Carol"},
+    }
+    nexconn_manifest(manifest, emulator, users)
+    document = yaml.safe_load(manifest.read_text())
+    document["bans"] = {"bob": {"until": "forever"}, "carol": {"until": "forever"}}
+    manifest.write_text(yaml.safe_dump(document))
+    record = tmp_path / "apply.jsonl"
+    applied = run(
+        "apply", str(manifest), "--yes", "--record", str(record), "-v", cwd=tmp_path, env=CREDENTIALS
+    )
+    assert applied.returncode == 0, applied.stderr
+    *changes, _ = lines(record)
+    log = emulator_requests(emulator)
+    for change in changes:
+        assert change["outcome"] == "applied" and change["request_ids"], change
+        for request_id in change["request_ids"]:
+            assert UUID4.match(request_id), request_id  # the id sent, as the SDK makes them
+            (answered,) = log[request_id]  # one attempt: no retries here
+            assert answered["endpoint"] in WRITES[change["action"]], (change, answered)
+            assert answered["status"] == "200"
+    ids = {(c["action"], c["uid"], c["target"]): c["request_ids"] for c in changes}
+    # A batch call serves several changes: each of them lists it.
+    assert ids[("add_block", "alice", "bob")] == ids[("add_block", "alice", "carol")]
+    assert ids[("ban_user", "bob", None)] == ids[("ban_user", "carol", None)]
+    tag_calls = {
+        request_id
+        for uid in ("alice", "bob")
+        for request_id in ids[("create_user", uid, None)]
+        if log[request_id][0]["endpoint"] == "POST /v4/user/tag/batch/set"
+    }
+    assert len(tag_calls) == 1  # the same tags: one call for both
+    # Reads are no change's: every recorded id is a write, and -v logs each call's id.
+    recorded = {request_id for c in changes for request_id in c["request_ids"]}
+    assert all(request_id in applied.stderr for request_id in recorded)
+    reads = {i for i, found in log.items() if found[0]["endpoint"].endswith(("/get", "/list", "query.json"))}
+    assert reads and not reads & recorded
+
+    # A second apply: an update, a deactivation (soft-delete, a batch call of its own).
+    document["users"]["alice"]["name"] = "Alice Ng"
+    document["users"]["carol"]["active"] = False
+    manifest.write_text(yaml.safe_dump(document))
+    again = run("apply", str(manifest), "--yes", "--record", str(record), cwd=tmp_path, env=CREDENTIALS)
+    assert again.returncode == 0, again.stderr
+    log = emulator_requests(emulator)
+    found = lines(record)
+    second = found[found.index(next(line for line in found if line["record"] == "summary")) + 1 : -1]
+    assert {(c["action"], c["uid"]) for c in second} >= {
+        ("update_user", "alice"),
+        ("deactivate_user", "carol"),
+    }
+    for change in second:
+        assert change["request_ids"], change
+        assert all(log[i][0]["endpoint"] in WRITES[change["action"]] for i in change["request_ids"]), change
+
+
+def test_local_and_cometchat_changes_have_no_request_ids(tmp_path: Path, emulator: EmulatorProcess) -> None:
+    manifest = tmp_path / "team.yaml"
+    local_manifest(manifest, {"alice": {"name": "Alice", "blocklist": ["bob"]}, "bob": {"name": "Bob"}})
+    record = tmp_path / "local.jsonl"
+    assert run("apply", str(manifest), "--yes", "--record", str(record), cwd=tmp_path).returncode == 0
+    *changes, _ = lines(record)
+    assert changes and all(c["request_ids"] == [] for c in changes)
+    # CometChat documents no request id in its answers: nothing to record.
+    provider = {
+        "type": "cometchat",
+        "app_id": DEFAULT_APP_ID,
+        "url": emulator.base_url,
+        "api_key": "${COMETCHAT_API_KEY}",
+    }
+    manifest.write_text(
+        yaml.safe_dump({"version": 1, "provider": provider, "users": {"carol": {"name": "Carol"}}})
+    )
+    record = tmp_path / "cometchat.jsonl"
+    applied = run(
+        "apply", str(manifest), "--yes", "--record", str(record), cwd=tmp_path, env=COMETCHAT_CREDENTIALS
+    )
+    assert applied.returncode == 0, applied.stderr
+    *changes, _ = lines(record)
+    assert [(c["action"], c["request_ids"]) for c in changes] == [("create_user", [])]

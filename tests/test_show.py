@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import yaml
+from cli_process import chatroster
 from emulator_process import EmulatorProcess
 
 from chatroster.store import Store
@@ -24,22 +22,6 @@ ALICE = {
     "blocklist": ["bob"],
 }
 BOB = {"name": "Bob Tan"}
-
-
-def chatroster(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [sys.executable, "-m", "chatroster", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={
-            **{k: v for k, v in os.environ.items() if not k.startswith(("NEXCONN_", "COMETCHAT_"))},
-            "NO_COLOR": "1",
-        },
-    )
-    assert "Traceback" not in result.stdout + result.stderr
-    return result
 
 
 def write(path: Path, provider: dict[str, Any], users: dict[str, Any], **extra: Any) -> Path:

@@ -427,6 +427,29 @@ def test_headers_are_made_afresh_for_every_attempt() -> None:
     assert script.requests[1].content == b'{"a":1}'
 
 
+def test_a_call_keeps_one_request_id_through_its_retries_and_failover(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    script = Script(503, 503, 200)
+    http = client(
+        script, base_urls=["https://primary.test", "https://backup.test"], request_id_header="X-Request-ID"
+    )
+    with caplog.at_level(logging.INFO, logger="chatroster.http"):
+        http.request("POST", "/v4/user/ban", request_id="given-id")
+        http.request("POST", "/v4/user/ban")
+    sent = [r.headers["X-Request-ID"] for r in script.requests]
+    assert sent[:3] == ["given-id"] * 3  # the same call on both hosts: the vendor can match them
+    assert len(sent[3]) == 36 and sent[3].count("-") == 4  # a new call: a fresh UUID4
+    attempts = [record.getMessage() for record in caplog.records if "->" in record.getMessage()]
+    assert all(line.endswith(f"request id {i})") for line, i in zip(attempts, sent, strict=True))
+
+
+def test_without_a_request_id_header_none_is_sent() -> None:
+    script = Script(200)
+    client(script).request("POST", "/users", request_id="ignored")
+    assert not any(name.lower() == "x-request-id" for name in script.requests[0].headers)
+
+
 def test_sends_json_bodies_and_query_parameters() -> None:
     script = Script(200)
     http = client(script)

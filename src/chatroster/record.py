@@ -6,8 +6,15 @@ every apply made with it. A change's line is written as soon as its batch settle
 a run that is killed still leaves what it did. Values are masked as in plan output
 (`--show-personal` shows them). Every line follows `schemas/record.schema.json`.
 
+A change's ``request_ids`` are the vendor's ids of the write calls made for it, taken
+from the provider when the change settles (`Provider.request_ids`): Nexconn, the
+``X-Request-ID`` of each call (a batch call is listed by every change it served);
+CometChat documents no request id and the local platform has none, so there the list is
+empty.
+
     {"record": "change", "time": ..., "environment": ..., "action": "create_user",
-     "uid": "alice", "target": null, "outcome": "applied", "before": {}, "after": {...}}
+     "uid": "alice", "target": null, "outcome": "applied", "before": {}, "after": {...},
+     "request_ids": ["3f0c..."]}
     {"record": "summary", "time": ..., "outcome": "applied", "planned": 3, "applied": 3,
      "failed": 0, "not_attempted": 0, "by_action": {"create_user": {"planned": 3, ...}}}
 """
@@ -54,9 +61,11 @@ class Recorder:
         provider: str,
         owner: str,
         environment: str | None = None,
+        request_ids: Callable[[Change], Sequence[str]] = lambda change: (),
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.path, self.masker, self.clock = path, masker, clock
+        self.request_ids = request_ids
         self.context = {"environment": environment, "provider": provider, "owner": owner}
         self.counts: Counter[tuple[str, Outcome]] = Counter()
         self.lock = threading.Lock()
@@ -89,6 +98,7 @@ class Recorder:
             "outcome": outcome,
             "before": self.masker.fields(data.get("before") or {}),
             "after": self.masker.fields(data.get("after") or {}),
+            "request_ids": list(self.request_ids(change)),
         }
         if reason is not None:
             line["reason"] = reason

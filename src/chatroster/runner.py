@@ -7,7 +7,7 @@ same steps serve plan, apply, drift and the GitHub Action.
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +21,7 @@ from .plan import Plan
 from .planner import Context, plan, unknown_roles
 from .providers import CAPABILITIES, Provider, Scope
 from .refresh import Refresh, declared_digests, to_record, trusting
+from .schedule import EXISTENCE
 
 #: --only kinds and the actions each one covers.
 KINDS: dict[str, frozenset[Action]] = {
@@ -260,12 +261,52 @@ def _targeted(result: Plan, options: Options, unmatched: tuple[str, ...]) -> Pla
             "pattern (a glob on whole uids, such as 'u00*')"
         )
     targeting = options.targeting
-    kept = tuple(c for c in result.changes if targeting.wants(c))
+    kept, unmet = _with_prerequisites(
+        tuple(c for c in result.changes if targeting.wants(c)), result.changes, targeting
+    )
     # A refused user outside the targets is not this run's business either.
     refused = tuple(uid for uid in result.conflicts if targeting.wants_uid(uid))
     return result.evolve(
-        changes=kept, targeting=targeting.describe(), conflicts=refused, warnings=result.warnings + unmatched
+        changes=kept,
+        targeting=targeting.describe(),
+        conflicts=refused,
+        warnings=result.warnings + unmatched + unmet,
     )
+
+
+def _with_prerequisites(
+    kept: tuple[Change, ...], planned: Sequence[Change], targeting: Targeting
+) -> tuple[tuple[Change, ...], tuple[str, ...]]:
+    """``kept`` without the changes whose user (or target user) the platform does not
+    have yet and whose creation or reactivation the targeting leaves out: a block for a
+    user that is still deactivated, or not created, would fail on the platform, so the
+    plan would show what apply cannot do. Says which users, and how to include them."""
+    chosen = {change.key for change in kept}
+    missing = {
+        change.uid: change.action
+        for change in planned
+        if change.action in EXISTENCE and change.key not in chosen
+    }
+    if not missing:
+        return kept, ()
+    left: dict[str, list[Change]] = {}
+    for change in kept:
+        if change.action in KINDS["roles"]:
+            continue  # a role's name is not a uid
+        needed = next((name for name in (change.uid, change.target) if name in missing), None)
+        if needed is not None:
+            left.setdefault(needed, []).append(change)
+    if not left:
+        return kept, ()
+    dropped = {change.key for changes in left.values() for change in changes}
+    widen = targeting.only and "users" not in targeting.only
+    how = "add --only users" if widen else "widen --target/--exclude"
+    warnings = tuple(
+        f"{len(changes)} change(s) left out ({', '.join(sorted({c.action.value for c in changes}))}): "
+        f"they need {missing[uid].value} {uid}, which this targeting leaves out; {how} to include it"
+        for uid, changes in sorted(left.items())
+    )
+    return tuple(c for c in kept if c.key not in dropped), warnings
 
 
 def label(manifest: Manifest) -> str:

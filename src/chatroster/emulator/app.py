@@ -2,7 +2,8 @@
 
 Routes: Nexconn v4 under ``/v4/...``, Nexconn's legacy whitelist endpoints under their
 own paths (``/user/whitelist/add.json`` ...), CometChat under ``/v3/...`` (when its
-module is present), and the emulator's own ``/_emulator/stats``, ``/_emulator/reset``
+module is present), and the emulator's own ``/_emulator/stats``, ``/_emulator/requests``
+(the latest requests that carried an ``X-Request-ID``, see `stats`), ``/_emulator/reset``
 and ``/_emulator/info``. Around the routes, from the outside in:
 
 1. `LatencyMiddleware` holds every API request for ``--latency`` milliseconds, as a
@@ -39,7 +40,7 @@ from .config import EmulatorConfig
 from .faults import DROP_EXTENSION, Fault, FaultPlan
 from .ratelimit import Decision, FixedWindow, TokenBucket
 from .signing import SignatureVerifier
-from .stats import DROPPED, Stats
+from .stats import DROPPED, REQUEST_ID_HEADER, Stats
 
 CONTROL_PREFIX = "/_emulator"
 COMETCHAT_PATH = re.compile(r"^/v3(\.\d+)?(/|$)")
@@ -166,6 +167,7 @@ class StatsMiddleware:
             return
         # Labelled before routing, which rewrites parts of the scope (``root_path``).
         label = endpoint_label(self.routes, dict(scope))
+        request_id = _header(scope, REQUEST_ID_HEADER)
         status: int | str = DROPPED
 
         async def counting_send(message: Message) -> None:
@@ -185,7 +187,16 @@ class StatsMiddleware:
             status = 500  # the outermost error handler answers it
             raise
         finally:
-            self.stats.record(label, status)
+            self.stats.record(label, status, request_id)
+
+
+def _header(scope: Scope, name: str) -> str | None:
+    """A request header's value (``name`` in lower case), or None."""
+    wanted = name.encode("latin-1")
+    for key, value in scope.get("headers", ()):
+        if key.lower() == wanted:
+            return bytes(value).decode("latin-1")
+    return None
 
 
 class RateLimits:
@@ -323,6 +334,9 @@ def _control_routes(
     async def get_stats(request: Request) -> Response:
         return JSONResponse(stats.snapshot())
 
+    async def get_requests(request: Request) -> Response:
+        return JSONResponse({"requests": stats.requests()})
+
     async def reset(request: Request) -> Response:
         # A fresh start for the traffic state; the store is left as it is.
         stats.reset()
@@ -335,6 +349,7 @@ def _control_routes(
 
     return [
         Route(f"{CONTROL_PREFIX}/stats", get_stats, methods=["GET"]),
+        Route(f"{CONTROL_PREFIX}/requests", get_requests, methods=["GET"]),
         Route(f"{CONTROL_PREFIX}/reset", reset, methods=["POST"]),
         Route(f"{CONTROL_PREFIX}/info", get_info, methods=["GET"]),
     ]

@@ -1,14 +1,25 @@
-"""Counters of the requests the emulator answered, by endpoint and by status."""
+"""Counters of the requests the emulator answered, by endpoint and by status, and the
+last requests that carried a request id (``X-Request-ID``), for ``/_emulator/requests``.
+
+Nexconn takes an optional ``X-Request-ID`` (at most 36 characters; its SDK sends a
+UUID4) and documents nothing more about it: no answer echoes it, no limit is said to be
+enforced. So the emulator neither checks nor echoes it; it keeps it, so that a test (or
+a user) can match a client's record of its calls with what the server answered.
+"""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from typing import Any
 
 DROPPED = "dropped"
 """The status recorded for a connection closed without a response."""
+
+REQUEST_ID_HEADER = "x-request-id"
+KEPT_REQUESTS = 10_000
+"""How many requests with an id ``/_emulator/requests`` keeps (the latest)."""
 
 
 class Stats:
@@ -19,12 +30,21 @@ class Stats:
         self._by_endpoint: dict[str, Counter[str]] = {}
         self._faults: Counter[str] = Counter()
         self._rate_limited: Counter[str] = Counter()
+        self._requests: deque[dict[str, str]] = deque(maxlen=KEPT_REQUESTS)
         self._since = time.time()
 
-    def record(self, endpoint: str, status: int | str) -> None:
+    def record(self, endpoint: str, status: int | str, request_id: str | None = None) -> None:
         """One answered request; ``endpoint`` is ``"METHOD /path/{template}"``."""
         with self._lock:
             self._by_endpoint.setdefault(endpoint, Counter())[str(status)] += 1
+            if request_id:
+                self._requests.append({"request_id": request_id, "endpoint": endpoint, "status": str(status)})
+
+    def requests(self) -> list[dict[str, str]]:
+        """The latest requests that carried an id, oldest first: what
+        ``GET /_emulator/requests`` shows."""
+        with self._lock:
+            return list(self._requests)
 
     def record_fault(self, fault: str) -> None:
         with self._lock:
@@ -39,6 +59,7 @@ class Stats:
             self._by_endpoint.clear()
             self._faults.clear()
             self._rate_limited.clear()
+            self._requests.clear()
             self._since = time.time()
 
     def snapshot(self) -> dict[str, Any]:

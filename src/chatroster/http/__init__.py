@@ -1,7 +1,8 @@
 """The HTTP layer every vendor provider shares: one place for how chatroster talks HTTP.
 
     client.py       HttpClient: one httpx client per provider (timeouts, connection
-                    reuse), with retries, host failover and logging; `request_target`
+                    reuse), with retries, host failover, request ids and logging;
+                    `request_target`
                     and `body_excerpt` name a call and its answer in messages
     pacing.py       RateLimiter, a thread-safe token bucket per vendor rate class, and
                     how long a server asks us to wait (`retry_after_seconds`,
@@ -21,7 +22,7 @@ standard library's ``http``, which httpx and uvicorn import.
 from __future__ import annotations
 
 from ..errors import TransportError
-from .client import RETRY_STATUSES, Describe, HttpClient, body_excerpt, request_target
+from .client import RETRY_STATUSES, Describe, HttpClient, body_excerpt, new_request_id, request_target
 from .concurrency import ItemListener, finished_items, run_concurrently
 from .pacing import SERVER_WAIT_CAP, RateLimiter, reset_seconds, retry_after_seconds
 from .redaction import REDACTED, redact
@@ -37,6 +38,7 @@ __all__ = [
     "TransportError",
     "body_excerpt",
     "finished_items",
+    "new_request_id",
     "redact",
     "request_target",
     "reset_seconds",

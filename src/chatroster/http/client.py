@@ -11,7 +11,13 @@ A retried write may have succeeded the first time; providers make writes idempot
 Logging (logger ``chatroster.http``; the CLI's ``-v`` shows it on stderr): each attempt
 at INFO as ``[label] METHOD /path -> status (attempt N, M ms)``, with the host at DEBUG;
 retries and failovers at WARNING. Every line goes through `redact` with this attempt's
-credential headers; no body, query string or header is ever logged.
+credential headers; no body, query string or header is ever logged, except the request
+id, which is not a secret and is what a vendor's support asks for.
+
+Request ids (``request_id_header``, Nexconn's ``X-Request-ID``): one id per call, a UUID4
+unless the caller gives one, sent with every attempt of the call (retries and failover
+alike), so that the vendor can match the attempts of one call; the attempt's log line
+ends with it.
 
 Every message names the call as ``METHOD URL`` (`request_target`), so the reader sees
 which host was asked; the vendor's own words for a failed answer come from the
@@ -29,6 +35,7 @@ import logging
 import random
 import threading
 import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Self
@@ -99,6 +106,7 @@ class HttpClient:
         backoff_base: float = 0.25,
         backoff_cap: float = 30.0,
         pool_size: int = 32,
+        request_id_header: str | None = None,
         clock: Clock = time.monotonic,
         sleep: Sleep = time.sleep,
     ) -> None:
@@ -113,6 +121,8 @@ class HttpClient:
         self.backoff_cap = backoff_cap
         self.counters: dict[str, int] = {"requests": 0, "retries": 0, "throttled": 0, "failovers": 0}
         self._headers = headers
+        self.request_id_header = request_id_header
+        """The header that carries each call's id (`new_request_id`); ``None``: none sent."""
         self._describe = describe
         self._clock = clock
         self._sleep = sleep
@@ -149,22 +159,30 @@ class HttpClient:
         params: Any = None,
         rate_class: str = "default",
         retry_statuses: Sequence[int] = RETRY_STATUSES,
+        request_id: str | None = None,
     ) -> httpx.Response:
         """Send one request, retrying what is worth retrying; return the final response.
 
         ``path`` is appended to the current base URL. ``data`` as ``bytes``/``str`` is sent
         as the raw body (what a signature was computed over), as a mapping as a form.
         Answers outside ``retry_statuses`` are returned as they are, 4xx included.
+        ``request_id``: the call's id, where the client sends one (a new one if not given).
         """
+        if self.request_id_header is None:
+            request_id = None
+        elif request_id is None:
+            request_id = new_request_id()
         attempt = 0
         while True:
             host = self._current_host()
             target = f"{method} {host}{path}"
             headers = self._headers() if self._headers is not None else {}
+            if self.request_id_header is not None and request_id is not None:
+                headers = {**headers, self.request_id_header: request_id}
             self._pace(rate_class)
             started = self._clock()
             self._count("requests")
-            call = _Call(method, host, path, attempt + 1, started, headers)
+            call = _Call(method, host, path, attempt + 1, started, headers, request_id)
             try:
                 response = self._send(method, host + path, json, data, params, headers)
             except _RETRYABLE_ERRORS as exc:
@@ -271,10 +289,11 @@ class HttpClient:
         path = call.path.split("?", 1)[0]
         where = call.host + path if log.isEnabledFor(logging.DEBUG) else path
         milliseconds = (self._clock() - call.started) * 1000
+        request = f", request id {call.request_id}" if call.request_id else ""
         log.info(
             self._redact(
                 f"[{self.label}] {call.method} {where} -> {outcome} "
-                f"(attempt {call.attempt}, {milliseconds:.0f} ms)",
+                f"(attempt {call.attempt}, {milliseconds:.0f} ms{request})",
                 call.headers,
             )
         )
@@ -298,3 +317,9 @@ class _Call:
     attempt: int
     started: float
     headers: Mapping[str, str]
+    request_id: str | None = None
+
+
+def new_request_id() -> str:
+    """A fresh id for one call: a UUID4, 36 characters (Nexconn takes at most 36)."""
+    return str(uuid.uuid4())

@@ -201,6 +201,12 @@ class Provider(ABC):
         manages more lists (friends) reports them. ``None``: cannot be read."""
         return {}
 
+    def request_ids(self, change: Change) -> tuple[str, ...]:
+        """The vendor's ids of the write calls made for ``change`` in this apply, in the
+        order made, handed over once (`providers.requests`); asked by the apply record
+        when the change settles. Default: none (the platform gives no request ids)."""
+        return ()
+
     def mask_key(self) -> bytes | None:
         """A key of the platform's own for masks, where it has no credentials to derive
         one from (the local store); ``None``: derive it from the credentials."""

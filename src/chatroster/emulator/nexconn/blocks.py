@@ -12,7 +12,7 @@ from typing import Any
 from ...store import Store
 from .. import storage
 from .errors import bad_parameter
-from .http import Field, Result, active_row, decode_cursor, encode_cursor, uid_field, uids_field
+from .http import Field, Result, active_row, cursor_bounds, cursor_page, uid_field, uids_field
 from .routes import endpoint
 
 MAX_BLOCKLIST = 3000
@@ -46,14 +46,13 @@ def remove_user_blocklist(store: Store, body: dict[str, Any]) -> Result:
 )
 def get_user_blocklist(store: Store, body: dict[str, Any]) -> Result:
     uid = body["userId"]
-    offset = decode_cursor(body["pageToken"]) if body.get("pageToken") else 0
+    offset, size = cursor_bounds(body, 1000)
     active_row(store, uid)
-    size = body.get("pageSize", 1000)
-    # One extra row tells whether another page follows, without a count query.
-    targets = storage.relation_page(
+    rows = storage.relation_page(
         store, "blocks", uid, offset=offset, limit=size + 1, newest_first=body.get("order", 0) == 0
     )
-    result: dict[str, Any] = {"blockedUserIds": targets[:size]}
-    if len(targets) > size:
-        result["pageToken"] = encode_cursor(offset + size)
+    targets, token = cursor_page(rows, offset, size)
+    result: dict[str, Any] = {"blockedUserIds": targets}
+    if token is not None:
+        result["pageToken"] = token
     return result

@@ -23,7 +23,7 @@ from typing import Any
 from ...store import Store
 from ...store import friends as stored
 from .errors import bad_parameter
-from .http import Field, Result, active_row, decode_cursor, encode_cursor, known_rows, uid_field, uids_field
+from .http import Field, Result, active_row, cursor_bounds, cursor_page, known_rows, uid_field, uids_field
 from .routes import endpoint
 
 MAX_FRIENDS = 3000
@@ -112,17 +112,16 @@ def set_friend_profile(store: Store, body: dict[str, Any]) -> Result:
 )
 def list_friends(store: Store, body: dict[str, Any]) -> Result:
     uid = body["userId"]
-    offset = decode_cursor(body["pageToken"]) if body.get("pageToken") else 0
+    offset, size = cursor_bounds(body, 50)
     active_row(store, uid)
-    size = body.get("pageSize", 50)
-    # One extra row tells whether another page follows.
     rows = stored.page(store, uid, offset=offset, limit=size + 1, newest_first=body.get("order", 0) == 1)
+    friends, token = cursor_page(rows, offset, size)
     result: dict[str, Any] = {
         "totalCount": stored.count(store, uid),
-        "friends": [_friend_to_api(row) for row in rows[:size]],
+        "friends": [_friend_to_api(row) for row in friends],
     }
-    if len(rows) > size:
-        result["pageToken"] = encode_cursor(offset + size)
+    if token is not None:
+        result["pageToken"] = token
     return result
 
 

@@ -14,7 +14,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from urllib.parse import parse_qs
 
 from starlette.responses import JSONResponse, Response
@@ -23,6 +23,8 @@ from ...store import Store
 from .. import storage
 from .errors import OK, bad_parameter, user_not_found
 from .rules import Rules
+
+T = TypeVar("T")
 
 Result = dict[str, Any] | None
 Handler = Callable[[Store, dict[str, Any]], Result]
@@ -206,6 +208,19 @@ def decode_cursor(token: str, name: str = "pageToken") -> int:
     except (ValueError, UnicodeDecodeError):
         pass
     raise bad_parameter(f"{name}: not a cursor this server returned")
+
+
+def cursor_bounds(body: Mapping[str, Any], default_size: int) -> tuple[int, int]:
+    """Where a cursor listing's page starts and how many rows it holds; a pageToken this
+    server did not return is a bad parameter (before any other check, as the vendor)."""
+    offset = decode_cursor(body["pageToken"]) if body.get("pageToken") else 0
+    return offset, body.get("pageSize", default_size)
+
+
+def cursor_page(rows: Sequence[T], offset: int, size: int) -> tuple[list[T], str | None]:
+    """The page out of ``rows``, read with one row more than it holds (which tells whether
+    another page follows without a count query), and the next pageToken, if any."""
+    return list(rows[:size]), encode_cursor(offset + size) if len(rows) > size else None
 
 
 def page_bounds(body: Mapping[str, Any], default_size: int) -> tuple[int, int]:

@@ -63,41 +63,44 @@ class Endpoint:
     """The vendor's limit for this endpoint as a multiple of the app's rate (calls/s)."""
     legacy: bool = False
     """Legacy API: form body, Timestamp in seconds, ``{"code": 200}`` on success."""
+    reads: bool = False
+    """A read (get, list, query): its request id is not one of a change's in the apply
+    record, which lists the write calls that made the change."""
 
 
 ISSUE = Endpoint("/v4/auth/access-token/issue", rate_factor=2.0)  # 200/s
 EXPIRE = Endpoint("/v4/auth/access-token/expire", per_call=20)
-USER_GET = Endpoint("/v4/user/get")
-CONNECTION_STATUS = Endpoint("/v4/user/connection-status/get")
+USER_GET = Endpoint("/v4/user/get", reads=True)
+CONNECTION_STATUS = Endpoint("/v4/user/connection-status/get", reads=True)
 USER_UPDATE = Endpoint("/v4/user/update")
 BAN = Endpoint("/v4/user/ban", per_call=20)
 UNBAN = Endpoint("/v4/user/unban", per_call=20)
-BAN_LIST = Endpoint("/v4/user/ban/list", per_call=1000)
+BAN_LIST = Endpoint("/v4/user/ban/list", per_call=1000, reads=True)
 # "100 user IDs/s": with 100 ids per call that is one call per second at the default rate.
 SOFT_DELETE = Endpoint("/v4/user/soft-delete", per_call=100, rate_factor=0.01)
 RESTORE = Endpoint("/v4/user/restore", per_call=100, rate_factor=0.01)
-SOFT_DELETED_LIST = Endpoint("/v4/user/soft-deleted/list", per_call=50)
+SOFT_DELETED_LIST = Endpoint("/v4/user/soft-deleted/list", per_call=50, reads=True)
 TAG_SET = Endpoint("/v4/user/tag/batch/set", per_call=1000, rate_factor=0.1)  # 10/s
-TAG_GET = Endpoint("/v4/user/tag/batch/get", per_call=50)
+TAG_GET = Endpoint("/v4/user/tag/batch/get", per_call=50, reads=True)
 BLOCK_ADD = Endpoint("/v4/user/blocklist/add", per_call=20)
 BLOCK_REMOVE = Endpoint("/v4/user/blocklist/remove", per_call=20)
-BLOCK_GET = Endpoint("/v4/user/blocklist/get", per_call=1000)
+BLOCK_GET = Endpoint("/v4/user/blocklist/get", per_call=1000, reads=True)
 PROFILE_SET = Endpoint("/v4/user/profile/set")
-PROFILE_GET = Endpoint("/v4/user/profile/batch/get", per_call=20)
-PROFILE_LIST = Endpoint("/v4/user/profile/list", per_call=100)
+PROFILE_GET = Endpoint("/v4/user/profile/batch/get", per_call=20, reads=True)
+PROFILE_LIST = Endpoint("/v4/user/profile/list", per_call=100, reads=True)
 PROFILE_DELETE = Endpoint("/v4/user/profile/delete", per_call=20)
 WHITE_MODE_SET = Endpoint("/user/whitesetting/set.json", per_call=20, legacy=True)
-WHITE_MODE_GET = Endpoint("/user/whitesetting/query.json", legacy=True)
+WHITE_MODE_GET = Endpoint("/user/whitesetting/query.json", legacy=True, reads=True)
 WHITELIST_ADD = Endpoint("/user/whitelist/add.json", per_call=20, legacy=True)
 WHITELIST_REMOVE = Endpoint("/user/whitelist/remove.json", per_call=20, legacy=True)
-WHITELIST_GET = Endpoint("/user/whitelist/query.json", per_call=1000, legacy=True)
+WHITELIST_GET = Endpoint("/user/whitelist/query.json", per_call=1000, legacy=True, reads=True)
 FRIEND_ADD = Endpoint("/v4/friend/add")
 # Each target counts toward the limit, as on soft-delete: 100 targets a second.
 FRIEND_REMOVE = Endpoint("/v4/friend/remove", per_call=100, rate_factor=0.01)
 FRIEND_PROFILE_SET = Endpoint("/v4/friend/profile/set")
-FRIEND_LIST = Endpoint("/v4/friend/list", per_call=100)
+FRIEND_LIST = Endpoint("/v4/friend/list", per_call=100, reads=True)
 FRIEND_PERMISSION_SET = Endpoint("/v4/friend/permission/set", per_call=100)
-FRIEND_PERMISSION_GET = Endpoint("/v4/friend/permission/get", per_call=100)
+FRIEND_PERMISSION_GET = Endpoint("/v4/friend/permission/get", per_call=100, reads=True)
 
 ENDPOINTS: tuple[Endpoint, ...] = (
     ISSUE,
@@ -168,6 +171,22 @@ def _json_object(response: httpx.Response) -> dict[str, Any] | None:
     except ValueError:
         return None
     return body if isinstance(body, dict) else None
+
+
+REQUEST_ID_HEADER = "X-Request-ID"
+"""The call's id, sent with every call (optional, at most 36 characters; the vendor's SDK
+sends a UUID4). The vendor documents no echo of it: no answer in its OpenAPI
+specification carries a request id (its ``requestId`` fields are request fields that
+name a user), so the id chatroster sent is the one recorded, unless an answer's body
+does carry a top-level ``requestId`` (`echoed_request_id`)."""
+
+
+def echoed_request_id(response: httpx.Response) -> str | None:
+    """The request id an answer's body gives (``requestId`` at its top level), if any:
+    what the vendor says the call was is what its support will find."""
+    body = _json_object(response)
+    found = None if body is None else body.get("requestId")
+    return found if isinstance(found, str) and 0 < len(found) <= 128 and found.isprintable() else None
 
 
 def error_message(body: Mapping[str, Any]) -> str:

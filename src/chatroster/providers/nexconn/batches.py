@@ -16,6 +16,7 @@ from ...changes import Change
 from ...errors import AuthError, ProviderError, Refusal, TransportError
 from ...http import run_concurrently
 from ..batches import Failures, raise_if, reason
+from ..requests import serving
 from .api import user_not_found
 
 K = TypeVar("K", bound=Hashable)
@@ -40,8 +41,13 @@ class Batches:
 
     def each(self, changes: list[Change], write: Callable[[Change], None]) -> Failures:
         """One write per change, concurrently."""
+
+        def serve(change: Change) -> None:
+            with serving([change]):
+                write(change)
+
         failed: Failures = {}
-        for change, outcome in run_concurrently(write, changes, self.concurrency):
+        for change, outcome in run_concurrently(serve, changes, self.concurrency):
             if isinstance(outcome, BaseException):
                 failed.update(failure([change], outcome))
         return failed
@@ -69,7 +75,8 @@ class Batches:
         the rest are tried one by one, since it refuses a whole call for one bad user.
         """
         try:
-            call(key, chunk)
+            with serving(chunk):
+                call(key, chunk)
             return {}
         except AuthError:
             raise

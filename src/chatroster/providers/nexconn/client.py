@@ -16,10 +16,11 @@ import httpx
 
 from ...changes import Change
 from ...errors import ProviderError, Refusal
-from ...http import HttpClient, RateLimiter, run_concurrently
+from ...http import HttpClient, RateLimiter, new_request_id, run_concurrently
 from ...http.paging import Page, numbered_pages
 from ...model import Ban, ProviderConfig
 from ..base import Tally
+from ..requests import RequestIds
 from . import api
 from .api import Endpoint, HostedProfile, Push, user_not_found
 
@@ -121,7 +122,9 @@ def _limiter(rate: float, endpoint: Endpoint) -> RateLimiter:
 class NexconnClient:
     """Signed calls to one app. v4 and the legacy endpoints differ in how they sign and
     encode, so each has its own `HttpClient`; both share one rate limiter per endpoint,
-    as the vendor counts per App Key and endpoint."""
+    as the vendor counts per App Key and endpoint. Every call carries an
+    ``X-Request-ID``; those of write calls are noted, for the changes they serve, in
+    `request_ids` (`providers.requests`)."""
 
     def __init__(self, settings: Settings, transport: httpx.BaseTransport | None = None) -> None:
         limiters = {endpoint.path: _limiter(settings.rate, endpoint) for endpoint in api.ENDPOINTS}
@@ -142,10 +145,12 @@ class NexconnClient:
                 backoff_base=settings.backoff,
                 backoff_cap=max(64 * settings.backoff, 1.0),
                 pool_size=max(32, 2 * settings.concurrency),
+                request_id_header=api.REQUEST_ID_HEADER,
             )
 
         self._v4 = client("ms")
         self._legacy = client("s")
+        self.request_ids = RequestIds()
 
     @property
     def counters(self) -> dict[str, int]:
@@ -179,12 +184,28 @@ class NexconnClient:
         self.call(api.PROFILE_SET, hosted.to_api(change.uid))
 
     def call(self, endpoint: Endpoint, body: Mapping[str, Any]) -> dict[str, Any]:
-        """One call; the payload of its answer, or `AuthError`/`Refusal`/`TransportError`."""
-        if endpoint.legacy:  # form-encoded; a list is the same key repeated
-            response = self._legacy.request("POST", endpoint.path, data=dict(body), rate_class=endpoint.path)
-        else:
-            response = self._v4.request("POST", endpoint.path, json=dict(body), rate_class=endpoint.path)
+        """One call; the payload of its answer, or `AuthError`/`Refusal`/`TransportError`.
+        A write's request id is noted whatever its outcome: a failed change lists the
+        calls that failed it, and a call whose answer was lost may have taken effect."""
+        sent = new_request_id()
+        try:
+            response = self._send(endpoint, body, sent)
+        except BaseException:
+            if not endpoint.reads:
+                self.request_ids.note(sent)
+            raise
+        if not endpoint.reads:
+            self.request_ids.note(api.echoed_request_id(response) or sent)
         return api.result_of(response, endpoint)
+
+    def _send(self, endpoint: Endpoint, body: Mapping[str, Any], request_id: str) -> httpx.Response:
+        if endpoint.legacy:  # form-encoded; a list is the same key repeated
+            return self._legacy.request(
+                "POST", endpoint.path, data=dict(body), rate_class=endpoint.path, request_id=request_id
+            )
+        return self._v4.request(
+            "POST", endpoint.path, json=dict(body), rate_class=endpoint.path, request_id=request_id
+        )
 
     # --------------------------------------------------------------------- pagination
 

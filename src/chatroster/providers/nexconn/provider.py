@@ -82,6 +82,9 @@ class NexconnProvider(friends.NexconnFriends, Provider):
     def close(self) -> None:
         self.client.close()
 
+    def request_ids(self, change: Change) -> tuple[str, ...]:
+        return self.client.request_ids.take(change)
+
     def presence(self, uids: Sequence[str]) -> dict[str, Presence]:
         """``connection-status/get``, one user a call (the vendor has no batch)."""
         found: dict[str, Presence] = {}

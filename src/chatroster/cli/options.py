@@ -8,8 +8,8 @@ from typing import Any, ClassVar
 
 import click
 
-from .refresh import REFRESH_MODES
-from .runner import KINDS
+from ..refresh import REFRESH_MODES, Refresh
+from ..runner import KINDS, Options, Targeting
 
 
 class Duration(click.ParamType):  # type: ignore[type-arg]
@@ -28,6 +28,9 @@ class Duration(click.ParamType):  # type: ignore[type-arg]
 
 
 DURATION = Duration()
+
+FORMATS = click.Choice(["text", "json", "markdown"])
+"""Every report's formats: text for people, json for programs, markdown for comments."""
 
 
 def targeting_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -74,3 +77,17 @@ def refresh_option(func: Callable[..., Any]) -> Callable[..., Any]:
         "recorded state matches their declaration as in sync without per-user reads "
         "(misses changes made outside the manifest; see docs/workflows.md).",
     )(func)
+
+
+def run_options(
+    target: tuple[str, ...],
+    exclude: tuple[str, ...],
+    only: tuple[str, ...],
+    allow_takeover: bool = False,
+    refresh: Refresh = "full",
+) -> Options:
+    return Options(
+        allow_takeover=allow_takeover,
+        targeting=Targeting(include=target, exclude=exclude, only=only),
+        refresh=refresh,
+    )
