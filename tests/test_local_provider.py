@@ -3,6 +3,7 @@ and how a batch fails."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,6 +16,7 @@ from chatroster.errors import PartialFailure, ProviderError
 from chatroster.model import Ban, ProviderConfig, User
 from chatroster.providers.base import Scope
 from chatroster.providers.local import LocalProvider, open_local
+from chatroster.store.rows import load_json
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 OWNER = "team"
@@ -102,6 +104,39 @@ def test_reads_declared_and_extra_uids_that_exist_and_nothing_else(local: LocalP
     live = local.read(scope("alice", "ghost", extra_uids=frozenset({"bob"})))
 
     assert set(live.users) == {"alice", "bob"}
+
+
+@pytest.mark.parametrize(
+    "wanted",
+    [
+        pytest.param(range(0, 6000, 2), id="half of the users in their span: read as a range"),
+        pytest.param(range(0, 6000, 3), id="a third of them: read by uid"),
+        pytest.param(range(100, 2600), id="a run in the middle: read as a range"),
+        pytest.param(range(0, 6000, 30), id="a few: read by uid"),
+    ],
+)
+def test_reads_exactly_the_users_asked_for_however_spread(local: LocalProvider, wanted: range) -> None:
+    local.store.insert_users([User(f"u{i:04}", name=f"U{i}") for i in range(6000)], owner=OWNER)
+    uids = {f"u{i:04}" for i in wanted} | {"u9999"}  # and one that does not exist
+
+    users = local.store.get_users(uids)
+
+    assert set(users) == uids - {"u9999"}
+    assert all(user.name == f"U{int(uid[1:])}" for uid, user in users.items())
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['{"email":"a@example.com","level":1}', ' {"a": [1, 2.5, null]} ', "[]", '{"a":1}x', "", '"\\ud800"'],
+)
+def test_stored_json_reads_as_json_loads_reads_it(text: str) -> None:
+    try:
+        expected: Any = json.loads(text)
+    except ValueError as error:
+        with pytest.raises(type(error)):
+            load_json(text)
+    else:
+        assert load_json(text) == expected
 
 
 def test_owned_users_are_read_for_pruning(local: LocalProvider) -> None:

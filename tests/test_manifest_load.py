@@ -238,6 +238,16 @@ def test_the_digest_covers_every_source_in_order(tmp_path: Path) -> None:
     assert load([first, second], env={}).digest != manifest.digest
 
 
+def test_the_digest_is_of_the_bytes_as_written_byte_order_mark_and_all(tmp_path: Path) -> None:
+    plain = tmp_path / "plain.yaml"
+    plain.write_bytes("version: 1\nusers:\n  a: {name: Zoë}\n".encode())
+    marked = tmp_path / "marked.yaml"
+    marked.write_bytes(b"\xef\xbb\xbf" + plain.read_bytes())
+    for path in (plain, marked):
+        assert load([path], env={}).digest == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert load([plain], env={}).digest != load([marked], env={}).digest
+
+
 def test_the_same_file_named_twice_is_read_once(tmp_path: Path) -> None:
     path = write(tmp_path, "m.yaml", "version: 1\nusers:\n  a: {name: A}\n")
     assert load([path, tmp_path], env={}).sources == (str(path),)

@@ -338,10 +338,12 @@ def export(paths: tuple[str, ...], out: str | None, uids_file: Any) -> None:
     uids = frozenset(
         line.strip() for line in uids_file or () if line.strip() and not line.lstrip().startswith("#")
     )
+    config = relocated(manifest.provider, Path(out).parent if out else Path.cwd())
+    owner = manifest.owner
     with open_platform(manifest) as provider, reading(provider):
         live = read_live(manifest, provider, everything=True, uids=uids)
-    config = relocated(manifest.provider, Path(out).parent if out else Path.cwd())
-    exported = export_manifest(live, provider=config, owner=manifest.owner)
+    del manifest  # only the live state is written: the declared users are worth freeing
+    exported = export_manifest(live, provider=config, owner=owner)
     del live  # the plain data is all that is written; 100k users are worth freeing
     if out:
         write_private(Path(out), lambda stream: write_yaml(exported, stream))

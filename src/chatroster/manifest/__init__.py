@@ -45,7 +45,10 @@ def load(
     from a fork has none.
     """
     with paused_collection():
-        return build(_checked(paths, os.environ if env is None else env, now, offline))
+        sources = _checked(paths, os.environ if env is None else env, now, offline)
+        manifest = build(sources)
+        sources.drop_data()
+        return manifest
 
 
 @dataclass(frozen=True)

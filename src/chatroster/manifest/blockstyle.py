@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from sys import intern
 from typing import Any
 
 from yaml.resolver import Resolver
@@ -73,6 +74,8 @@ def _load(text: str) -> dict[str, Any] | None:
     # or null when the next line is not indented under it.
     pending: tuple[dict[str, Any], str, int] | None = None
     # The hot loop of a large manifest: everything inline, one pass, no backtracking.
+    # Keys are interned: the same dozen field names under each of 100k users were each
+    # a string of their own, 60 MB of 100k users' data (600 MB of a million's).
     for spaces, dash, _, key, rest in (line for lines in _chunks(text) for line in lines):
         indent = len(spaces)
         if key and rest and indent == level and pending is None and type(container) is dict:
@@ -80,7 +83,7 @@ def _load(text: str) -> dict[str, Any] | None:
             value = _scalar(rest)
             if value is _OUTSIDE or key in container:
                 return None  # a duplicate key goes to the walker, which reports it
-            container[key] = value
+            container[intern(key)] = value
             continue
         if not dash and not key:
             if not rest or rest[0] == "#" or rest.isspace():
@@ -118,9 +121,9 @@ def _load(text: str) -> dict[str, Any] | None:
             value = _scalar(rest)
             if value is _OUTSIDE:
                 return None
-            container[key] = value
+            container[intern(key)] = value
         else:
-            container[key] = None
+            container[intern(key)] = None
             pending = (container, key, indent)
     return root if root else None
 

