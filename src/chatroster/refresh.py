@@ -76,7 +76,7 @@ import hashlib
 import json
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -142,6 +142,47 @@ def _iso(user: User) -> str | None:
 def declared_digests(manifest: Manifest) -> dict[str, str]:
     """The digest of every declared user's declaration."""
     return {uid: digest(user, manifest.owner) for uid, user in manifest.desired.users.items()}
+
+
+class Awaited(Mapping[str, str]):
+    """`declared_digests`, computed on a thread of its own while the provider reads.
+
+    The providers look at the digests only once their bulk lists are in, and reading
+    those is mostly waiting on the network (and, on Nexconn, on the rate limit): the
+    tenth of a second that 10,000 digests take is spent in that wait. A read blocks on
+    the first look until they are ready; the thread's error, if any, is raised there.
+    """
+
+    def __init__(self, manifest: Manifest, leave_out: frozenset[str] = frozenset()) -> None:
+        self._done = threading.Event()
+        self._digests: dict[str, str] = {}
+        self._error: BaseException | None = None
+
+        def compute() -> None:
+            try:
+                digests = declared_digests(manifest)
+                self._digests = {uid: d for uid, d in digests.items() if uid not in leave_out}
+            except BaseException as exc:  # handed to the reader, which raises it
+                self._error = exc
+            finally:
+                self._done.set()
+
+        threading.Thread(target=compute, name="digests", daemon=True).start()
+
+    def _ready(self) -> dict[str, str]:
+        self._done.wait()
+        if self._error is not None:
+            raise self._error
+        return self._digests
+
+    def __getitem__(self, uid: str) -> str:
+        return self._ready()[uid]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._ready())
+
+    def __len__(self) -> int:
+        return len(self._ready())
 
 
 def trusting(desired: State, live: State) -> State:

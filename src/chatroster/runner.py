@@ -20,7 +20,7 @@ from .model import Manifest, State
 from .plan import Plan
 from .planner import Context, plan, unknown_roles
 from .providers import CAPABILITIES, Provider, Scope
-from .refresh import Refresh, declared_digests, to_record, trusting
+from .refresh import Awaited, Refresh, to_record, trusting
 from .schedule import EXISTENCE
 
 #: --only kinds and the actions each one covers.
@@ -173,8 +173,7 @@ def read_live(
     changed = refresh == "changed" and provider.capabilities.refresh_changed and not everything
     if changed:
         # A uid a saved plan names beyond the manifest is read fully: never trusted.
-        digests = declared_digests(manifest)
-        scope = replace(scope, digests={uid: d for uid, d in digests.items() if uid not in uids})
+        scope = replace(scope, digests=Awaited(manifest, leave_out=uids))
     if owned:
         scope = replace(scope, owned=True)
     if everything:

@@ -10,8 +10,6 @@ import ipaddress
 
 import httpx
 
-from ..emulator.config import DEFAULT_PORT as EMULATOR_PORT
-
 
 def is_loopback(host: str) -> bool:
     """Whether ``host`` is this machine (127.0.0.0/8, ::1 or localhost)."""
@@ -47,6 +45,10 @@ def is_refused(exc: BaseException) -> bool:
 
 def nothing_listening(url: str) -> str:
     """What to say when a loopback address refuses the connection."""
+    # Imported here: the emulator package brings its web framework, which a command
+    # that talks to a vendor never needs.
+    from ..emulator.config import DEFAULT_PORT as EMULATOR_PORT
+
     parsed = httpx.URL(url)
     start = "chatroster emulator"
     if parsed.port not in (None, EMULATOR_PORT):

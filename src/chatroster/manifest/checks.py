@@ -7,7 +7,7 @@ schema problem is not reported twice, and they report every problem found.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -109,54 +109,71 @@ def _over_limits(view: View, provider: str, capabilities: Capabilities) -> Itera
     otherwise, after the user may already have been half made."""
     if not capabilities.max_length and not capabilities.max_items and not capabilities.max_bytes:
         return
+    # Each limit's path is split once here, not once per user: this runs for every user.
+    sized = [(tuple(name.split(".")), limit) for name, limit in capabilities.max_bytes.items()]
+    texts = [(_text_places(name), limit) for name, limit in capabilities.max_length.items()]
+    counted = [(tuple(name.split(".")), limit) for name, limit in capabilities.max_items.items()]
     for uid, user in view.declared.items():
         if capabilities.friends and "friends" in user:
             yield from friends.over_limits(uid, user, provider, capabilities)
-        for name, limit in capabilities.max_bytes.items():
-            value = _at(user, name.split("."))
+        for keys, limit in sized:
+            value = _at(user, keys)
+            if value is None:
+                continue
             size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
-            if value is not None and size > limit:
+            if size > limit:
                 yield Finding(
-                    ("users", uid, *name.split(".")),
+                    ("users", uid, *keys),
                     f"{size} bytes as JSON, over the {provider} limit of {limit} "
                     "(5 KB, less room for chatroster's ownership marker)",
                     f"keep it to at most {limit} bytes, or keep the rest in your own system",
                 )
-        for path, value in _texts(user, capabilities.max_length):
-            limit = capabilities.max_length[path[1]]
-            if isinstance(value, str) and len(value) > limit:
-                yield Finding(
-                    ("users", uid, *path[0]),
-                    f"{len(value)} characters, over the {provider} limit of {limit}",
-                    f"shorten it to at most {limit} characters",
-                )
-        for name, limit in capabilities.max_items.items():
-            value = _at(user, name.split("."))
+        for places, limit in texts:
+            for path, value in places(user):
+                if isinstance(value, str) and len(value) > limit:
+                    yield Finding(
+                        ("users", uid, *path),
+                        f"{len(value)} characters, over the {provider} limit of {limit}",
+                        f"shorten it to at most {limit} characters",
+                    )
+        for keys, limit in counted:
+            value = _at(user, keys)
             if isinstance(value, (list, dict)) and len(value) > limit:
                 yield Finding(
-                    ("users", uid, *name.split(".")),
+                    ("users", uid, *keys),
                     f"{len(value)} entries, over the {provider} limit of {limit}",
                     f"keep at most {limit}",
                 )
 
 
-def _texts(user: dict[str, Any], limits: Any) -> Iterator[tuple[tuple[tuple[Any, ...], str], Any]]:
-    """(document path, limit name) and the value, for every text a limit names."""
-    for name in limits:
-        if name.endswith("[]"):
-            items = _at(user, name[:-2].split("."))
-            for index, item in enumerate(items if isinstance(items, list) else ()):
-                yield ((*name[:-2].split("."), index), name), item
-        elif name.endswith(".*"):
-            parent = name[:-2].split(".")
-            mapping = _at(user, parent)
-            for key, item in mapping.items() if isinstance(mapping, dict) else ():
-                yield ((*parent, key), name), item
-        else:
-            yield (tuple(name.split(".")), name), _at(user, name.split("."))
+Places = Callable[[dict[str, Any]], Iterable[tuple[tuple[Any, ...], Any]]]
 
 
-def _at(node: Any, keys: list[str]) -> Any:
+def _text_places(name: str) -> Places:
+    """For a limit's name, where its texts are in a user: (path in the user, value) of
+    each. ``tags[]``: every item of the list; ``profile.ext.*``: every value of the
+    mapping; otherwise the one value at that path."""
+    if name.endswith("[]"):
+        keys = tuple(name[:-2].split("."))
+
+        def items(user: dict[str, Any]) -> Iterable[tuple[tuple[Any, ...], Any]]:
+            found = _at(user, keys)
+            return [((*keys, i), item) for i, item in enumerate(found)] if isinstance(found, list) else ()
+
+        return items
+    if name.endswith(".*"):
+        parent = tuple(name[:-2].split("."))
+
+        def values(user: dict[str, Any]) -> Iterable[tuple[tuple[Any, ...], Any]]:
+            found = _at(user, parent)
+            return [((*parent, k), item) for k, item in found.items()] if isinstance(found, dict) else ()
+
+        return values
+    path = tuple(name.split("."))
+    return lambda user: (((path, _at(user, path)),))
+
+
+def _at(node: Any, keys: Sequence[str]) -> Any:
     for key in keys:
         node = node.get(key) if isinstance(node, dict) else None
     return node

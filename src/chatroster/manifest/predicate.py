@@ -76,7 +76,8 @@ def _is_number(value: Any) -> bool:
 
 TYPES: dict[str, Predicate] = {
     "string": lambda value: isinstance(value, str),
-    "integer": lambda value: _is_number(value) and float(value).is_integer(),
+    # An int is whole however long: float() of a 400-digit one overflows.
+    "integer": lambda value: (type(value) is int) or (type(value) is float and value.is_integer()),
     "number": _is_number,
     "boolean": lambda value: isinstance(value, bool),
     "array": lambda value: isinstance(value, list),
