@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -176,3 +178,70 @@ def test_the_quick_check_passes_ordinary_valid_users() -> None:
 def test_the_quick_check_says_no_to_keywords_it_does_not_know() -> None:
     assert compile_schema({"type": "string", "format": "email"})("a@example.com") is False
     assert compile_schema(True)("anything") is True
+
+
+providers = st.fixed_dictionaries(
+    {"type": near(st.sampled_from(["local", "nexconn", "cometchat", "other"]))},
+    optional={
+        "url": near(st.sampled_from(["https://api.example.com", "http://127.0.0.1:8765", "ftp://x"])),
+        "path": near(texts),
+        "rate": near(st.integers(-1, 200)),
+        "app_key": near(texts),
+        "environment": near(st.sampled_from(["production", "development", "staging"])),
+    },
+)
+policies = st.fixed_dictionaries(
+    {},
+    optional={
+        "prune": near(st.sampled_from(["none", "deactivate", "delete", "all"])),
+        "mode": near(st.sampled_from(["sync", "seed", "other"])),
+        "max_update": near(st.sampled_from(["10%", "5", 5, "x", "100%"])),
+        "protected": near(uid_lists),
+    },
+)
+manifests = st.fixed_dictionaries(
+    {"version": near(st.sampled_from([1, 2, "1"]))},
+    optional={
+        "provider": near(providers),
+        "owner": near(texts),
+        "policy": near(policies),
+        "users": near(st.dictionaries(uids, users, max_size=2)),
+        "bans": near(st.dictionaries(uids, bans, max_size=2)),
+        "roles": near(st.dictionaries(uids, st.fixed_dictionaries({}, optional={"description": texts}))),
+        "extra": values,
+    },
+)
+
+
+# A manifest whose users and bans pass their quick tests is passed whole by one more
+# quick test, and jsonschema is not even imported: that test must agree with it too.
+@settings(max_examples=500, deadline=None)
+@given(data=manifests)
+def test_the_quick_check_of_a_whole_manifest_agrees_with_jsonschema(data: Any) -> None:
+    quick = schema.whole_test()(data)
+    assert quick == Draft202012Validator(schema.inlined_schema()).is_valid(data)
+
+
+def test_a_valid_manifest_is_checked_without_loading_jsonschema(tmp_path: Path) -> None:
+    """The examples pass the quick tests alone (jsonschema's import is a tenth of a
+    second of every command); a broken one still gets jsonschema's explanation."""
+    script = (
+        "import sys\n"
+        "from chatroster.manifest import load\n"
+        "from chatroster.errors import ManifestError\n"
+        "load(sys.argv[1:2], env={})\n"
+        "assert 'jsonschema' not in sys.modules, 'jsonschema was imported for a valid manifest'\n"
+        "try:\n"
+        "    load(sys.argv[2:3], env={})\n"
+        "except ManifestError as error:\n"
+        "    assert 'jsonschema' in sys.modules\n"
+        "    print(error.problems[0].message)\n"
+    )
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("version: 1\nusers:\n  alice: {name: Alice, tags: staff}\n")
+    example = Path(__file__).resolve().parents[1] / "examples" / "quickstart.yaml"
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(example), str(broken)], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert "must be a list" in done.stdout
