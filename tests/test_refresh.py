@@ -19,6 +19,7 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -29,7 +30,7 @@ from chatroster.emulator.config import DEFAULT_API_KEY, DEFAULT_APP_ID, DEFAULT_
 from chatroster.model import User
 from chatroster.providers.cometchat import MARKER_KEY
 from chatroster.providers.nexconn.api import DIGEST_KEY
-from chatroster.refresh import digest
+from chatroster.refresh import Awaited, digest
 from chatroster.store import Store
 
 ENV = {
@@ -257,6 +258,19 @@ def test_the_digest_is_stable_across_orders_and_changes_with_every_compared_fiel
     ]
     digests = {digest(variant, OWNER) for variant in variants} | {digest(alice, "other-owner")}
     assert len(digests) == len(variants) + 1 and digest(alice, OWNER) not in digests
+
+
+def test_the_digests_computed_during_the_read_are_the_declarations_and_an_error_reaches_the_reader() -> None:
+    users = {uid: User(uid=uid, name=uid.title(), tags=("a",)) for uid in ("alice", "bob", "carol")}
+    manifest = SimpleNamespace(owner=OWNER, desired=SimpleNamespace(users=users))
+    awaited = Awaited(manifest, leave_out=frozenset({"carol"}))  # type: ignore[arg-type]
+    assert dict(awaited) == {uid: digest(users[uid], OWNER) for uid in ("alice", "bob")}
+    assert awaited.get("carol") is None and len(awaited) == 2
+
+    broken = SimpleNamespace(owner=OWNER, desired=SimpleNamespace(users={"alice": "not a user"}))
+    failing = Awaited(broken)  # type: ignore[arg-type]
+    with pytest.raises(AttributeError):
+        failing.get("alice")
 
 
 # -------------------------------------------------------------------------- tests
