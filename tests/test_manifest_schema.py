@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
@@ -245,3 +246,33 @@ def test_a_valid_manifest_is_checked_without_loading_jsonschema(tmp_path: Path) 
     )
     assert done.returncode == 0, done.stderr
     assert "must be a list" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("schema", "value"),
+    [
+        ({"if": {"format": "email"}, "then": False}, "x"),
+        ({"if": {"uniqueItems": True}, "then": False}, [1, 2]),
+        ({"if": {"const": []}, "then": False}, []),
+    ],
+)
+def test_an_if_whose_condition_the_quick_check_cannot_decide_never_passes_what_jsonschema_refuses(
+    schema: dict[str, Any], value: Any
+) -> None:
+    assert not Draft202012Validator(schema).is_valid(value)
+    assert compile_schema(schema)(value) is False
+
+
+def test_an_if_with_an_exact_condition_still_takes_its_else_branch() -> None:
+    schema = {"if": {"const": "a"}, "then": {"maxLength": 0}, "else": {"minLength": 1}}
+    assert compile_schema(schema)("b") is True
+    assert compile_schema(schema)("a") is False
+
+
+def test_a_schema_nested_deeper_than_python_compiles_is_left_to_jsonschema() -> None:
+    schema: dict[str, Any] = {"type": "string"}
+    value: Any = "x"
+    for _ in range(60):
+        schema, value = {"type": "array", "items": schema}, [value]
+    assert Draft202012Validator(schema).is_valid(value)
+    assert compile_schema(schema)(value) is False  # unsure, never wrong

@@ -48,7 +48,10 @@ def compile_schema(schema: Any) -> Predicate:
     code = _Code()
     name = code.function(schema)
     namespace: dict[str, Any] = dict(code.constants)
-    exec("\n".join(code.lines), namespace)  # noqa: S102 - source made above from the schema alone
+    try:
+        exec("\n".join(code.lines), namespace)  # noqa: S102 - source made above from the schema alone
+    except (SyntaxError, RecursionError):
+        return _never  # nested deeper than Python compiles (about 20 loops): jsonschema decides
     predicate: Predicate = namespace[name]
     return predicate
 
@@ -282,6 +285,47 @@ def _if(code: _Code, condition: Any, schema: dict[str, Any], v: str, out: list[s
     code.node(schema.get("then", True), v, out, depth + 1)
     out += [f"{pad}else:", f"{pad}    pass"]
     code.node(schema.get("else", True), v, out, depth + 1)
+    if not _exact(condition):
+        # A "no" from an unsure condition may be jsonschema's "yes": then "then" applies.
+        code.node(schema.get("then", True), v, out, depth + 1)
+
+
+EXACT = frozenset(
+    {"type", "properties", "additionalProperties", "required", "propertyNames", "items", "pattern"}
+    | {"minLength", "maxLength", *BOUNDS, "anyOf", "allOf", "if", "then", "else"}
+)
+"""Keywords whose test here is never unsure (given exact subschemas): an ``if`` whose
+condition uses only these may trust its "no". ``enum`` and ``const`` are exact for
+scalars; ``uniqueItems`` is not (lists of anything but text go to jsonschema)."""
+
+
+def _exact(schema: Any) -> bool:
+    """Whether the predicate of ``schema`` says exactly what jsonschema says."""
+    if isinstance(schema, bool):
+        return True
+    if not isinstance(schema, dict) or "patternProperties" in schema or "prefixItems" in schema:
+        return False
+    subschemas: list[Any] = []
+    for keyword, value in schema.items():
+        if keyword in ANNOTATIONS:
+            continue
+        if keyword in ("enum", "const"):
+            choices = value if keyword == "enum" else [value]
+            if not isinstance(choices, list) or any(isinstance(c, (dict, list)) for c in choices):
+                return False
+            continue
+        if keyword not in EXACT:
+            return False
+        if keyword == "type":
+            if not all(name in TYPES for name in ([value] if isinstance(value, str) else value)):
+                return False
+        elif keyword == "properties":
+            subschemas += value.values()
+        elif keyword in ("anyOf", "allOf"):
+            subschemas += value
+        elif keyword in ("additionalProperties", "propertyNames", "items", "if", "then", "else"):
+            subschemas.append(value)
+    return all(_exact(sub) for sub in subschemas)
 
 
 _KEYWORDS: dict[str, Emit] = {
