@@ -7,7 +7,7 @@ schema problem is not reported twice, and they report every problem found.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -111,7 +111,7 @@ def _over_limits(view: View, provider: str, capabilities: Capabilities) -> Itera
         return
     # Each limit's path is split once here, not once per user: this runs for every user.
     sized = [(tuple(name.split(".")), limit) for name, limit in capabilities.max_bytes.items()]
-    texts = [(_text_places(name), limit) for name, limit in capabilities.max_length.items()]
+    texts = [(*_text_place(name), limit) for name, limit in capabilities.max_length.items()]
     counted = [(tuple(name.split(".")), limit) for name, limit in capabilities.max_items.items()]
     for uid, user in view.declared.items():
         if capabilities.friends and "friends" in user:
@@ -128,8 +128,8 @@ def _over_limits(view: View, provider: str, capabilities: Capabilities) -> Itera
                     "(5 KB, less room for chatroster's ownership marker)",
                     f"keep it to at most {limit} bytes, or keep the rest in your own system",
                 )
-        for places, limit in texts:
-            for path, value in places(user):
+        for keys, each, limit in texts:
+            for path, value in _texts(user, keys, each):
                 if isinstance(value, str) and len(value) > limit:
                     yield Finding(
                         ("users", uid, *path),
@@ -146,31 +146,27 @@ def _over_limits(view: View, provider: str, capabilities: Capabilities) -> Itera
                 )
 
 
-Places = Callable[[dict[str, Any]], Iterable[tuple[tuple[Any, ...], Any]]]
-
-
-def _text_places(name: str) -> Places:
-    """For a limit's name, where its texts are in a user: (path in the user, value) of
-    each. ``tags[]``: every item of the list; ``profile.ext.*``: every value of the
-    mapping; otherwise the one value at that path."""
+def _text_place(name: str) -> tuple[tuple[str, ...], str]:
+    """A text limit's name as the path it names and which texts there: ``tags[]`` every
+    item of the list, ``profile.ext.*`` every value of the mapping, else the one value."""
     if name.endswith("[]"):
-        keys = tuple(name[:-2].split("."))
-
-        def items(user: dict[str, Any]) -> Iterable[tuple[tuple[Any, ...], Any]]:
-            found = _at(user, keys)
-            return [((*keys, i), item) for i, item in enumerate(found)] if isinstance(found, list) else ()
-
-        return items
+        return tuple(name[:-2].split(".")), "items"
     if name.endswith(".*"):
-        parent = tuple(name[:-2].split("."))
+        return tuple(name[:-2].split(".")), "values"
+    return tuple(name.split(".")), "one"
 
-        def values(user: dict[str, Any]) -> Iterable[tuple[tuple[Any, ...], Any]]:
-            found = _at(user, parent)
-            return [((*parent, k), item) for k, item in found.items()] if isinstance(found, dict) else ()
 
-        return values
-    path = tuple(name.split("."))
-    return lambda user: (((path, _at(user, path)),))
+def _texts(user: dict[str, Any], keys: tuple[str, ...], each: str) -> Iterator[tuple[tuple[Any, ...], Any]]:
+    """(path in the user, value) of every text at ``keys`` (see `_text_place`)."""
+    found = _at(user, keys)
+    if each == "one":
+        yield keys, found
+    elif each == "items" and isinstance(found, list):
+        for index, item in enumerate(found):
+            yield (*keys, index), item
+    elif each == "values" and isinstance(found, dict):
+        for key, item in found.items():
+            yield (*keys, key), item
 
 
 def _at(node: Any, keys: Sequence[str]) -> Any:
